@@ -1,0 +1,147 @@
+// Package classifier answers "is this a husky?" for image bytes: it loads a
+// model file of any supported format, prepares images the way the model
+// expects, runs the engine and words the verdict.
+package classifier
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/model"
+	"github.com/huskyai/huskyai/model/keras"
+	"github.com/huskyai/huskyai/model/onnx"
+)
+
+// ModelInfo describes the loaded model for logs and responses.
+type ModelInfo struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+	// SHA256 is the hex SHA-256 of the model file's bytes.
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+	// Input is the model's input image shape: height, width, channels.
+	Input  [3]int `json:"input_shape"`
+	Params int    `json:"params"`
+	// Placeholder is set for the untrained embedded model; Warning then
+	// says so in words.
+	Placeholder bool   `json:"placeholder,omitempty"`
+	Warning     string `json:"warning,omitempty"`
+}
+
+// Options configure a Classifier.
+type Options struct {
+	// Filter is the resampling filter used to resize images to the model's
+	// input size.
+	Filter imageprep.Filter
+	// MaxPixels bounds the pixels of an image before it is decoded; zero
+	// means imageprep.DefaultMaxPixels.
+	MaxPixels int64
+	// ScorePrecision is the number of decimals of the verdict's score.
+	ScorePrecision int
+	// Model options, such as the kernel backend.
+	Model []model.Option
+}
+
+// DefaultOptions are those of the original service: bicubic antialiased
+// resize, 40 MP, two-decimal scores.
+func DefaultOptions() Options {
+	return Options{Filter: imageprep.Bicubic, ScorePrecision: huskyai.DefaultScorePrecision}
+}
+
+// Classifier holds a loaded model. It is safe for concurrent use.
+type Classifier struct {
+	m    *model.Model
+	info ModelInfo
+	opt  Options
+}
+
+// Load builds a Classifier from a model file's bytes: Keras HDF5 (.h5),
+// Keras 3 archive (.keras) or ONNX, told apart by their content.
+func Load(data []byte, opt Options) (*Classifier, error) {
+	var m *model.Model
+	var err error
+	switch {
+	case keras.IsH5(data), keras.IsKeras(data):
+		m, err = keras.Load(data, opt.Model...)
+	default:
+		m, err = onnx.Load(data, opt.Model...)
+		if err != nil {
+			err = fmt.Errorf("not a Keras .h5 or .keras file, and as ONNX: %w", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out := m.OutputShape(); out.Size() != 1 {
+		return nil, fmt.Errorf("model %q has %v outputs; huskyai needs one sigmoid output (husky probability)", m.Name, out)
+	}
+	sum := sha256.Sum256(data)
+	in := m.InputShape()
+	c := &Classifier{m: m, opt: opt, info: ModelInfo{
+		Name:   m.Name,
+		Format: m.Format,
+		SHA256: hex.EncodeToString(sum[:]),
+		Size:   len(data),
+		Input:  [3]int{in.H, in.W, in.C},
+		Params: m.Params(),
+	}}
+	return c, nil
+}
+
+// LoadDefault loads the embedded default model.
+func LoadDefault(opt Options) (*Classifier, error) {
+	c, err := Load(defaultmodel.Bytes(), opt)
+	if err != nil {
+		return nil, fmt.Errorf("embedded default model: %w", err)
+	}
+	c.info.Name = defaultmodel.Name
+	if defaultmodel.Placeholder {
+		c.info.Placeholder = true
+		c.info.Warning = defaultmodel.Warning
+	}
+	return c, nil
+}
+
+// Info describes the loaded model.
+func (c *Classifier) Info() ModelInfo { return c.info }
+
+// Model returns the engine model.
+func (c *Classifier) Model() *model.Model { return c.m }
+
+// Result is the answer for one image.
+type Result struct {
+	huskyai.Verdict
+	// Image describes the decoded image.
+	Image imageprep.Info
+}
+
+// ErrModel wraps failures of the engine itself, as opposed to bad images.
+var ErrModel = errors.New("classifier: model failed")
+
+// Classify decodes img (PNG, JPEG or GIF), resizes it to the model's input
+// and returns the verdict. Errors about the image are *imageprep.Error.
+func (c *Classifier) Classify(img []byte) (Result, error) {
+	in := c.m.InputShape()
+	x, info, err := imageprep.Prepare(img, imageprep.Options{
+		Width: in.W, Height: in.H, MaxPixels: c.opt.MaxPixels, Filter: c.opt.Filter,
+	}, nil)
+	if err != nil {
+		return Result{Image: info}, err
+	}
+	return c.ClassifyTensor(x, info)
+}
+
+// ClassifyTensor runs an already prepared input tensor (HWC, [0,1]).
+func (c *Classifier) ClassifyTensor(x []float32, info imageprep.Info) (Result, error) {
+	var buf [1]float32
+	out, err := c.m.Predict(buf[:0], x)
+	if err != nil {
+		return Result{Image: info}, fmt.Errorf("%w: %v", ErrModel, err)
+	}
+	return Result{Verdict: huskyai.NewVerdict(out[0], c.opt.ScorePrecision), Image: info}, nil
+}

@@ -1,0 +1,53 @@
+// Package huskyai holds the domain of the huskyai service — is this a
+// husky? — as plain types shared by the command line, the server and the
+// tests: a Verdict and how it is worded.
+//
+// The engine lives in package model (with loaders in model/keras and
+// model/onnx), image decoding and resizing in imageprep, and the glue that
+// turns image bytes into a Verdict in classifier.
+package huskyai
+
+import "strconv"
+
+// Threshold is the probability above which an image is called a husky, as
+// the original Husky AI did (sigmoid output > 0.5).
+const Threshold = 0.5
+
+// Labels and texts of the two verdicts. The texts are the original's.
+const (
+	LabelHusky    = "husky"
+	LabelNotHusky = "not husky"
+	TextHusky     = "It is a husky!"
+	TextNotHusky  = "Does not look like a husky to me."
+)
+
+// DefaultScorePrecision is the number of decimals of Verdict.Score, as the
+// original's "87.12".
+const DefaultScorePrecision = 2
+
+// Verdict is the answer for one image.
+type Verdict struct {
+	// Probability is the model's raw sigmoid output.
+	Probability float32 `json:"probability"`
+	// Score is Probability in percent as a string, e.g. "87.12".
+	Score string `json:"score"`
+	// Label is LabelHusky or LabelNotHusky.
+	Label string `json:"label"`
+	// Text is the sentence the original service answered.
+	Text string `json:"text"`
+}
+
+// NewVerdict words probability p, with the score rounded to precision
+// decimals.
+func NewVerdict(p float32, precision int) Verdict {
+	v := Verdict{
+		Probability: p,
+		Score:       strconv.FormatFloat(float64(p)*100, 'f', precision, 64),
+		Label:       LabelNotHusky,
+		Text:        TextNotHusky,
+	}
+	if p > Threshold {
+		v.Label, v.Text = LabelHusky, TextHusky
+	}
+	return v
+}

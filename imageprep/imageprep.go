@@ -1,0 +1,230 @@
+// Package imageprep turns uploaded image bytes into the model's float32 input
+// tensor: it recognises PNG, JPEG and GIF by their magic bytes, refuses
+// images whose header declares too many pixels before decoding any of them,
+// converts the decoded image to 8-bit RGB, resizes it with Pillow's
+// antialiased resampling (bit-identical to
+// PIL.Image.open(f).convert("RGB").resize((w, h), filter)) and scales the
+// bytes to [0,1] in channels-last (HWC) order.
+//
+// The input is untrusted: every failure is reported as an *Error whose Kind
+// says whether the bytes are not an image we accept, declare too many
+// pixels, or do not decode.
+package imageprep
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+)
+
+// DefaultMaxPixels is the pixel limit (width*height, as declared by the
+// image header) used when Options.MaxPixels or Decode's maxPixels is zero.
+const DefaultMaxPixels = 40_000_000
+
+// Options say what tensor Prepare makes.
+type Options struct {
+	// Width and Height are the model's input size; both must be positive.
+	Width, Height int
+	// MaxPixels bounds width*height as declared by the image header; zero
+	// (or a negative value) means DefaultMaxPixels.
+	MaxPixels int64
+	// Filter is the resampling filter; the zero value is Bicubic.
+	Filter Filter
+}
+
+// Info reports what was decoded, for logs and responses.
+type Info struct {
+	// Format is "png", "jpeg" or "gif"; empty when the format was not
+	// recognised.
+	Format string `json:"format,omitempty"`
+	// Width and Height are the image's size as declared by its header
+	// (zero when the header could not be read).
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+}
+
+// Kind classifies an Error.
+type Kind int
+
+const (
+	// Unsupported means the bytes are not PNG, JPEG or GIF (judged by
+	// their magic bytes only), including empty input.
+	Unsupported Kind = iota + 1
+	// TooLarge means the header declares more pixels than allowed.
+	TooLarge
+	// Undecodable means the header or the image data is truncated,
+	// corrupt or inconsistent, or declares an empty (zero-width or
+	// zero-height) image.
+	Undecodable
+)
+
+// String returns "unsupported", "too large" or "undecodable".
+func (k Kind) String() string {
+	switch k {
+	case Unsupported:
+		return "unsupported"
+	case TooLarge:
+		return "too large"
+	case Undecodable:
+		return "undecodable"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Error is the error returned for images that cannot be used.
+type Error struct {
+	Kind Kind
+	// Format is the sniffed format ("png", "jpeg", "gif"), empty for
+	// Unsupported.
+	Format string
+	// Width and Height are the size declared by the header, when it was
+	// read.
+	Width, Height int
+	// Err is the underlying decoder error, if any.
+	Err error
+	// limit is the pixel limit, for TooLarge messages.
+	limit int64
+	// prefix holds the first bytes of an Unsupported input.
+	prefix []byte
+}
+
+// Error says what is wrong and where, such as
+// "imageprep: jpeg header declares 40000x40000 = 1600000000 pixels, more than
+// the limit of 40000000".
+func (e *Error) Error() string {
+	switch e.Kind {
+	case Unsupported:
+		if len(e.prefix) == 0 {
+			return "imageprep: empty input is not an image"
+		}
+		return fmt.Sprintf("imageprep: unsupported image format: not PNG, JPEG or GIF (starts with % x)", e.prefix)
+	case TooLarge:
+		return fmt.Sprintf("imageprep: %s header declares %dx%d = %d pixels, more than the limit of %d",
+			e.Format, e.Width, e.Height, int64(e.Width)*int64(e.Height), e.limit)
+	case Undecodable:
+		if e.Width == 0 && e.Height == 0 && !errors.Is(e.Err, errEmpty) {
+			return fmt.Sprintf("imageprep: reading %s header: %v", e.Format, e.Err)
+		}
+		return fmt.Sprintf("imageprep: decoding %dx%d %s: %v", e.Width, e.Height, e.Format, e.Err)
+	}
+	return fmt.Sprintf("imageprep: %s %s: %v", e.Kind, e.Format, e.Err)
+}
+
+// Unwrap returns the underlying decoder error.
+func (e *Error) Unwrap() error { return e.Err }
+
+var errEmpty = errors.New("the header declares an empty image")
+
+var (
+	magicPNG   = []byte("\x89PNG\r\n\x1a\n")
+	magicJPEG  = []byte("\xff\xd8\xff")
+	magicGIF87 = []byte("GIF87a")
+	magicGIF89 = []byte("GIF89a")
+)
+
+// Sniff reports the image format of data, judged by its magic bytes only:
+// "png", "jpeg" or "gif", and ok false for anything else.
+func Sniff(data []byte) (format string, ok bool) {
+	switch {
+	case bytes.HasPrefix(data, magicPNG):
+		return "png", true
+	case bytes.HasPrefix(data, magicJPEG):
+		return "jpeg", true
+	case bytes.HasPrefix(data, magicGIF87), bytes.HasPrefix(data, magicGIF89):
+		return "gif", true
+	}
+	return "", false
+}
+
+// Decode sniffs data, reads its header and refuses it (TooLarge) if the
+// declared width*height exceeds maxPixels (zero or negative means
+// DefaultMaxPixels); only then does it decode the pixels, converting them
+// to RGB with FromImage. A GIF yields its first frame, on its logical
+// screen as Pillow shows it. The format is returned whenever it was
+// recognised, also with an error; errors are *Error.
+func Decode(data []byte, maxPixels int64) (*RGB, string, error) {
+	m, _, format, err := decode(data, maxPixels)
+	return m, format, err
+}
+
+func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
+	format, ok := Sniff(data)
+	if !ok {
+		return nil, Info{}, "", &Error{Kind: Unsupported, prefix: bytes.Clone(data[:min(len(data), 8)])}
+	}
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	info := Info{Format: format}
+	var cfg image.Config
+	var err error
+	switch format {
+	case "png":
+		cfg, err = png.DecodeConfig(bytes.NewReader(data))
+	case "jpeg":
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
+	case "gif":
+		cfg, err = gif.DecodeConfig(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, info, format, &Error{Kind: Undecodable, Format: format, Err: err}
+	}
+	w, h := cfg.Width, cfg.Height
+	info.Width, info.Height = w, h
+	undecodable := func(err error) (*RGB, Info, string, error) {
+		return nil, info, format, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: err}
+	}
+	if w <= 0 || h <= 0 {
+		return undecodable(errEmpty)
+	}
+	if int64(w)*int64(h) > maxPixels {
+		return nil, info, format, &Error{Kind: TooLarge, Format: format, Width: w, Height: h, limit: maxPixels}
+	}
+	var img image.Image
+	switch format {
+	case "png":
+		img, err = png.Decode(bytes.NewReader(data))
+	case "jpeg":
+		img, err = jpeg.Decode(bytes.NewReader(data))
+	case "gif":
+		if img, err = gif.Decode(bytes.NewReader(data)); err == nil {
+			g, ok := img.(*image.Paletted)
+			if !ok || !g.Rect.In(image.Rect(0, 0, w, h)) {
+				return undecodable(errors.New("gif: frame outside the logical screen"))
+			}
+			return gifToRGB(g, data, w, h), info, format, nil
+		}
+	}
+	if err != nil {
+		return undecodable(err)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		return undecodable(fmt.Errorf("decoded %dx%d image differs from its header", b.Dx(), b.Dy()))
+	}
+	return FromImage(img), info, format, nil
+}
+
+// Prepare decodes data (Decode), resizes it to opt.Width x opt.Height with
+// opt.Filter (Resize) and writes the tensor into dst (RGB.Tensor), returning
+// it. The Info describes the image as far as it was read, also on error.
+// Errors about the image are *Error; invalid options give a plain error.
+func Prepare(data []byte, opt Options, dst []float32) ([]float32, Info, error) {
+	if opt.Width <= 0 || opt.Height <= 0 {
+		return dst, Info{}, fmt.Errorf("imageprep: invalid output size %dx%d", opt.Width, opt.Height)
+	}
+	if _, err := opt.Filter.get(); err != nil {
+		return dst, Info{}, err
+	}
+	m, info, _, err := decode(data, opt.MaxPixels)
+	if err != nil {
+		return dst, info, err
+	}
+	if m.Width != opt.Width || m.Height != opt.Height {
+		m = Resize(m, opt.Width, opt.Height, opt.Filter)
+	}
+	return m.Tensor(dst), info, nil
+}

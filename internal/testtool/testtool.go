@@ -1,0 +1,65 @@
+// Package testtool finds the external tools some tests need (Debian's
+// Python with PyTorch and h5py, for the reference fixtures) and applies the
+// project's rule for when they are missing: skip on a developer's machine,
+// fail under CI=true, where .ci/run must have installed them.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// CI reports whether the tests run under continuous integration.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips t, or fails it under CI, because a tool is missing.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("CI=true and a required tool is missing: "+format, args...)
+	}
+	t.Skipf("skipped, tool missing: "+format, args...)
+}
+
+// pythonModules are what scripts/gen_parity.py imports.
+const pythonCheck = "import torch, h5py, onnx, PIL, numpy"
+
+var (
+	pyOnce sync.Once
+	pyPath string
+	pyErr  string
+)
+
+// Python returns the path of a Python interpreter with PyTorch, h5py, ONNX,
+// Pillow and NumPy (Debian's /usr/bin/python3 with python3-torch,
+// python3-h5py, python3-onnx, python3-pil), or calls Missing.
+func Python(t testing.TB) string {
+	t.Helper()
+	pyOnce.Do(func() {
+		for _, p := range []string{os.Getenv("HUSKYAI_PYTHON"), "/usr/bin/python3"} {
+			if p == "" {
+				continue
+			}
+			out, err := exec.Command(p, "-c", pythonCheck).CombinedOutput()
+			if err == nil {
+				pyPath = p
+				return
+			}
+			pyErr = p + ": " + string(out)
+		}
+	})
+	if pyPath == "" {
+		Missing(t, "python3 with torch, h5py, onnx, PIL and numpy (apt-get install python3-torch python3-h5py python3-onnx python3-pil): %s", pyErr)
+	}
+	return pyPath
+}
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}

@@ -1,0 +1,90 @@
+package model_test
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/huskyai/huskyai/model"
+)
+
+// huskyNet builds the original Husky AI architecture (from its author's
+// notebook) with seeded random weights: 128x128x3 -> 3 x [Conv2D 3x3 relu
+// (32, 64, 128) -> MaxPool 2 -> Dropout] -> Flatten 25088 -> Dense 128 relu
+// -> Dense 1 sigmoid.
+func huskyNet(tb testing.TB) *model.Model {
+	r := rand.New(rand.NewPCG(7, 7))
+	rnd := func(n int, scale float32) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = (r.Float32()*2 - 1) * scale
+		}
+		return s
+	}
+	var layers []model.Layer
+	in := 3
+	for _, f := range []int{32, 64, 128} {
+		layers = append(layers,
+			&model.Conv2D{Name: "conv", KernelH: 3, KernelW: 3, StrideH: 1, StrideW: 1, Filters: f,
+				Weights: rnd(9*in*f, 0.1), Bias: rnd(f, 0.01), Activation: model.ReLU},
+			&model.Pool2D{Name: "pool", Max: true, KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2},
+			&model.Identity{Name: "dropout"})
+		in = f
+	}
+	layers = append(layers, &model.Flatten{Name: "flatten"},
+		&model.Dense{Name: "dense", Units: 128, Weights: rnd(25088*128, 0.01), Bias: rnd(128, 0.01), Activation: model.ReLU},
+		&model.Dense{Name: "out", Units: 1, Weights: rnd(128, 0.1), Bias: rnd(1, 0.01), Activation: model.Sigmoid})
+	m, err := model.New("husky", "test", model.Shape{H: 128, W: 128, C: 3}, layers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkHusky measures single-image latency of the original Husky
+// architecture (ns/op is one image, on one goroutine) and reports its
+// arithmetic rate.
+func BenchmarkHusky(b *testing.B) {
+	m := huskyNet(b)
+	x := make([]float32, m.InputShape().Size())
+	out := make([]float32, 0, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out, _ = m.Predict(out[:0], x)
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(1/sec, "images/s")
+	b.ReportMetric(2*float64(m.MACs())/sec/1e9, "GFLOP/s")
+}
+
+// BenchmarkHuskyParallel measures throughput with one inference in flight
+// per CPU, as a server under load runs it.
+func BenchmarkHuskyParallel(b *testing.B) {
+	m := huskyNet(b)
+	b.ReportAllocs()
+	b.SetParallelism(1)
+	b.ResetTimer()
+	var once sync.Once
+	b.RunParallel(func(pb *testing.PB) {
+		x := make([]float32, m.InputShape().Size())
+		out := make([]float32, 0, 1)
+		for pb.Next() {
+			out, _ = m.Predict(out[:0], x)
+		}
+		once.Do(func() {})
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+}
+
+func TestHuskyNetShape(t *testing.T) {
+	m := huskyNet(t)
+	if p := m.Params(); p != 3_304_769 {
+		t.Errorf("params = %d, want 3,304,769 as in the original notebook's summary", p)
+	}
+	if gflop := 2 * float64(m.MACs()) / 1e9; gflop < 0.28 || gflop > 0.30 {
+		t.Errorf("%.3f GFLOP per image, want about 0.29", gflop)
+	}
+}
