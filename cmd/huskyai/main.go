@@ -4,6 +4,8 @@
 // Usage:
 //
 //	huskyai predict [--model PATH] IMAGE...
+//	huskyai serve [flags]
+//	huskyai cert --out-cert FILE --out-key FILE
 //	huskyai version
 //
 // Run "huskyai help" or "huskyai COMMAND --help" for the flags.
@@ -40,6 +42,8 @@ const usage = `huskyai: is this a husky?
 
 Usage:
   huskyai predict [--model PATH] IMAGE...   classify images, one JSON line each
+  huskyai serve [--addr HOST:PORT] ...      serve the upload page and JSON API over HTTPS
+  huskyai cert --out-cert F --out-key F     write a self-signed certificate for serve
   huskyai version                           print the version
   huskyai help                              print this help
 
@@ -60,6 +64,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "predict":
 		return runPredict(ctx, rest, getenv, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "cert":
+		return runCert(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "huskyai", version)
 		return nil

@@ -112,3 +112,19 @@ func TestFunctionalChain(t *testing.T) {
 		})
 	}
 }
+
+func TestSnakeCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"Conv2D":                 "conv2d",
+		"MaxPooling2D":           "max_pooling2d",
+		"BatchNormalization":     "batch_normalization",
+		"GlobalAveragePooling2D": "global_average_pooling2d",
+		"Dense":                  "dense",
+		"InputLayer":             "input_layer",
+		"ReLU":                   "re_lu",
+	} {
+		if got := snakeCase(in); got != want {
+			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,6 +129,9 @@ func build(cfg []byte, format string, ws weightSource, opts []model.Option) (*mo
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}
+	if co, ok := ws.(configOrder); ok {
+		co.setLayers(mc.Config.Layers)
+	}
 	b := &builder{ws: ws}
 	for _, lc := range chain {
 		if err := b.add(lc); err != nil {
@@ -181,12 +185,51 @@ func (h *h5Weights) weights(layer string, roles []string) (map[string]tensor, er
 	return out, nil
 }
 
-// v3Weights reads Keras 3 weights: layers/<layer>/vars/0, 1, ... in the
-// order the layer created its variables.
-type v3Weights struct{ root *hdf5.Group }
+// v3Weights reads Keras 3 weights: layers/<key>/vars/0, 1, ... in the
+// order the layer created its variables. Keras 3 does not key a layer by
+// its name but by its class in snake case, numbered among the model's
+// layers of that class in config order: conv2d, conv2d_1, ...
+// (keras/src/saving/saving_lib.py, _save_container_state).
+type v3Weights struct {
+	root *hdf5.Group
+	keys map[string]string // layer name -> storage key
+}
+
+func (v *v3Weights) setLayers(layers []layerConfig) {
+	v.keys = make(map[string]string, len(layers))
+	used := map[string]int{}
+	for _, l := range layers {
+		key := snakeCase(l.ClassName)
+		if n, ok := used[key]; ok {
+			used[key] = n + 1
+			key = fmt.Sprintf("%s_%d", key, n+1)
+		} else {
+			used[key] = 0
+		}
+		v.keys[layerName(l)] = key
+	}
+}
+
+var (
+	nonWord    = regexp.MustCompile(`\W+`)
+	capWord    = regexp.MustCompile(`(.)([A-Z][a-z]+)`)
+	lowerUpper = regexp.MustCompile(`([a-z])([A-Z])`)
+)
+
+// snakeCase is Keras' naming.to_snake_case: "MaxPooling2D" ->
+// "max_pooling2d".
+func snakeCase(s string) string {
+	s = nonWord.ReplaceAllString(s, "")
+	s = capWord.ReplaceAllString(s, "${1}_${2}")
+	return strings.ToLower(lowerUpper.ReplaceAllString(s, "${1}_${2}"))
+}
 
 func (v *v3Weights) weights(layer string, roles []string) (map[string]tensor, error) {
-	g, err := v.root.Group("layers/" + layer + "/vars")
+	key, ok := v.keys[layer]
+	if !ok {
+		return nil, fmt.Errorf("weights: layer %q is not in the config", layer)
+	}
+	g, err := v.root.Group("layers/" + key + "/vars")
 	if err != nil {
 		// Keras 2.13-2.15's ".keras" files used this name for the same tree.
 		var err2 error

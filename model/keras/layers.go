@@ -16,6 +16,12 @@ type weightSource interface {
 	weights(layer string, roles []string) (map[string]tensor, error)
 }
 
+// configOrder is implemented by weight sources that locate a layer's
+// weights by its position in the config rather than by its name.
+type configOrder interface {
+	setLayers(layers []layerConfig)
+}
+
 // tensor is one stored weight array.
 type tensor struct {
 	shape []int
@@ -60,15 +66,21 @@ func inputShape(o *options) (model.Shape, bool) {
 	return model.Shape{H: s[0], W: s[1], C: s[2]}, true
 }
 
-// add translates one layer config.
-func (b *builder) add(lc layerConfig) error {
-	name := lc.Name
+// layerName returns the layer's name from its config, or, failing that,
+// the Functional entry's name.
+func layerName(lc layerConfig) string {
 	var probe struct {
 		Name string `json:"name"`
 	}
 	if json.Unmarshal(lc.Config, &probe) == nil && probe.Name != "" {
-		name = probe.Name
+		return probe.Name
 	}
+	return lc.Name
+}
+
+// add translates one layer config.
+func (b *builder) add(lc layerConfig) error {
+	name := layerName(lc)
 	o, err := newOptions(lc.ClassName, name, lc.Config)
 	if err != nil {
 		return err

@@ -18,9 +18,6 @@ type attrs struct {
 }
 
 func (a *attrs) get(name string, t onnxproto.AttrType) *onnxproto.Attribute {
-	if a.used == nil {
-		a.used = map[string]bool{}
-	}
 	a.used[name] = true
 	at := a.n.Attr(name)
 	if at == nil {

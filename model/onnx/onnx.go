@@ -48,6 +48,9 @@ type loader struct {
 	lay    layout
 	cur    string // the name of the current (only live) tensor
 	layers []model.Layer
+	// pad is the zero padding of a Pad node, merged into the Conv or
+	// AveragePool that must follow it.
+	pad *model.Padding
 }
 
 // Load decodes an ONNX file and builds the model it describes.
@@ -76,6 +79,9 @@ func Load(data []byte, opts ...model.Option) (*model.Model, error) {
 			}
 			return nil, fmt.Errorf("onnx: node %d %q (%s): %w", i, name, n.OpType, err)
 		}
+	}
+	if ld.pad != nil {
+		return nil, fmt.Errorf("onnx: the graph ends with a Pad")
 	}
 	if len(g.Outputs) != 1 || g.Outputs[0].Name != ld.cur {
 		return nil, fmt.Errorf("onnx: the graph must have one output, the result of its last operator")
@@ -162,10 +168,15 @@ func (ld *loader) node(n *onnxproto.Node) error {
 	if n.OpType != "Dropout" && n.OpType != "BatchNormalization" && slices.ContainsFunc(extra, func(s string) bool { return s != "" }) {
 		return fmt.Errorf("optional outputs %q are not supported", extra)
 	}
-	a := attrs{n: n}
+	a := &attrs{n: n, used: map[string]bool{}}
+	if ld.pad != nil && n.OpType != "Conv" && n.OpType != "AveragePool" {
+		return fmt.Errorf("follows a Pad; only Conv and AveragePool may")
+	}
 	var l model.Layer
 	var err error
 	switch n.OpType {
+	case "Pad":
+		err = ld.padOp(n, a)
 	case "Identity", "Dropout":
 		a.float("ratio", 0) // Dropout's rate, seed and opset<7 flag do
 		a.int("seed", 0)    // not matter at inference.
@@ -224,6 +235,61 @@ func (ld *loader) node(n *onnxproto.Node) error {
 	return nil
 }
 
+// padOp records the zero padding of a Pad node over the spatial axes, to
+// be merged into the next operator.
+func (ld *loader) padOp(n *onnxproto.Node, a *attrs) error {
+	if err := ld.need(nchw); err != nil {
+		return err
+	}
+	if m := a.str("mode", "constant"); m != "constant" {
+		a.fail("mode", "%q is not supported (only constant)", m)
+	}
+	pads := a.ints("pads", nil)
+	value := a.float("value", 0)
+	if len(n.Inputs) > 1 && n.Inputs[1] != "" {
+		var err error
+		if pads, err = ld.constInt(n.Inputs[1]); err != nil {
+			return err
+		}
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		v, _, err := ld.floats(n.Inputs[2])
+		if err != nil || len(v) > 1 {
+			return fmt.Errorf("constant_value is not a scalar constant")
+		}
+		if len(v) == 1 {
+			value = v[0]
+		}
+	}
+	if len(n.Inputs) > 3 && n.Inputs[3] != "" {
+		return fmt.Errorf("the axes input is not supported")
+	}
+	if value != 0 {
+		return fmt.Errorf("padding with %g is not supported (only 0)", value)
+	}
+	// [N, C, H, W] begins, then ends; only H and W may be padded.
+	if len(pads) != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 ||
+		slices.ContainsFunc(pads, func(v int64) bool { return v < 0 || v > model.MaxWindow }) {
+		return fmt.Errorf("pads %v are not supported (only non-negative spatial padding)", pads)
+	}
+	if slices.Max(pads) > 0 {
+		ld.pad = &model.Padding{Top: int(pads[2]), Left: int(pads[3]), Bottom: int(pads[6]), Right: int(pads[7])}
+	}
+	return nil
+}
+
+// takePad adds a pending Pad node's padding to p and clears it.
+func (ld *loader) takePad(p model.Padding) model.Padding {
+	if ld.pad != nil {
+		p.Top += ld.pad.Top
+		p.Bottom += ld.pad.Bottom
+		p.Left += ld.pad.Left
+		p.Right += ld.pad.Right
+		ld.pad = nil
+	}
+	return p
+}
+
 // constant records a Constant node's value tensor.
 func (ld *loader) constant(n *onnxproto.Node) error {
 	v := n.Attr("value")
@@ -259,7 +325,7 @@ func (ld *loader) constInt(name string) ([]int64, error) {
 	return t.Int64s()
 }
 
-func (ld *loader) transpose(a attrs) error {
+func (ld *loader) transpose(a *attrs) error {
 	perm := a.ints("perm", nil)
 	switch {
 	case ld.lay == nhwc && slices.Equal(perm, []int64{0, 3, 1, 2}):
@@ -275,7 +341,7 @@ func (ld *loader) transpose(a attrs) error {
 
 // window reads the kernel_shape, strides, pads, auto_pad and dilations of a
 // Conv or pooling node.
-func (ld *loader) window(a attrs, kernel [2]int) (k, s [2]int, pad model.Padding) {
+func (ld *loader) window(a *attrs, kernel [2]int) (k, s [2]int, pad model.Padding) {
 	if ks := a.ints("kernel_shape", nil); ks != nil {
 		if len(ks) != 2 || (kernel[0] > 0 && (int(ks[0]) != kernel[0] || int(ks[1]) != kernel[1])) {
 			a.fail("kernel_shape", "%v does not match the weights %v", ks, kernel)
@@ -322,7 +388,7 @@ func (ld *loader) window(a attrs, kernel [2]int) (k, s [2]int, pad model.Padding
 	return
 }
 
-func (ld *loader) conv(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) conv(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	if err := ld.need(nchw); err != nil {
 		return nil, err
 	}
@@ -355,7 +421,7 @@ func (ld *loader) conv(n *onnxproto.Node, a attrs) (model.Layer, error) {
 			}
 		}
 	}
-	l := &model.Conv2D{Name: n.Name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: pad, Filters: o, Weights: hwio}
+	l := &model.Conv2D{Name: n.Name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: ld.takePad(pad), Filters: o, Weights: hwio}
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		if l.Bias, _, err = ld.floats(n.Inputs[2]); err != nil {
 			return nil, err
@@ -364,7 +430,7 @@ func (ld *loader) conv(n *onnxproto.Node, a attrs) (model.Layer, error) {
 	return l, nil
 }
 
-func (ld *loader) pool(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) pool(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	if err := ld.need(nchw); err != nil {
 		return nil, err
 	}
@@ -378,11 +444,18 @@ func (ld *loader) pool(n *onnxproto.Node, a attrs) (model.Layer, error) {
 	l := &model.Pool2D{Name: n.Name, Max: n.OpType == "MaxPool", KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: pad}
 	if !l.Max {
 		l.CountPad = a.int("count_include_pad", 0) != 0
+		if ld.pad != nil {
+			if pad != (model.Padding{}) && !l.CountPad {
+				return nil, fmt.Errorf("padding both by a Pad node and by pads with count_include_pad=0 is not supported")
+			}
+			// Zeros from a Pad node count in the average.
+			l.Pad, l.CountPad = ld.takePad(pad), true
+		}
 	}
 	return l, a.err
 }
 
-func (ld *loader) batchNorm(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) batchNorm(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	if ld.lay == nhwc {
 		return nil, fmt.Errorf("normalizes axis 1 of an NHWC tensor, which is not the channel axis")
 	}
@@ -393,7 +466,7 @@ func (ld *loader) batchNorm(n *onnxproto.Node, a attrs) (model.Layer, error) {
 		return nil, fmt.Errorf("training outputs are not supported")
 	}
 	eps := float64(a.float("epsilon", 1e-5))
-	a.int("momentum", 0) // training only
+	a.float("momentum", 0) // training only
 	if tm := a.int("training_mode", 0); tm != 0 {
 		a.fail("training_mode", "%d is not supported", tm)
 	}
@@ -414,7 +487,7 @@ func (ld *loader) batchNorm(n *onnxproto.Node, a attrs) (model.Layer, error) {
 	return model.BatchNorm(n.Name, v[0], v[1], v[2], v[3], eps)
 }
 
-func (ld *loader) activation(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) activation(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	act := map[string]model.Activation{"Relu": model.ReLU, "Sigmoid": model.Sigmoid, "Tanh": model.Tanh, "Elu": model.ELU, "Softmax": model.Softmax}[n.OpType]
 	switch n.OpType {
 	case "Elu":
@@ -475,7 +548,7 @@ func (ld *loader) flatten(name string) model.Layer {
 	return l
 }
 
-func (ld *loader) reshape(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) reshape(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	if len(n.Inputs) < 2 {
 		return nil, fmt.Errorf("has no shape input")
 	}
@@ -493,7 +566,7 @@ func (ld *loader) reshape(n *onnxproto.Node, a attrs) (model.Layer, error) {
 }
 
 // squeeze drops the 1x1 spatial axes left by global pooling.
-func (ld *loader) squeeze(n *onnxproto.Node, a attrs) error {
+func (ld *loader) squeeze(n *onnxproto.Node, a *attrs) error {
 	axes := a.ints("axes", nil)
 	if len(n.Inputs) > 1 && n.Inputs[1] != "" {
 		var err error
@@ -510,7 +583,7 @@ func (ld *loader) squeeze(n *onnxproto.Node, a attrs) error {
 	return nil
 }
 
-func (ld *loader) gemm(n *onnxproto.Node, a attrs) (model.Layer, error) {
+func (ld *loader) gemm(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 	if err := ld.need(flat); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/server"
+)
+
+// Timeouts and limits of the HTTP server. Uploads are at most --max-upload
+// bytes, so ReadTimeout allows a slow link; WriteTimeout (counted from the
+// end of the request headers) adds the inference queue and a margin.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	writeMargin       = 30 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// serveFlags are the flags of "huskyai serve".
+type serveFlags struct {
+	addr            string
+	tlsCert, tlsKey string
+	insecureHTTP    bool
+	model           string
+	maxUpload       byteSize
+	maxPixels       int64
+	maxInflight     int
+	queueTimeout    time.Duration
+	shutdownTimeout time.Duration
+	resize          string
+	scorePrecision  int
+	logFormat       string
+}
+
+// serveEnv maps each flag of "huskyai serve" to its environment variable.
+// A flag given on the command line wins over the variable.
+var serveEnv = map[string]string{
+	"addr":             "HUSKYAI_ADDR",
+	"tls-cert":         "HUSKYAI_TLS_CERT",
+	"tls-key":          "HUSKYAI_TLS_KEY",
+	"insecure-http":    "HUSKYAI_INSECURE_HTTP",
+	"model":            "HUSKYAI_MODEL",
+	"max-upload":       "HUSKYAI_MAX_UPLOAD",
+	"max-pixels":       "HUSKYAI_MAX_PIXELS",
+	"max-inflight":     "HUSKYAI_MAX_INFLIGHT",
+	"queue-timeout":    "HUSKYAI_QUEUE_TIMEOUT",
+	"shutdown-timeout": "HUSKYAI_SHUTDOWN_TIMEOUT",
+	"resize":           "HUSKYAI_RESIZE",
+	"score-precision":  "HUSKYAI_SCORE_PRECISION",
+	"log-format":       "HUSKYAI_LOG_FORMAT",
+}
+
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
+	f := &serveFlags{maxUpload: server.DefaultMaxUpload}
+	fs := flag.NewFlagSet("huskyai serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8443", "listen on this host:port (port 0 picks a free one)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate file for HTTPS (with --tls-key); default: a self-signed\ncertificate for localhost, 127.0.0.1 and ::1 generated at start")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)")
+	fs.StringVar(&f.model, "model", "", "model file: Keras .h5 or .keras, or ONNX (default: the embedded model)")
+	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload, in bytes or with a unit: 10MiB, 512KiB")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imageprep.DefaultMaxPixels, "refuse images whose header declares more pixels than this (422)")
+	fs.IntVar(&f.maxInflight, "max-inflight", runtime.GOMAXPROCS(0), "classifications run at the same time; the default is GOMAXPROCS")
+	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let in-flight requests finish")
+	fs.StringVar(&f.resize, "resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box")
+	fs.IntVar(&f.scorePrecision, "score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score (0..10)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.VisitAll(func(fl *flag.Flag) {
+		if env := serveEnv[fl.Name]; env != "" {
+			fl.Usage += " (env " + env + ")"
+		}
+	})
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: huskyai serve [flags]
+
+Serves the upload page at / and the JSON API (POST /api/v1/predict,
+POST /huskyai/, GET /api/v1/model, /healthz, /readyz, /metrics) over HTTPS.
+Stops gracefully on SIGINT or SIGTERM. Uploads are handled in memory and
+never written to disk.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	given := make(map[string]bool)
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var envErr error
+	fs.VisitAll(func(fl *flag.Flag) {
+		env := serveEnv[fl.Name]
+		if given[fl.Name] || env == "" || envErr != nil {
+			return
+		}
+		if v := getenv(env); v != "" {
+			if err := fs.Set(fl.Name, v); err != nil {
+				envErr = fmt.Errorf("serve: %s=%q: %v", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, errors.New("serve: --tls-cert and --tls-key go together")
+	case f.insecureHTTP && f.tlsCert != "":
+		return nil, errors.New("serve: --insecure-http and --tls-cert exclude each other")
+	case f.maxUpload <= 0:
+		return nil, errors.New("serve: --max-upload must be positive")
+	case f.maxPixels <= 0:
+		return nil, errors.New("serve: --max-pixels must be positive")
+	case f.maxInflight <= 0:
+		return nil, errors.New("serve: --max-inflight must be positive")
+	case f.queueTimeout <= 0:
+		return nil, errors.New("serve: --queue-timeout must be positive")
+	case f.scorePrecision < 0 || f.scorePrecision > 10:
+		return nil, fmt.Errorf("serve: --score-precision %d is outside 0..10", f.scorePrecision)
+	case f.logFormat != "text" && f.logFormat != "json":
+		return nil, fmt.Errorf("serve: --log-format %q: want text or json", f.logFormat)
+	}
+	return f, nil
+}
+
+// runServe runs the web service until ctx is cancelled, then shuts it down
+// gracefully, letting in-flight requests finish.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f, err := parseServeFlags(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var logger *slog.Logger
+	if f.logFormat == "json" {
+		logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	} else {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+
+	opt := classifier.DefaultOptions()
+	if opt.Filter, err = imageprep.ParseFilter(f.resize); err != nil {
+		return fmt.Errorf("serve: --resize: %w", err)
+	}
+	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
+	c, err := loadClassifier(f.model, opt)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	info := c.Info()
+	logger.Info("model loaded", "name", info.Name, "format", info.Format, "sha256", info.SHA256, "params", info.Params)
+	if info.Placeholder {
+		logger.Warn("PLACEHOLDER MODEL: " + info.Warning)
+	}
+
+	var tlsConfig *tls.Config
+	scheme := "https"
+	if f.insecureHTTP {
+		scheme = "http"
+		logger.Warn("INSECURE: serving plain HTTP without TLS; uploads and answers cross the network in clear text. Use --insecure-http only behind a TLS-terminating proxy.")
+	} else {
+		var cert tls.Certificate
+		if f.tlsCert != "" {
+			cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+			if err != nil {
+				return fmt.Errorf("serve: TLS certificate: %w", err)
+			}
+		} else {
+			certPEM, keyPEM, err := selfSigned(selfSignedHosts, time.Now(), selfSignedValidity)
+			if err == nil {
+				cert, err = tls.X509KeyPair(certPEM, keyPEM)
+			}
+			if err != nil {
+				return fmt.Errorf("serve: self-signed certificate: %w", err)
+			}
+			logger.Warn("using a self-signed certificate generated at start; browsers will ask to trust it",
+				"hosts", strings.Join(selfSignedHosts, ","))
+		}
+		fp := leafFingerprint(cert)
+		logger.Info("TLS certificate", "sha256_fingerprint", fp)
+		fmt.Fprintf(stdout, "huskyai serve: certificate SHA-256 fingerprint: %s\n", fp)
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	handler := server.NewServer(logger, c, server.Config{
+		MaxUpload:    int64(f.maxUpload),
+		MaxInflight:  f.maxInflight,
+		QueueTimeout: f.queueTimeout,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      readTimeout + f.queueTimeout + writeMargin,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	url := scheme + "://" + ln.Addr().String() + "/"
+	logger.Info("listening", "url", url, "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
+		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String())
+	fmt.Fprintf(stdout, "huskyai serve: listening on %s\n", url)
+
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests", "timeout", f.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// byteSize is a flag.Value for a size in bytes, with an optional unit:
+// B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range byteUnits[:3] {
+		if n >= u.mult && n%u.mult == 0 && (n/u.mult < 1024 || u.suffix == "GiB") {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return errors.New("want a byte count such as 10485760 or 10MiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
+}

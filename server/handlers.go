@@ -1,0 +1,84 @@
+package server
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// handleIndex serves the upload page.
+func handleIndex() http.Handler {
+	page, err := staticFS.ReadFile("static/index.html")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+}
+
+// handleStatic serves the page's script and style sheet.
+func handleStatic() http.Handler {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			// No directory listings.
+			errorJSON(w, http.StatusNotFound, codeNotFound, "no such page: "+r.URL.Path, "")
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// modelResponse is the answer of GET /api/v1/model.
+type modelResponse struct {
+	Model   any    `json:"model"`
+	Warning string `json:"warning,omitempty"`
+	// MaxUpload is the upload limit in bytes, so the page can check a
+	// file before sending it.
+	MaxUpload int64 `json:"max_upload"`
+}
+
+// handleModel describes the loaded model.
+func handleModel(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.c == nil {
+			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
+			return
+		}
+		info := s.c.Info()
+		encode(w, http.StatusOK, modelResponse{Model: info, Warning: info.Warning, MaxUpload: s.cfg.MaxUpload})
+	})
+}
+
+// status is the body of /healthz and /readyz.
+type status struct {
+	Status string `json:"status"`
+}
+
+// handleHealthz answers while the process serves requests.
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, status{"ok"})
+	})
+}
+
+// handleReadyz answers 200 once the model is loaded.
+func handleReadyz(s *server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.c == nil {
+			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded", "")
+			return
+		}
+		encode(w, http.StatusOK, status{"ready"})
+	})
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/imageprep"
+)
+
+// predictResponse is the answer of POST /api/v1/predict and of the
+// original POST /huskyai/ (whose contract is the "score" and "text"
+// fields).
+type predictResponse struct {
+	huskyai.Verdict
+	Model     modelRef       `json:"model"`
+	Image     imageprep.Info `json:"image"`
+	ElapsedMS float64        `json:"elapsed_ms"`
+	// Warning is the placeholder model's warning.
+	Warning string `json:"warning,omitempty"`
+}
+
+// modelRef names the model that answered.
+type modelRef struct {
+	Name        string `json:"name"`
+	SHA256      string `json:"sha256"`
+	Placeholder bool   `json:"placeholder,omitempty"`
+}
+
+// uploadError is a failure to read an upload, with its response.
+type uploadError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *uploadError) Error() string { return e.message }
+
+// handlePredict classifies an uploaded image. The upload is a multipart
+// form with the image in field "file"; when raw is set (the /api/v1
+// route), it may also be the request body itself, with an image
+// Content-Type.
+func handlePredict(s *server, raw bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if s.c == nil {
+			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet; try again shortly", "")
+			return
+		}
+		info := s.c.Info()
+		fail := func(status int, code, msg string) {
+			errorJSON(w, status, code, msg, info.Warning)
+		}
+
+		img, err := s.readUpload(w, r, raw)
+		s.metrics.stages.WithLabelValues(stageRead).Observe(time.Since(start).Seconds())
+		if err != nil {
+			var ue *uploadError
+			if !errors.As(err, &ue) {
+				ue = &uploadError{http.StatusBadRequest, codeBadRequest, "reading the upload: " + err.Error()}
+			}
+			addLogAttrs(r.Context(), "upload_error", ue.message)
+			fail(ue.status, ue.code, ue.message)
+			return
+		}
+		sum := sha256.Sum256(img)
+		addLogAttrs(r.Context(), "image_bytes", len(img), "image_sha256", hex.EncodeToString(sum[:]))
+
+		// Refuse what is not an image before waiting for a slot.
+		if _, ok := imageprep.Sniff(img); !ok {
+			fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the file is not a PNG, JPEG or GIF image")
+			return
+		}
+		release, err := s.acquire(r.Context())
+		if err != nil {
+			s.metrics.rejected.WithLabelValues("busy").Inc()
+			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
+			return
+		}
+		t := time.Now()
+		res, err := func() (classifier.Result, error) {
+			defer release() // even if Classify panics
+			return s.c.Classify(img)
+		}()
+		s.metrics.stages.WithLabelValues(stageClassify).Observe(time.Since(t).Seconds())
+		if res.Image.Format != "" {
+			addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
+		}
+		if err != nil {
+			status, code, msg := classifyError(err)
+			if status == http.StatusInternalServerError {
+				s.logger.ErrorContext(r.Context(), "classification failed", "request_id", requestIDOf(r.Context()), "err", err)
+			}
+			fail(status, code, msg)
+			return
+		}
+		addLogAttrs(r.Context(), "probability", res.Probability)
+		encode(w, http.StatusOK, predictResponse{
+			Verdict:   res.Verdict,
+			Model:     modelRef{Name: info.Name, SHA256: info.SHA256, Placeholder: info.Placeholder},
+			Image:     res.Image,
+			ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
+			Warning:   info.Warning,
+		})
+	})
+}
+
+// classifyError maps a Classify error to a response.
+func classifyError(err error) (status int, code, message string) {
+	var ie *imageprep.Error
+	if errors.As(err, &ie) {
+		switch ie.Kind {
+		case imageprep.Unsupported:
+			return http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the file is not a PNG, JPEG or GIF image"
+		case imageprep.TooLarge:
+			return http.StatusUnprocessableEntity, codeImageTooLarge,
+				fmt.Sprintf("the image is %dx%d pixels, more than this server accepts", ie.Width, ie.Height)
+		default:
+			return http.StatusUnprocessableEntity, codeUndecodable, "the " + ie.Format + " image is damaged or cannot be decoded"
+		}
+	}
+	if errors.Is(err, classifier.ErrModel) {
+		return http.StatusInternalServerError, codeInternal, "the model failed on this image"
+	}
+	return http.StatusInternalServerError, codeInternal, "internal error"
+}
+
+// acquire takes an inference slot, waiting at most the queue timeout. The
+// returned func gives it back.
+func (s *server) acquire(ctx context.Context) (release func(), err error) {
+	t := time.Now()
+	defer func() { s.metrics.stages.WithLabelValues(stageQueue).Observe(time.Since(t).Seconds()) }()
+	release = func() {
+		s.metrics.inference.Dec()
+		<-s.sem
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.metrics.inference.Inc()
+		return release, nil
+	default:
+	}
+	timer := time.NewTimer(s.cfg.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		s.metrics.inference.Inc()
+		return release, nil
+	case <-timer.C:
+		return nil, errors.New("queue timeout")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readUpload reads the image of a request into memory. It never uses
+// ParseMultipartForm or FormFile, which spill large files to disk.
+func (s *server) readUpload(w http.ResponseWriter, r *http.Request, raw bool) ([]byte, error) {
+	max := s.cfg.MaxUpload
+	tooLarge := &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
+		fmt.Sprintf("the upload is larger than the limit of %d bytes", max)}
+	ct := r.Header.Get("Content-Type")
+	mediaType, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return nil, &uploadError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, s.uploadHint(raw)}
+	}
+	switch {
+	case mediaType == "multipart/form-data":
+		if r.ContentLength > max+multipartOverhead {
+			return nil, tooLarge
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max+multipartOverhead)
+		return readMultipartFile(r, max, tooLarge)
+	case raw && (strings.HasPrefix(mediaType, "image/") || mediaType == "application/octet-stream"):
+		if r.ContentLength > max {
+			return nil, tooLarge
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, tooLarge
+			}
+			return nil, err
+		}
+		return b, nil
+	default:
+		return nil, &uploadError{http.StatusUnsupportedMediaType, codeUnsupportedMedia, s.uploadHint(raw)}
+	}
+}
+
+func (s *server) uploadHint(raw bool) string {
+	if raw {
+		return "send the image as multipart/form-data in field \"file\", or as the body with Content-Type image/png, image/jpeg or image/gif"
+	}
+	return "send the image as multipart/form-data in field \"file\""
+}
+
+// maxParts bounds the multipart parts skipped before the "file" field.
+const maxParts = 16
+
+// readMultipartFile reads the part named "file" of a multipart body into
+// memory, refusing more than max bytes.
+func readMultipartFile(r *http.Request, max int64, tooLarge error) ([]byte, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+	}
+	for range maxParts {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, tooLarge
+			}
+			return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(part, max+1))
+		part.Close()
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, tooLarge
+			}
+			return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+		}
+		if int64(len(b)) > max {
+			return nil, tooLarge
+		}
+		return b, nil
+	}
+	return nil, &uploadError{http.StatusBadRequest, codeMissingFile, "the form has no field \"file\" with the image"}
+}

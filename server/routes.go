@@ -1,0 +1,28 @@
+package server
+
+import "net/http"
+
+// routes registers every route of the service on mux. Method checks are
+// done by allow, so that a wrong method gets a JSON 405 with Allow.
+func (s *server) routes(mux *http.ServeMux) {
+	s.handle(mux, "/{$}", "/", allow(handleIndex(), http.MethodGet))
+	s.handle(mux, "/static/", "/static/", allow(handleStatic(), http.MethodGet))
+
+	predict := handlePredict(s, false)
+	s.handle(mux, "/huskyai", "/huskyai/", allow(predict, http.MethodPost))
+	s.handle(mux, "/huskyai/{$}", "/huskyai/", allow(predict, http.MethodPost))
+	s.handle(mux, "/api/v1/predict", "/api/v1/predict", allow(handlePredict(s, true), http.MethodPost))
+	s.handle(mux, "/api/v1/model", "/api/v1/model", allow(handleModel(s), http.MethodGet))
+
+	s.handle(mux, "/healthz", "/healthz", allow(handleHealthz(), http.MethodGet))
+	s.handle(mux, "/readyz", "/readyz", allow(handleReadyz(s), http.MethodGet))
+	s.handle(mux, "/metrics", "/metrics", allow(s.metrics.handler(), http.MethodGet))
+
+	s.handle(mux, "/", "other", handleNotFound())
+}
+
+// handle registers h for pattern, instrumented under the metrics and log
+// label route.
+func (s *server) handle(mux *http.ServeMux, pattern, route string, h http.Handler) {
+	mux.Handle(pattern, s.instrument(route, h))
+}
