@@ -169,6 +169,18 @@ func windowOut(in, kernel, stride, before, after int) (int, error) {
 	return span/stride + 1, nil
 }
 
+// windowShape returns the output height and width of a kh x kw window
+// sliding with the given strides over the padded input.
+func windowShape(in Shape, kh, kw, sh, sw int, pad Padding) (oh, ow int, err error) {
+	if oh, err = windowOut(in.H, kh, sh, pad.Top, pad.Bottom); err != nil {
+		return 0, 0, fmt.Errorf("height: %w", err)
+	}
+	if ow, err = windowOut(in.W, kw, sw, pad.Left, pad.Right); err != nil {
+		return 0, 0, fmt.Errorf("width: %w", err)
+	}
+	return oh, ow, nil
+}
+
 func (l *Conv2D) geom(in, out Shape) *kernels.ConvGeom {
 	return &kernels.ConvGeom{
 		InH: in.H, InW: in.W, InC: in.C,
@@ -183,13 +195,9 @@ func (l *Conv2D) outShape(in Shape) (Shape, error) {
 	if l.Filters < 1 {
 		return Shape{}, fmt.Errorf("filters %d < 1", l.Filters)
 	}
-	oh, err := windowOut(in.H, l.KernelH, l.StrideH, l.Pad.Top, l.Pad.Bottom)
+	oh, ow, err := windowShape(in, l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad)
 	if err != nil {
-		return Shape{}, fmt.Errorf("height: %w", err)
-	}
-	ow, err := windowOut(in.W, l.KernelW, l.StrideW, l.Pad.Left, l.Pad.Right)
-	if err != nil {
-		return Shape{}, fmt.Errorf("width: %w", err)
+		return Shape{}, err
 	}
 	if want, ok := mulCapped(len(l.Weights), l.KernelH, l.KernelW, in.C, l.Filters); !ok || len(l.Weights) != want {
 		return Shape{}, fmt.Errorf("kernel has %d weights, want %dx%dx%dx%d",
@@ -216,15 +224,8 @@ func (l *Conv2D) params(in, out Shape) (int, int64) {
 }
 
 func (l *Pool2D) outShape(in Shape) (Shape, error) {
-	oh, err := windowOut(in.H, l.KernelH, l.StrideH, l.Pad.Top, l.Pad.Bottom)
-	if err != nil {
-		return Shape{}, fmt.Errorf("height: %w", err)
-	}
-	ow, err := windowOut(in.W, l.KernelW, l.StrideW, l.Pad.Left, l.Pad.Right)
-	if err != nil {
-		return Shape{}, fmt.Errorf("width: %w", err)
-	}
-	return Shape{oh, ow, in.C}, nil
+	oh, ow, err := windowShape(in, l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad)
+	return Shape{oh, ow, in.C}, err
 }
 
 func (l *Pool2D) scratch(kernels.Backend, Shape) int { return 0 }
