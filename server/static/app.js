@@ -14,6 +14,8 @@
   function setError(msg) {
     $("error").textContent = msg;
     show($("error"), !!msg);
+    // The preview would show a broken image, or a photo the error is not about.
+    if (msg) show($("preview-box"), false);
   }
 
   // Model information and the placeholder warning.
