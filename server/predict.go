@@ -61,6 +61,18 @@ func handlePredict(s *server, raw bool) http.Handler {
 			errorJSON(w, status, code, msg, info.Warning)
 		}
 
+		// Admit the request before reading its body, so that a flood of
+		// uploads is refused instead of held in memory.
+		select {
+		case s.pending <- struct{}{}:
+			defer func() { <-s.pending }()
+		default:
+			s.metrics.rejected.WithLabelValues("pending").Inc()
+			w.Header().Set("Connection", "close")
+			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment")
+			return
+		}
+
 		img, err := s.readUpload(w, r, raw)
 		s.metrics.stages.WithLabelValues(stageRead).Observe(time.Since(start).Seconds())
 		if err != nil {

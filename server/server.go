@@ -48,6 +48,12 @@ type Config struct {
 	// slots; after that it gets 503 with Retry-After. Default
 	// DefaultQueueTimeout.
 	QueueTimeout time.Duration
+	// MaxPending bounds the prediction requests admitted at once: being
+	// read into memory, waiting for a slot or classified. Beyond it a
+	// request gets 503 with Retry-After before its body is read, so that
+	// memory stays below about MaxPending x MaxUpload however many
+	// clients upload at once. Default 4 x MaxInflight.
+	MaxPending int
 }
 
 func (c Config) withDefaults() Config {
@@ -60,6 +66,10 @@ func (c Config) withDefaults() Config {
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = DefaultQueueTimeout
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 4 * c.MaxInflight
+	}
+	c.MaxPending = max(c.MaxPending, c.MaxInflight)
 	return c
 }
 
@@ -68,7 +78,8 @@ type server struct {
 	logger  *slog.Logger
 	c       Classifier // nil until a model is loaded: /readyz and predictions then answer 503
 	cfg     Config
-	sem     chan struct{}
+	sem     chan struct{} // inference slots
+	pending chan struct{} // admitted prediction requests
 	metrics *metrics
 }
 
@@ -86,6 +97,7 @@ func NewServer(logger *slog.Logger, c Classifier, cfg Config) http.Handler {
 		c:       c,
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.MaxInflight),
+		pending: make(chan struct{}, cfg.MaxPending),
 		metrics: newMetrics(prometheus.NewRegistry()),
 	}
 	if c != nil {

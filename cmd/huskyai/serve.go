@@ -41,6 +41,7 @@ type serveFlags struct {
 	maxUpload       byteSize
 	maxPixels       int64
 	maxInflight     int
+	maxPending      int
 	queueTimeout    time.Duration
 	shutdownTimeout time.Duration
 	resize          string
@@ -59,6 +60,7 @@ var serveEnv = map[string]string{
 	"max-upload":       "HUSKYAI_MAX_UPLOAD",
 	"max-pixels":       "HUSKYAI_MAX_PIXELS",
 	"max-inflight":     "HUSKYAI_MAX_INFLIGHT",
+	"max-pending":      "HUSKYAI_MAX_PENDING",
 	"queue-timeout":    "HUSKYAI_QUEUE_TIMEOUT",
 	"shutdown-timeout": "HUSKYAI_SHUTDOWN_TIMEOUT",
 	"resize":           "HUSKYAI_RESIZE",
@@ -78,6 +80,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.Var(&f.maxUpload, "max-upload", "largest accepted upload, in bytes or with a unit: 10MiB, 512KiB")
 	fs.Int64Var(&f.maxPixels, "max-pixels", imageprep.DefaultMaxPixels, "refuse images whose header declares more pixels than this (422)")
 	fs.IntVar(&f.maxInflight, "max-inflight", runtime.GOMAXPROCS(0), "classifications run at the same time; the default is GOMAXPROCS")
+	fs.IntVar(&f.maxPending, "max-pending", 0, "prediction requests admitted at once (reading, queued or running); more get 503 before their upload is read, which bounds memory to about this x --max-upload; 0 means 4 x --max-inflight")
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let in-flight requests finish")
 	fs.StringVar(&f.resize, "resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box")
@@ -135,6 +138,8 @@ Flags:
 		return nil, errors.New("serve: --max-pixels must be positive")
 	case f.maxInflight <= 0:
 		return nil, errors.New("serve: --max-inflight must be positive")
+	case f.maxPending < 0:
+		return nil, errors.New("serve: --max-pending must not be negative")
 	case f.queueTimeout <= 0:
 		return nil, errors.New("serve: --queue-timeout must be positive")
 	case f.scorePrecision < 0 || f.scorePrecision > 10:
@@ -209,6 +214,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler := server.NewServer(logger, c, server.Config{
 		MaxUpload:    int64(f.maxUpload),
 		MaxInflight:  f.maxInflight,
+		MaxPending:   f.maxPending,
 		QueueTimeout: f.queueTimeout,
 	})
 	srv := &http.Server{
