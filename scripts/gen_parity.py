@@ -125,6 +125,14 @@ def same_pad(n, k, s):
     return total // 2, total - total // 2
 
 
+def window_pad(H, W, L):
+    """(top, bottom, left, right) padding of a Keras window layer L over HxW."""
+    if L["padding"] != "same":
+        return (0, 0, 0, 0)
+    (kh, kw), (sh, sw) = L["k"], L["s"]
+    return same_pad(H, kh, sh) + same_pad(W, kw, sw)
+
+
 def out_len(n, k, s, padding):
     return -(-n // s) if padding == "same" else (n - k) // s + 1
 
@@ -156,12 +164,7 @@ def build(specs, in_shape, gen, names=None):
             H, W_, C = shape
             kh, kw = L["k"]
             sh, sw = L["s"]
-            if L["padding"] == "same":
-                pt, pb = same_pad(H, kh, sh)
-                pl, pr = same_pad(W_, kw, sw)
-            else:
-                pt = pb = pl = pr = 0
-            L["pad"] = (pt, pb, pl, pr)
+            L["pad"] = window_pad(H, W_, L)
             cin = L.get("kernel_cin", C)
             w["kernel"] = init_kernel(gen, (kh, kw, cin, L["filters"]), kh * kw * cin, L["act"])
             if L["bias"]:
@@ -171,12 +174,7 @@ def build(specs, in_shape, gen, names=None):
             H, W_, C = shape
             kh, kw = L["k"]
             sh, sw = L["s"]
-            if L["padding"] == "same":
-                pt, pb = same_pad(H, kh, sh)
-                pl, pr = same_pad(W_, kw, sw)
-            else:
-                pt = pb = pl = pr = 0
-            L["pad"] = (pt, pb, pl, pr)
+            L["pad"] = window_pad(H, W_, L)
             shape = (out_len(H, kh, sh, L["padding"]), out_len(W_, kw, sw, L["padding"]), C)
         elif cls == "Dense":
             cin = shape[-1]

@@ -57,7 +57,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "huskyai_inference_rejected_total",
-			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout).",
+			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; pending: more than --max-pending requests admitted).",
 		}, []string{"reason"}),
 		model: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "huskyai_model_info",
