@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/defaultmodel"
@@ -118,6 +119,18 @@ type Result struct {
 	huskyai.Verdict
 	// Image describes the decoded image.
 	Image imageprep.Info
+	// Timings are the durations of the stages that produced the verdict.
+	Timings Timings
+}
+
+// Timings are the durations of the stages of one classification.
+type Timings struct {
+	// Decode is sniffing, the header check and decoding to RGB.
+	Decode time.Duration
+	// Preprocess is resizing to the model's input and scaling to [0, 1].
+	Preprocess time.Duration
+	// Inference is the engine's forward pass.
+	Inference time.Duration
 }
 
 // ErrModel wraps failures of the engine itself, as opposed to bad images.
@@ -126,14 +139,27 @@ var ErrModel = errors.New("classifier: model failed")
 // Classify decodes img (PNG, JPEG or GIF), resizes it to the model's input
 // and returns the verdict. Errors about the image are *imageprep.Error.
 func (c *Classifier) Classify(img []byte) (Result, error) {
-	in := c.m.InputShape()
-	x, info, err := imageprep.Prepare(img, imageprep.Options{
-		Width: in.W, Height: in.H, MaxPixels: c.opt.MaxPixels, Filter: c.opt.Filter,
-	}, nil)
+	t0 := time.Now()
+	rgb, format, err := imageprep.Decode(img, c.opt.MaxPixels)
 	if err != nil {
-		return Result{Image: info}, err
+		var r Result
+		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
+			r.Image = imageprep.Info{Format: ie.Format, Width: ie.Width, Height: ie.Height}
+		}
+		r.Timings.Decode = time.Since(t0)
+		return r, err
 	}
-	return c.ClassifyTensor(x, info)
+	info := imageprep.Info{Format: format, Width: rgb.Width, Height: rgb.Height}
+	t1 := time.Now()
+	in := c.m.InputShape()
+	if rgb.Width != in.W || rgb.Height != in.H {
+		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
+	}
+	x := rgb.Tensor(nil)
+	t2 := time.Now()
+	r, err := c.ClassifyTensor(x, info)
+	r.Timings = Timings{Decode: t1.Sub(t0), Preprocess: t2.Sub(t1), Inference: time.Since(t2)}
+	return r, err
 }
 
 // ClassifyTensor runs an already prepared input tensor (HWC, [0,1]).

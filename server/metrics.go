@@ -12,9 +12,11 @@ import (
 
 // Stages of a prediction, the label values of huskyai_stage_duration_seconds.
 const (
-	stageRead     = "read_upload" // reading the upload into memory
-	stageQueue    = "queue_wait"  // waiting for an inference slot
-	stageClassify = "classify"    // decode, preprocess and inference
+	stageRead       = "read_upload" // reading the upload into memory
+	stageQueue      = "queue_wait"  // waiting for an inference slot
+	stageDecode     = "decode"      // sniff, header check, decode to RGB
+	stagePreprocess = "preprocess"  // resize and scale to the model input
+	stageInference  = "inference"   // the engine's forward pass
 )
 
 // metrics are the server's Prometheus collectors, in a registry of its
@@ -48,7 +50,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"route"}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "huskyai_stage_duration_seconds",
-			Help:    "Latency of the stages of a prediction: read_upload, queue_wait, classify (decode, preprocess and inference).",
+			Help:    "Latency of the stages of a prediction: read_upload, queue_wait, decode, preprocess, inference.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"stage"}),
 		inference: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -98,12 +98,17 @@ func handlePredict(s *server, raw bool) http.Handler {
 			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 			return
 		}
-		t := time.Now()
 		res, err := func() (classifier.Result, error) {
 			defer release() // even if Classify panics
 			return s.c.Classify(img)
 		}()
-		s.metrics.stages.WithLabelValues(stageClassify).Observe(time.Since(t).Seconds())
+		for stage, d := range map[string]time.Duration{
+			stageDecode: res.Timings.Decode, stagePreprocess: res.Timings.Preprocess, stageInference: res.Timings.Inference,
+		} {
+			if d > 0 {
+				s.metrics.stages.WithLabelValues(stage).Observe(d.Seconds())
+			}
+		}
 		if res.Image.Format != "" {
 			addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
 		}

@@ -47,6 +47,7 @@ func (f *fake) Classify(img []byte) (classifier.Result, error) {
 	return classifier.Result{
 		Verdict: huskyai.NewVerdict(0.8712, 2),
 		Image:   imageprep.Info{Format: format, Width: rgb.Width, Height: rgb.Height},
+		Timings: classifier.Timings{Decode: time.Millisecond, Preprocess: time.Millisecond, Inference: time.Millisecond},
 	}, nil
 }
 
@@ -395,7 +396,9 @@ func TestMetrics(t *testing.T) {
 		`huskyai_http_requests_total{code="200",route="/api/v1/predict"} 1`,
 		`huskyai_http_requests_total{code="405",route="/api/v1/predict"} 1`,
 		`huskyai_http_request_duration_seconds_count{route="/api/v1/predict"} 2`,
-		`huskyai_stage_duration_seconds_count{stage="classify"} 1`,
+		`huskyai_stage_duration_seconds_count{stage="decode"} 1`,
+		`huskyai_stage_duration_seconds_count{stage="preprocess"} 1`,
+		`huskyai_stage_duration_seconds_count{stage="inference"} 1`,
 		`huskyai_stage_duration_seconds_count{stage="read_upload"} 1`,
 		`huskyai_stage_duration_seconds_count{stage="queue_wait"} 1`,
 		`huskyai_http_requests_in_flight{route="/metrics"} 1`,
