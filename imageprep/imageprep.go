@@ -1,8 +1,9 @@
 // Package imageprep turns uploaded image bytes into the model's float32 input
 // tensor: it recognises PNG, JPEG and GIF by their magic bytes, refuses
 // images whose header declares too many pixels before decoding any of them,
-// converts the decoded image to 8-bit RGB, resizes it with Pillow's
-// antialiased resampling (bit-identical to
+// converts the decoded image to 8-bit RGB, turns a JPEG upright by its Exif
+// Orientation tag (as Pillow's ImageOps.exif_transpose does), resizes it
+// with Pillow's antialiased resampling (bit-identical to
 // PIL.Image.open(f).convert("RGB").resize((w, h), filter)) and scales the
 // bytes to [0,1] in channels-last (HWC) order.
 //
@@ -42,7 +43,8 @@ type Info struct {
 	// recognised.
 	Format string `json:"format,omitempty"`
 	// Width and Height are the image's size as declared by its header
-	// (zero when the header could not be read).
+	// (zero when the header could not be read); for a decoded JPEG whose
+	// Exif orientation swaps the axes (5 to 8), the upright size.
 	Width  int `json:"width,omitempty"`
 	Height int `json:"height,omitempty"`
 }
@@ -144,7 +146,8 @@ func Sniff(data []byte) (format string, ok bool) {
 // declared width*height exceeds maxPixels (zero or negative means
 // DefaultMaxPixels); only then does it decode the pixels, converting them
 // to RGB with FromImage. A GIF yields its first frame, on its logical
-// screen as Pillow shows it. The format is returned whenever it was
+// screen as Pillow shows it; a JPEG is turned upright by its Exif
+// Orientation tag, as Pillow's ImageOps.exif_transpose does. The format is returned whenever it was
 // recognised, also with an error; errors are *Error.
 func Decode(data []byte, maxPixels int64) (*RGB, string, error) {
 	m, _, format, err := decode(data, maxPixels)
@@ -205,7 +208,15 @@ func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
 	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
 		return undecodable(fmt.Errorf("decoded %dx%d image differs from its header", b.Dx(), b.Dy()))
 	}
-	return FromImage(img), info, format, nil
+	m := FromImage(img)
+	if format == "jpeg" {
+		// As Pillow's ImageOps.exif_transpose (see exif.go).
+		if o := exifOrientation(data); o != 1 {
+			m = orient(m, o)
+			info.Width, info.Height = m.Width, m.Height
+		}
+	}
+	return m, info, format, nil
 }
 
 // Prepare decodes data (Decode), resizes it to opt.Width x opt.Height with

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 )
@@ -57,8 +58,17 @@ func handlePredict(s *server, raw bool) http.Handler {
 			return
 		}
 		info := s.c.Info()
-		fail := func(status int, code, msg string) {
-			errorJSON(w, status, code, msg, info.Warning)
+		// What the audit record says; a panic leaves 500.
+		var (
+			img          []byte
+			sum          [32]byte
+			res          classifier.Result
+			err          error
+			status, code = http.StatusInternalServerError, codeInternal
+		)
+		fail := func(st int, c, msg string) {
+			status, code = st, c
+			errorJSON(w, st, c, msg, info.Warning)
 		}
 
 		// Admit the request before reading its body, so that a flood of
@@ -72,8 +82,9 @@ func handlePredict(s *server, raw bool) http.Handler {
 			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment")
 			return
 		}
+		defer func() { s.auditPrediction(r, start, info, img, sum, res, status, code) }()
 
-		img, err := s.readUpload(w, r, raw)
+		img, err = s.readUpload(w, r, raw)
 		s.metrics.stages.WithLabelValues(stageRead).Observe(time.Since(start).Seconds())
 		if err != nil {
 			var ue *uploadError
@@ -84,7 +95,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 			fail(ue.status, ue.code, ue.message)
 			return
 		}
-		sum := sha256.Sum256(img)
+		sum = sha256.Sum256(img)
 		addLogAttrs(r.Context(), "image_bytes", len(img), "image_sha256", hex.EncodeToString(sum[:]))
 
 		// Refuse what is not an image before waiting for a slot.
@@ -98,7 +109,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 			return
 		}
-		res, err := func() (classifier.Result, error) {
+		res, err = func() (classifier.Result, error) {
 			defer release() // even if Classify panics
 			return s.c.Classify(img)
 		}()
@@ -121,6 +132,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 			return
 		}
 		addLogAttrs(r.Context(), "probability", res.Probability)
+		status, code = http.StatusOK, ""
 		encode(w, http.StatusOK, predictResponse{
 			Verdict:   res.Verdict,
 			Model:     modelRef{Name: info.Name, SHA256: info.SHA256, Placeholder: info.Placeholder},
@@ -129,6 +141,36 @@ func handlePredict(s *server, raw bool) http.Handler {
 			Warning:   info.Warning,
 		})
 	})
+}
+
+// auditPrediction records the outcome of a prediction request whose
+// upload was read or refused: never the image, only its hash and size.
+func (s *server) auditPrediction(r *http.Request, start time.Time, info classifier.ModelInfo,
+	img []byte, sum [32]byte, res classifier.Result, status int, code string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	ev := audit.Prediction{
+		RequestID:   requestIDOf(r.Context()),
+		ClientAddr:  r.RemoteAddr,
+		ImageBytes:  len(img),
+		Format:      res.Image.Format,
+		Width:       res.Image.Width,
+		Height:      res.Image.Height,
+		ModelSHA256: info.SHA256,
+		LatencyMS:   float64(time.Since(start).Microseconds()) / 1000,
+		Status:      status,
+		ErrorCode:   code,
+	}
+	if img != nil {
+		ev.ImageSHA256 = hex.EncodeToString(sum[:])
+	}
+	if status == http.StatusOK {
+		ev.Probability = &res.Probability
+	}
+	if err := s.cfg.Audit.Record(r.Context(), ev); err != nil {
+		s.logger.ErrorContext(r.Context(), "audit record failed", "request_id", ev.RequestID, "err", err)
+	}
 }
 
 // classifyError maps a Classify error to a response.

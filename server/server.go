@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	// memory stays below about MaxPending x MaxUpload however many
 	// clients upload at once. Default 4 x MaxInflight.
 	MaxPending int
+	// Audit, if not nil, gets one audit.Prediction record per prediction
+	// request whose upload was read or refused (any status); nil turns
+	// auditing off.
+	Audit audit.Logger
 }
 
 func (c Config) withDefaults() Config {

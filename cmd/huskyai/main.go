@@ -44,6 +44,9 @@ Usage:
   huskyai predict [--model PATH] IMAGE...   classify images, one JSON line each
   huskyai serve [--addr HOST:PORT] ...      serve the upload page and JSON API over HTTPS
   huskyai cert --out-cert F --out-key F     write a self-signed certificate for serve
+  huskyai keygen --out NAME                 write a model-signing key pair NAME.key, NAME.pub
+  huskyai sign --key KEY MODEL              write the detached signature MODEL.sig
+  huskyai verify --pub PUB_OR_DIR MODEL     check MODEL against MODEL.sig and trusted keys
   huskyai version                           print the version
   huskyai help                              print this help
 
@@ -68,6 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "cert":
 		return runCert(rest, stdout, stderr)
+	case "keygen":
+		return runKeygen(rest, stdout, stderr)
+	case "sign":
+		return runSign(rest, stdout, stderr)
+	case "verify":
+		return runVerify(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "huskyai", version)
 		return nil
