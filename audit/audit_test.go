@@ -32,7 +32,9 @@ func writeLog(t testing.TB, n int) []byte {
 	return buf.Bytes()
 }
 
-func lines(b []byte) [][]byte { return bytes.SplitAfter(b, []byte("\n"))[:bytes.Count(b, []byte("\n"))] }
+func lines(b []byte) [][]byte {
+	return bytes.SplitAfter(b, []byte("\n"))[:bytes.Count(b, []byte("\n"))]
+}
 
 func join(ls [][]byte) []byte { return bytes.Join(ls, nil) }
 
