@@ -217,6 +217,8 @@ type Signature struct {
 	KeyID       string    // KeyID of the signing key
 	CreatedAt   time.Time // UTC, whole seconds
 	Sig         []byte    // Ed25519 signature of Payload(), 64 bytes
+	// Checks is the model's behavioural self-test, or nil for none.
+	Checks *CheckSet
 }
 
 // Sign signs model with priv at time now (kept in UTC, to the second).
