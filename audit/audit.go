@@ -60,8 +60,10 @@ type Prediction struct {
 	// ClientAddr is the client's address as the server sees it (the
 	// connection's peer).
 	ClientAddr string `json:"client_addr"`
-	// ForwardedFor is the client address a trusted proxy reported; empty
-	// until trusted proxies are configured.
+	// ForwardedFor is the client's IP address as a trusted proxy reported
+	// it in X-Forwarded-For (huskyai serve --trusted-proxy), when the
+	// connection's peer is such a proxy; the server then keys its
+	// per-client limits on it. Empty when the client is the peer.
 	ForwardedFor string `json:"forwarded_for,omitempty"`
 	// ImageSHA256 is the hex SHA-256 of the uploaded bytes; empty when
 	// the upload could not be read (413, malformed request).
@@ -77,6 +79,10 @@ type Prediction struct {
 	Status      int      `json:"status"`
 	// ErrorCode is the code of the JSON error response, if any.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Probing is set when the server's probing detector flagged the
+	// request: its client sent many near-identical but not identical
+	// images in a short time.
+	Probing bool `json:"probing,omitempty"`
 }
 
 // EventType implements Event.
@@ -90,6 +96,14 @@ type ModelLoad struct {
 	// Source is the model file's path, or "embedded".
 	Source      string `json:"source,omitempty"`
 	Placeholder bool   `json:"placeholder"`
+	// Signed reports that the model's signature verified with a trusted
+	// key; SignerKeyID is that key's id.
+	Signed      bool   `json:"signed"`
+	SignerKeyID string `json:"signer_key_id,omitempty"`
+	// Checks is the number of signed self-test images the model passed.
+	Checks int `json:"checks,omitempty"`
+	// Reload is set when the model replaced a served one (not at start).
+	Reload bool `json:"reload,omitempty"`
 }
 
 // EventType implements Event.
@@ -101,6 +115,14 @@ type ModelRefused struct {
 	Source string `json:"source,omitempty"`
 	SHA256 string `json:"model_sha256,omitempty"`
 	Reason string `json:"reason"`
+	// Kind classifies Reason in one word, such as "bad_signature" or
+	// "self_test" (see modelstore.Kind).
+	Kind string `json:"kind,omitempty"`
+	// SignerKeyID is the key id the signature names, if it was read.
+	SignerKeyID string `json:"signer_key_id,omitempty"`
+	// Reload is set when a served model was to be replaced: the old one
+	// keeps serving.
+	Reload bool `json:"reload,omitempty"`
 }
 
 // EventType implements Event.

@@ -32,6 +32,25 @@ type ModelInfo struct {
 	// says so in words.
 	Placeholder bool   `json:"placeholder,omitempty"`
 	Warning     string `json:"warning,omitempty"`
+	// Provenance says how the file was checked before it was loaded; it
+	// is the zero value until a loader such as modelstore sets it.
+	Provenance
+}
+
+// Provenance says where a loaded model came from and how it was checked.
+// modelstore fills it in after it verified the model file.
+type Provenance struct {
+	// Signed reports that a signature by a trusted key was verified over
+	// the exact bytes loaded.
+	Signed bool `json:"signed"`
+	// SignerKeyID is the modelsign key id of the key that signed the
+	// model; empty when it is unsigned.
+	SignerKeyID string `json:"signer_key_id,omitempty"`
+	// Checks is the number of self-test images of the signature that the
+	// model passed at load.
+	Checks int `json:"checks"`
+	// LoadedAt is when the model was loaded, verified and made ready.
+	LoadedAt time.Time `json:"loaded_at,omitzero"`
 }
 
 // Options configure a Classifier.
@@ -111,6 +130,25 @@ func LoadDefault(opt Options) (*Classifier, error) {
 // Info describes the loaded model.
 func (c *Classifier) Info() ModelInfo { return c.info }
 
+// WithProvenance returns a copy of c, sharing its model, whose Info
+// reports p. c itself is unchanged, so a Classifier already in use can be
+// described anew without a data race.
+func (c *Classifier) WithProvenance(p Provenance) *Classifier {
+	cc := *c
+	cc.info.Provenance = p
+	return &cc
+}
+
+// WithMaxPixels returns a copy of c, sharing its model, that refuses
+// images whose header declares more than n pixels (0 means
+// imageprep.DefaultMaxPixels). A loader can self-test a model with one
+// limit and serve it with another.
+func (c *Classifier) WithMaxPixels(n int64) *Classifier {
+	cc := *c
+	cc.opt.MaxPixels = n
+	return &cc
+}
+
 // Model returns the engine model.
 func (c *Classifier) Model() *model.Model { return c.m }
 
@@ -121,6 +159,10 @@ type Result struct {
 	Image imageprep.Info
 	// Timings are the durations of the stages that produced the verdict.
 	Timings Timings
+	// PHash is the perceptual hash (imageprep.RGB.DHash) of the model's
+	// input image, set by Classify when it succeeds: near-identical
+	// uploads have hashes a few bits apart.
+	PHash uint64
 }
 
 // Timings are the durations of the stages of one classification.
@@ -156,9 +198,11 @@ func (c *Classifier) Classify(img []byte) (Result, error) {
 		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
 	}
 	x := rgb.Tensor(nil)
+	phash := rgb.DHash()
 	t2 := time.Now()
 	r, err := c.ClassifyTensor(x, info)
 	r.Timings = Timings{Decode: t1.Sub(t0), Preprocess: t2.Sub(t1), Inference: time.Since(t2)}
+	r.PHash = phash
 	return r, err
 }
 

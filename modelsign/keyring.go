@@ -160,7 +160,9 @@ func (kr *Keyring) Len() int { return len(kr.keys) }
 // signature's key id), ErrBadSignature (the Ed25519 signature does not
 // verify: a signed field or the signature was altered), ErrDigestMismatch
 // (the signature is genuine but model is not the signed bytes). created_at
-// is signed but not checked against any clock.
+// is signed but not checked against any clock. The self-test checks, if
+// any, are covered by the signature but not run: that needs the model
+// loaded (classifier.Classifier.SelfTest).
 func (kr *Keyring) Verify(model []byte, sig *Signature) (keyID string, err error) {
 	if err := checkWellFormed(sig); err != nil {
 		return "", err

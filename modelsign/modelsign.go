@@ -20,14 +20,44 @@
 // A signature is detached: MODEL.sig next to MODEL, a small JSON object
 //
 //	{"version":1,"algorithm":"ed25519","model_sha256":"<64 hex>","model_size":N,
-//	 "key_id":"<16 hex>","created_at":"<RFC 3339, UTC, seconds>","signature":"<base64>"}
+//	 "key_id":"<16 hex>","created_at":"<RFC 3339, UTC, seconds>","signature":"<base64>",
+//	 "checks":{"tolerance":0.001,"checks":[{"name":"husky1.png","image":"<base64>","probability":0.8731}]}}
 //
-// [ParseSignature] is strict: it wants exactly these seven members, each
-// once, with exact (case-sensitive) names; version 1; algorithm "ed25519";
-// lower-case hex of the right length; a non-negative integer size;
-// created_at in the canonical form time.Time.UTC().Format(time.RFC3339)
-// writes ("2026-11-25T06:00:00Z"); standard padded base64 of exactly 64
-// bytes; and nothing after the object. Anything else is [ErrMalformed].
+// [ParseSignature] is strict: it wants exactly the first seven members and
+// optionally "checks", each once, with exact (case-sensitive) names;
+// version 1; algorithm "ed25519"; lower-case hex of the right length; a
+// non-negative integer size; created_at in the canonical form
+// time.Time.UTC().Format(time.RFC3339) writes ("2026-11-25T06:00:00Z");
+// standard padded base64 of exactly 64 bytes; and nothing after the
+// object. Numbers are JSON numbers, never strings. Anything else is
+// [ErrMalformed], and so is a file larger than [MaxSignatureFileSize].
+//
+// # Self-test checks
+//
+// The optional "checks" member is a [CheckSet]: images with the
+// probabilities the signed model gave them, which a loader runs (see
+// classifier.Classifier.SelfTest) to refuse a model that behaves
+// differently, even one re-signed with a stolen key. It is an object of exactly the members
+// "tolerance" and "checks"; "checks" is an array of 1 to [MaxChecks]
+// objects of exactly the members "name", "image" and "probability". A
+// name is 1 to [MaxCheckNameLen] bytes of UTF-8 with no control character,
+// quotation mark or backslash, and names are distinct; an image is
+// standard padded base64 of 1 to [MaxCheckImageSize] bytes; tolerance and
+// probabilities are JSON numbers, read as the nearest float32, that must
+// be in [0, 1] (not -0). Anything else is [ErrMalformed].
+//
+// The canonical encoding of a check set, which the payload covers, is
+// this JSON text with no white space, members in this order:
+//
+//	{"tolerance":T,"checks":[{"name":"N","image":"B","probability":P},...]}
+//
+// where N is the name's bytes as they are (the rules above need no
+// escaping), B the standard padded base64 of the image, and T and P the
+// float32 values written as strconv.FormatFloat(float64(x), 'f', -1, 32)
+// does: the shortest decimal, without exponent, that reads back as the
+// same float32 ("0.001", "0.87312", "1", "0"). [CheckSet.Canonical]
+// returns it, and [Signature.Marshal] writes the member in exactly this
+// form, but a verifier recomputes it from the values it parsed.
 //
 // # What is signed
 //
@@ -40,11 +70,13 @@
 //	size:<model_size in decimal>
 //	key_id:<key_id>
 //	created_at:<created_at>
+//	checks_sha256:<hex SHA-256 of the check set's canonical encoding, or "none">
 //
 // The first line separates this use of the key from any other (a key that
 // signs models cannot be tricked into a signature that is valid for
 // something else, nor the reverse) and versions the payload. Every field is
-// in it, so altering any of them in the .sig file breaks the signature.
+// in it, so altering any of them in the .sig file, or adding, removing or
+// editing a check, breaks the signature.
 //
 // # Verifying
 //
@@ -52,6 +84,8 @@
 // loads a model must read the file once into memory, verify that buffer,
 // and then parse that same buffer: reading the file a second time to parse
 // it would let a file swapped between the two reads be served unverified.
+// It proves that the checks are the signer's, but does not run them: that
+// needs the model loaded, see classifier.Classifier.SelfTest.
 package modelsign
 
 import (
@@ -93,8 +127,9 @@ const (
 	// PayloadContext is the first line of the signed payload.
 	PayloadContext = "huskyai-model-signature-v1"
 	// MaxSignatureFileSize bounds a signature file; ParseSignature refuses
-	// larger input. A real one is about 300 bytes.
-	MaxSignatureFileSize = 4096
+	// larger input. One without checks is about 300 bytes; the limit lets
+	// MaxChecks images of MaxCheckImageSize bytes fit in base64.
+	MaxSignatureFileSize = 6 << 20
 	// keyIDLen is the length of a key id in hex characters.
 	keyIDLen = 16
 )
@@ -221,10 +256,17 @@ type Signature struct {
 	Checks *CheckSet
 }
 
-// Sign signs model with priv at time now (kept in UTC, to the second).
-func Sign(model []byte, priv ed25519.PrivateKey, now time.Time) (*Signature, error) {
+// Sign signs model with priv at time now (kept in UTC, to the second),
+// with the self-test checks (nil for none), which it copies and
+// validates (see CheckSet.Validate).
+func Sign(model []byte, priv ed25519.PrivateKey, now time.Time, checks *CheckSet) (*Signature, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return nil, errors.New("modelsign: private key has the wrong length")
+	}
+	if checks != nil {
+		if err := checks.Validate(); err != nil {
+			return nil, fmt.Errorf("modelsign: %w", err)
+		}
 	}
 	sum := sha256.Sum256(model)
 	s := &Signature{
@@ -234,6 +276,7 @@ func Sign(model []byte, priv ed25519.PrivateKey, now time.Time) (*Signature, err
 		ModelSize:   int64(len(model)),
 		KeyID:       KeyID(priv.Public().(ed25519.PublicKey)),
 		CreatedAt:   now.UTC().Truncate(time.Second),
+		Checks:      checks.clone(),
 	}
 	s.Sig = ed25519.Sign(priv, s.Payload())
 	return s, nil
@@ -242,8 +285,8 @@ func Sign(model []byte, priv ed25519.PrivateKey, now time.Time) (*Signature, err
 // Payload is the byte string the Ed25519 signature covers (see the
 // package documentation).
 func (s *Signature) Payload() []byte {
-	return fmt.Appendf(nil, "%s\nalgorithm:%s\nsha256:%s\nsize:%d\nkey_id:%s\ncreated_at:%s\n",
-		PayloadContext, s.Algorithm, s.ModelSHA256, s.ModelSize, s.KeyID, s.createdAt())
+	return fmt.Appendf(nil, "%s\nalgorithm:%s\nsha256:%s\nsize:%d\nkey_id:%s\ncreated_at:%s\nchecks_sha256:%s\n",
+		PayloadContext, s.Algorithm, s.ModelSHA256, s.ModelSize, s.KeyID, s.createdAt(), checksDigest(s.Checks))
 }
 
 func (s *Signature) createdAt() string { return s.CreatedAt.UTC().Format(time.RFC3339) }
@@ -259,7 +302,9 @@ type sigJSON struct {
 	Signature   string `json:"signature"`
 }
 
-// Marshal encodes the signature file: one line of JSON and a newline.
+// Marshal encodes the signature file: one line of JSON and a newline. The
+// "checks" member, present when Checks is not nil, is last and in its
+// canonical encoding (CheckSet.Canonical).
 func (s *Signature) Marshal() []byte {
 	b, err := json.Marshal(sigJSON{
 		Version:     s.Version,
@@ -272,6 +317,11 @@ func (s *Signature) Marshal() []byte {
 	})
 	if err != nil { // strings and integers always marshal
 		panic(err)
+	}
+	if s.Checks != nil {
+		b = append(b[:len(b)-1], `,"checks":`...)
+		b = append(b, s.Checks.Canonical()...)
+		b = append(b, '}')
 	}
 	return append(b, '\n')
 }
@@ -292,53 +342,32 @@ func parseSignature(data []byte) (*Signature, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, errors.New("not a JSON object")
-	}
 	f := map[string]string{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := tok.(string)
+	var checks *CheckSet
+	names := []string{"version", "algorithm", "model_sha256", "model_size", "key_id", "created_at", "signature", "checks"}
+	err := members(dec, "signature file", names, func(name string) error {
+		var err error
 		switch name {
-		case "version", "algorithm", "model_sha256", "model_size", "key_id", "created_at", "signature":
-		default:
-			return nil, fmt.Errorf("unknown member %q", tok)
-		}
-		if _, dup := f[name]; dup {
-			return nil, fmt.Errorf("member %q given twice", name)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, err
-		}
-		var v string
-		if name == "version" || name == "model_size" {
-			var n json.Number
-			if err := json.Unmarshal(raw, &n); err != nil || n == "" {
-				return nil, fmt.Errorf("%s is not a number", name)
+		case "version", "model_size":
+			f[name], err = decodeNumber(dec, name)
+		case "checks":
+			var raw json.RawMessage
+			if raw, err = decodeRaw(dec, name); err == nil {
+				checks, err = parseCheckSet(raw)
 			}
-			v = n.String()
-		} else if raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-			return nil, fmt.Errorf("%s is not a string", name)
+		default:
+			f[name], err = decodeString(dec, name)
 		}
-		f[name] = v
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, errors.New("unterminated JSON object")
+		return err
+	}, "checks")
+	if err != nil {
+		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("data after the JSON object")
 	}
-	for _, name := range []string{"version", "algorithm", "model_sha256", "model_size", "key_id", "created_at", "signature"} {
-		if _, ok := f[name]; !ok {
-			return nil, fmt.Errorf("member %q is missing", name)
-		}
-	}
 
-	s := &Signature{Algorithm: f["algorithm"], ModelSHA256: f["model_sha256"], KeyID: f["key_id"]}
+	s := &Signature{Algorithm: f["algorithm"], ModelSHA256: f["model_sha256"], KeyID: f["key_id"], Checks: checks}
 	if f["version"] != strconv.Itoa(Version) {
 		return nil, fmt.Errorf("unsupported version %s", f["version"])
 	}

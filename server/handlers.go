@@ -5,6 +5,9 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 //go:embed static
@@ -51,11 +54,12 @@ type modelResponse struct {
 // handleModel describes the loaded model.
 func handleModel(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.c == nil {
+		c := s.current()
+		if c == nil {
 			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
 			return
 		}
-		info := s.c.Info()
+		info := c.Info()
 		encode(w, http.StatusOK, modelResponse{Model: info, Warning: info.Warning, MaxUpload: s.cfg.MaxUpload})
 	})
 }
@@ -72,13 +76,31 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz answers 200 once the model is loaded.
+// readyStatus is the body of /readyz when ready.
+type readyStatus struct {
+	Status string `json:"status"`
+	// Model is the SHA-256 and load time of the model being served.
+	Model struct {
+		SHA256   string    `json:"sha256"`
+		LoadedAt time.Time `json:"loaded_at,omitzero"`
+	} `json:"model"`
+	// LastReload is the last reload attempt, absent before the first.
+	LastReload *modelstore.Attempt `json:"last_reload,omitempty"`
+}
+
+// handleReadyz answers 200 once the model is loaded, with the model's
+// digest and the outcome of the last reload: a failed reload leaves the
+// server ready (the old model serves) and says why here.
 func handleReadyz(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.c == nil {
+		c := s.current()
+		if c == nil {
 			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded", "")
 			return
 		}
-		encode(w, http.StatusOK, status{"ready"})
+		info := c.Info()
+		body := readyStatus{Status: "ready", LastReload: s.modelStatus().LastReload}
+		body.Model.SHA256, body.Model.LoadedAt = info.SHA256, info.LoadedAt
+		encode(w, http.StatusOK, body)
 	})
 }

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/modelstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,10 +29,15 @@ type metrics struct {
 	stages    *prometheus.HistogramVec
 	inference prometheus.Gauge
 	rejected  *prometheus.CounterVec
-	model     *prometheus.GaugeVec
+	// rateLimited counts predictions refused by the per-client rate
+	// limit; probingFlagged those the probing detector flagged.
+	rateLimited    prometheus.Counter
+	probingFlagged prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+// newMetrics registers the server's collectors in reg. current and status
+// are read at each scrape for the model metrics (see modelCollector).
+func newMetrics(reg *prometheus.Registry, current func() Classifier, status func() modelstore.Status) *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -61,20 +66,62 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "huskyai_inference_rejected_total",
 			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; pending: more than --max-pending requests admitted).",
 		}, []string{"reason"}),
-		model: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "huskyai_model_info",
-			Help: "The loaded model (value 1).",
-		}, []string{"name", "sha256", "format", "placeholder"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, m.model,
+	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, newModelCollector(current, status),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "huskyai_rate_limited_total",
+		Help: "Predictions refused with 429 rate_limited: their client was over --rate-limit.",
+	})
+	m.probingFlagged = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "huskyai_probing_flagged_total",
+		Help: "Predictions flagged as probing: their client sent --probe-threshold near-identical but not identical images within --probe-window (refused with 429 probing_suspected under --block-probing).",
+	})
+	reg.MustRegister(m.rateLimited, m.probingFlagged)
 	return m
 }
 
-// setModel records the loaded model in huskyai_model_info.
-func (m *metrics) setModel(info classifier.ModelInfo) {
-	m.model.Reset()
-	m.model.WithLabelValues(info.Name, info.SHA256, info.Format, strconv.FormatBool(info.Placeholder)).Set(1)
+// modelCollector reports the model being served when it is scraped, so
+// that a swapped model shows at the next scrape and only the current
+// model has a huskyai_model_info series:
+//
+//	huskyai_model_info{name,sha256,format,placeholder,signed,signer_key_id} 1
+//	huskyai_model_reloads_total{result="success"|"failure"}
+type modelCollector struct {
+	current func() Classifier
+	status  func() modelstore.Status
+	info    *prometheus.Desc
+	reloads *prometheus.Desc
+}
+
+func newModelCollector(current func() Classifier, status func() modelstore.Status) *modelCollector {
+	return &modelCollector{
+		current: current,
+		status:  status,
+		info: prometheus.NewDesc("huskyai_model_info", "The model being served (value 1).",
+			[]string{"name", "sha256", "format", "placeholder", "signed", "signer_key_id"}, nil),
+		reloads: prometheus.NewDesc("huskyai_model_reloads_total",
+			"Model reloads (admin endpoint, SIGHUP, --watch) by result: success (swapped in) or failure (refused; the old model kept serving).",
+			[]string{"result"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *modelCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.info
+	ch <- c.reloads
+}
+
+// Collect implements prometheus.Collector.
+func (c *modelCollector) Collect(ch chan<- prometheus.Metric) {
+	if m := c.current(); m != nil {
+		info := m.Info()
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, info.Name, info.SHA256, info.Format,
+			strconv.FormatBool(info.Placeholder), strconv.FormatBool(info.Signed), info.SignerKeyID)
+	}
+	st := c.status()
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads), "success")
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.ReloadFailures), "failure")
 }
 
 // handler serves the registry in the Prometheus exposition format.

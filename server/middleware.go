@@ -33,6 +33,7 @@ func (s *server) middleware(h http.Handler) http.Handler {
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), logKey{}, &logAttrs{id: id})
+		ctx = s.withClient(ctx, r)
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

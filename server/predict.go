@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
@@ -20,9 +19,9 @@ import (
 
 // predictResponse is the answer of POST /api/v1/predict and of the
 // original POST /huskyai/ (whose contract is the "score" and "text"
-// fields).
+// fields; with Config.LabelOnly "score" is absent).
 type predictResponse struct {
-	huskyai.Verdict
+	verdict
 	Model     modelRef       `json:"model"`
 	Image     imageprep.Info `json:"image"`
 	ElapsedMS float64        `json:"elapsed_ms"`
@@ -32,9 +31,19 @@ type predictResponse struct {
 
 // modelRef names the model that answered.
 type modelRef struct {
-	Name        string `json:"name"`
-	SHA256      string `json:"sha256"`
-	Placeholder bool   `json:"placeholder,omitempty"`
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// SignerKeyID is the id of the trusted key whose signature verified;
+	// empty for an unsigned model.
+	SignerKeyID string    `json:"signer_key_id,omitempty"`
+	InputShape  [3]int    `json:"input_shape"`
+	LoadedAt    time.Time `json:"loaded_at,omitzero"`
+	Placeholder bool      `json:"placeholder,omitempty"`
+}
+
+func newModelRef(info classifier.ModelInfo) modelRef {
+	return modelRef{Name: info.Name, SHA256: info.SHA256, SignerKeyID: info.SignerKeyID,
+		InputShape: info.Input, LoadedAt: info.LoadedAt, Placeholder: info.Placeholder}
 }
 
 // uploadError is a failure to read an upload, with its response.
@@ -53,11 +62,14 @@ func (e *uploadError) Error() string { return e.message }
 func handlePredict(s *server, raw bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if s.c == nil {
+		// The model is picked once: a reload during the request does not
+		// change the model that answers it.
+		c := s.current()
+		if c == nil {
 			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet; try again shortly", "")
 			return
 		}
-		info := s.c.Info()
+		info := c.Info()
 		// What the audit record says; a panic leaves 500.
 		var (
 			img          []byte
@@ -71,6 +83,11 @@ func handlePredict(s *server, raw bool) http.Handler {
 			errorJSON(w, st, c, msg, info.Warning)
 		}
 
+		// Per-client limits come first: a client over them costs neither
+		// a pending place nor the reading of its upload.
+		if !s.admitClient(w, r, info.Warning) {
+			return
+		}
 		// Admit the request before reading its body, so that a flood of
 		// uploads is refused instead of held in memory.
 		select {
@@ -111,7 +128,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 		}
 		res, err = func() (classifier.Result, error) {
 			defer release() // even if Classify panics
-			return s.c.Classify(img)
+			return c.Classify(img)
 		}()
 		for stage, d := range map[string]time.Duration{
 			stageDecode: res.Timings.Decode, stagePreprocess: res.Timings.Preprocess, stageInference: res.Timings.Inference,
@@ -131,11 +148,15 @@ func handlePredict(s *server, raw bool) http.Handler {
 			fail(status, code, msg)
 			return
 		}
+		if block, msg := s.checkProbing(w, r, sum, res.PHash); block {
+			fail(http.StatusTooManyRequests, codeProbing, msg)
+			return
+		}
 		addLogAttrs(r.Context(), "probability", res.Probability)
 		status, code = http.StatusOK, ""
 		encode(w, http.StatusOK, predictResponse{
-			Verdict:   res.Verdict,
-			Model:     modelRef{Name: info.Name, SHA256: info.SHA256, Placeholder: info.Placeholder},
+			verdict:   s.verdict(res.Verdict),
+			Model:     newModelRef(info),
 			Image:     res.Image,
 			ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
 			Warning:   info.Warning,
@@ -153,6 +174,7 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 	ev := audit.Prediction{
 		RequestID:   requestIDOf(r.Context()),
 		ClientAddr:  r.RemoteAddr,
+		Probing:     clientOf(r.Context()).probing,
 		ImageBytes:  len(img),
 		Format:      res.Image.Format,
 		Width:       res.Image.Width,
@@ -161,6 +183,9 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 		LatencyMS:   float64(time.Since(start).Microseconds()) / 1000,
 		Status:      status,
 		ErrorCode:   code,
+	}
+	if cl := clientOf(r.Context()); cl.Forwarded {
+		ev.ForwardedFor = cl.String()
 	}
 	if img != nil {
 		ev.ImageSHA256 = hex.EncodeToString(sum[:])

@@ -20,6 +20,10 @@ const (
 	codeBusy             = "server_busy"
 	codeNotReady         = "not_ready"
 	codeInternal         = "internal_error"
+	codeRateLimited      = "rate_limited"
+	codeProbing          = "probing_suspected"
+	codeModelRefused     = "model_refused" // admin reload: the new model failed its checks
+	codeReloadFailed     = "reload_failed" // admin reload: the new model could not be read
 )
 
 // errorBody is the JSON body of every error response:

@@ -21,6 +21,17 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/", "other", handleNotFound())
 }
 
+// adminRoutes registers the routes of the admin listener (NewAdminHandler),
+// which serves on its own loopback address, never on the public one:
+//
+//	POST /admin/reload   reload the model from its source, verified
+//	GET  /admin/status   the served model, its source and reload history
+func (s *server) adminRoutes(mux *http.ServeMux, rl Reloader) {
+	s.handle(mux, "/admin/reload", "/admin/reload", allow(handleReload(s, rl), http.MethodPost))
+	s.handle(mux, "/admin/status", "/admin/status", allow(handleAdminStatus(rl), http.MethodGet))
+	s.handle(mux, "/", "other", handleNotFound())
+}
+
 // handle registers h for pattern, instrumented under the metrics and log
 // label route.
 func (s *server) handle(mux *http.ServeMux, pattern, route string, h http.Handler) {

@@ -8,11 +8,13 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/modelstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,6 +24,36 @@ import (
 type Classifier interface {
 	Classify(img []byte) (classifier.Result, error)
 	Info() classifier.ModelInfo
+}
+
+// Models gives the server the model to answer with. A prediction request
+// calls Current once, at its start, and uses that model to its end, so a
+// model swapped meanwhile never changes an answer half-way. Current
+// returns nil while no model is loaded; the server then answers 503. It
+// must be safe for concurrent use.
+type Models interface {
+	Current() Classifier
+}
+
+// ModelStore serves the models of st: the one current at the start of
+// each request. Its reload history shows in /readyz and /metrics.
+func ModelStore(st *modelstore.Store) Models { return storeModels{st} }
+
+// storeModels adapts a *modelstore.Store to Models.
+type storeModels struct{ st *modelstore.Store }
+
+func (m storeModels) Current() Classifier {
+	if c := m.st.Current(); c != nil {
+		return c
+	}
+	return nil // not a non-nil interface holding a nil pointer
+}
+
+func (m storeModels) Status() modelstore.Status { return m.st.Status() }
+
+// modelStatus is implemented by Models that keep a reload history.
+type modelStatus interface {
+	Status() modelstore.Status
 }
 
 // Defaults of Config.
@@ -59,6 +91,45 @@ type Config struct {
 	// request whose upload was read or refused (any status); nil turns
 	// auditing off.
 	Audit audit.Logger
+
+	// Abuse defences (see clientip.go, ratelimit.go, probing.go). Unlike
+	// the fields above, their zero values turn them off; huskyai serve
+	// turns rate limiting and probing detection on by default.
+
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed: only when a request's peer is inside
+	// one is its client taken from that header (the right-most entry
+	// that is not itself a trusted proxy). Empty: the client is always
+	// the peer, and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
+	// RateLimit is the prediction requests per second allowed to one
+	// client (an IPv4 address or an IPv6 /64), on average; more get 429
+	// rate_limited with Retry-After before their upload is read. Zero
+	// turns rate limiting off.
+	RateLimit float64
+	// RateBurst is the prediction requests one client may send at once
+	// above RateLimit. Default 2 x RateLimit, at least 1.
+	RateBurst int
+	// LabelOnly leaves the probability and the score out of prediction
+	// responses: they carry the label and text only, so that a client
+	// learns as little as possible about the model per query.
+	LabelOnly bool
+	// ProbeThreshold is the number of near-identical but not identical
+	// images from one client within ProbeWindow from which its
+	// predictions are flagged as probing (metric, warning, audit). Zero
+	// turns the detector off. At most MaxProbeThreshold.
+	ProbeThreshold int
+	// ProbeWindow is the probing detector's sliding window. Default
+	// DefaultProbeWindow.
+	ProbeWindow time.Duration
+	// ProbeDistance is the largest Hamming distance between the 64-bit
+	// perceptual hashes of two near-identical images. Default
+	// DefaultProbeDistance.
+	ProbeDistance int
+	// BlockProbing refuses flagged predictions with 429
+	// probing_suspected instead of answering them, until the client's
+	// near-identical images leave the window.
+	BlockProbing bool
 }
 
 func (c Config) withDefaults() Config {
@@ -81,34 +152,53 @@ func (c Config) withDefaults() Config {
 // server holds the dependencies shared by the handlers.
 type server struct {
 	logger  *slog.Logger
-	c       Classifier // nil until a model is loaded: /readyz and predictions then answer 503
+	models  Models // nil, or Current nil, until a model is loaded: /readyz and predictions then answer 503
 	cfg     Config
 	sem     chan struct{} // inference slots
 	pending chan struct{} // admitted prediction requests
 	metrics *metrics
+	limiter *rateLimiter   // nil: no rate limit
+	probes  *probeDetector // nil: no probing detection
 }
 
 // NewServer returns the service's handler, with every route (see
-// routes.go). A nil c makes a server that is live but not ready: it
-// answers 503 to predictions and /readyz. Each server has its own metrics
-// registry, served at /metrics, so several can run in one process.
-func NewServer(logger *slog.Logger, c Classifier, cfg Config) http.Handler {
+// routes.go), answering with the model models gives at the start of each
+// request. A nil models (or one whose Current is nil) makes a server that
+// is live but not ready: it answers 503 to predictions and /readyz. Each
+// server has its own metrics registry, served at /metrics, so several can
+// run in one process.
+func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
 	s := &server{
 		logger:  logger,
-		c:       c,
+		models:  models,
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.MaxInflight),
 		pending: make(chan struct{}, cfg.MaxPending),
-		metrics: newMetrics(prometheus.NewRegistry()),
 	}
-	if c != nil {
-		s.metrics.setModel(c.Info())
-	}
+	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
+	s.limiter, s.probes = newRateLimiter(cfg.RateLimit, cfg.RateBurst), newProbeDetector(cfg)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.middleware(mux)
+}
+
+// current returns the model to answer with, or nil.
+func (s *server) current() Classifier {
+	if s.models == nil {
+		return nil
+	}
+	return s.models.Current()
+}
+
+// modelStatus returns the reload history of the models; the zero Status
+// if they keep none.
+func (s *server) modelStatus() modelstore.Status {
+	if ms, ok := s.models.(modelStatus); ok {
+		return ms.Status()
+	}
+	return modelstore.Status{}
 }

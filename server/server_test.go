@@ -36,6 +36,9 @@ type fake struct {
 
 func (f *fake) Info() classifier.ModelInfo { return f.info }
 
+// Current makes a fake its own Models: it is always the current model.
+func (f *fake) Current() Classifier { return f }
+
 func (f *fake) Classify(img []byte) (classifier.Result, error) {
 	if f.classify != nil {
 		return f.classify(img)
@@ -403,7 +406,8 @@ func TestMetrics(t *testing.T) {
 		`huskyai_stage_duration_seconds_count{stage="queue_wait"} 1`,
 		`huskyai_http_requests_in_flight{route="/metrics"} 1`,
 		`huskyai_inference_in_flight 0`,
-		`huskyai_model_info{format="keras-h5",name="test-placeholder",placeholder="true",sha256="` + placeholderInfo.SHA256 + `"} 1`,
+		`huskyai_model_info{format="keras-h5",name="test-placeholder",placeholder="true",sha256="` + placeholderInfo.SHA256 + `",signed="false",signer_key_id=""} 1`,
+		`huskyai_model_reloads_total{result="failure"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

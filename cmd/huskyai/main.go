@@ -47,6 +47,7 @@ Usage:
   huskyai keygen --out NAME                 write a model-signing key pair NAME.key, NAME.pub
   huskyai sign --key KEY MODEL              write the detached signature MODEL.sig
   huskyai verify --pub PUB_OR_DIR MODEL     check MODEL against MODEL.sig and trusted keys
+  huskyai audit verify LOG                  check an audit log's hash chain (- for stdin)
   huskyai version                           print the version
   huskyai help                              print this help
 
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runSign(rest, stdout, stderr)
 	case "verify":
 		return runVerify(rest, stdout, stderr)
+	case "audit":
+		return runAudit(rest, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "huskyai", version)
 		return nil

@@ -21,9 +21,14 @@ import (
 	"github.com/huskyai/huskyai/server"
 )
 
-// Timeouts and limits of the HTTP server. Uploads are at most --max-upload
-// bytes, so ReadTimeout allows a slow link; WriteTimeout (counted from the
-// end of the request headers) adds the inference queue and a margin.
+// Timeouts and limits of the HTTP server. readHeaderTimeout and
+// readTimeout are the defaults of --read-header-timeout (which also bounds
+// the TLS handshake) and --read-timeout (the whole request, body
+// included): uploads are at most --max-upload bytes, so the 2 minutes
+// allow a slow link (10 MiB in 2 minutes is 87 KB/s) while a client that
+// trickles its body holds one --max-pending admission, never an inference
+// slot, for at most that long. WriteTimeout (counted from the end of the
+// request headers) adds the inference queue and a margin.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 2 * time.Minute
@@ -47,6 +52,11 @@ type serveFlags struct {
 	resize          string
 	scorePrecision  int
 	logFormat       string
+	modelFlags      // model trust, reload and audit: serve_models.go
+	abuseFlags      // client identity, rate limit, probing: serve_abuse.go
+
+	// Slow clients: the HTTP server's read timeouts.
+	readHeaderTimeout, readTimeout time.Duration
 }
 
 // serveEnv maps each flag of "huskyai serve" to its environment variable.
@@ -66,6 +76,28 @@ var serveEnv = map[string]string{
 	"resize":           "HUSKYAI_RESIZE",
 	"score-precision":  "HUSKYAI_SCORE_PRECISION",
 	"log-format":       "HUSKYAI_LOG_FORMAT",
+
+	// Slow clients: the HTTP server's read timeouts.
+	"read-header-timeout": "HUSKYAI_READ_HEADER_TIMEOUT",
+	"read-timeout":        "HUSKYAI_READ_TIMEOUT",
+
+	// Model trust, reload and audit (serve_models.go).
+	"trusted-keys":      "HUSKYAI_TRUSTED_KEYS",
+	"require-signature": "HUSKYAI_REQUIRE_SIGNATURE",
+	"admin-addr":        "HUSKYAI_ADMIN_ADDR",
+	"watch":             "HUSKYAI_WATCH",
+	"watch-interval":    "HUSKYAI_WATCH_INTERVAL",
+	"audit-log":         "HUSKYAI_AUDIT_LOG",
+
+	// Abuse defences (serve_abuse.go).
+	"trusted-proxy":   "HUSKYAI_TRUSTED_PROXY",
+	"rate-limit":      "HUSKYAI_RATE_LIMIT",
+	"rate-burst":      "HUSKYAI_RATE_BURST",
+	"label-only":      "HUSKYAI_LABEL_ONLY",
+	"probe-threshold": "HUSKYAI_PROBE_THRESHOLD",
+	"probe-window":    "HUSKYAI_PROBE_WINDOW",
+	"probe-distance":  "HUSKYAI_PROBE_DISTANCE",
+	"block-probing":   "HUSKYAI_BLOCK_PROBING",
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
@@ -83,9 +115,13 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&f.maxPending, "max-pending", 0, "prediction requests admitted at once (reading, queued or running); more get 503 before their upload is read, which bounds memory to about this x --max-upload; 0 means 4 x --max-inflight")
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let in-flight requests finish")
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", readHeaderTimeout, "time a client has to send its request headers (and finish the TLS handshake); slower ones are disconnected")
+	fs.DurationVar(&f.readTimeout, "read-timeout", readTimeout, "time a client has to send its whole request, upload included; the default lets a --max-upload of 10MiB arrive at 87 KB/s")
 	fs.StringVar(&f.resize, "resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box")
 	fs.IntVar(&f.scorePrecision, "score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score (0..10)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.modelFlags.register(fs)
+	f.abuseFlags.register(fs)
 	fs.VisitAll(func(fl *flag.Flag) {
 		if env := serveEnv[fl.Name]; env != "" {
 			fl.Usage += " (env " + env + ")"
@@ -98,6 +134,11 @@ Serves the upload page at / and the JSON API (POST /api/v1/predict,
 POST /huskyai/, GET /api/v1/model, /healthz, /readyz, /metrics) over HTTPS.
 Stops gracefully on SIGINT or SIGTERM. Uploads are handled in memory and
 never written to disk.
+
+The model is verified before it serves (--trusted-keys, --require-signature:
+its signature MODEL.sig and the signed self-test images) and can be replaced
+while serving: SIGHUP, POST /admin/reload on --admin-addr, or --watch reload
+it with the same checks, and a refused model leaves the old one serving.
 
 Flags:
 `)
@@ -142,10 +183,18 @@ Flags:
 		return nil, errors.New("serve: --max-pending must not be negative")
 	case f.queueTimeout <= 0:
 		return nil, errors.New("serve: --queue-timeout must be positive")
+	case f.readHeaderTimeout <= 0 || f.readTimeout <= 0:
+		return nil, errors.New("serve: --read-header-timeout and --read-timeout must be positive")
 	case f.scorePrecision < 0 || f.scorePrecision > 10:
 		return nil, fmt.Errorf("serve: --score-precision %d is outside 0..10", f.scorePrecision)
 	case f.logFormat != "text" && f.logFormat != "json":
 		return nil, fmt.Errorf("serve: --log-format %q: want text or json", f.logFormat)
+	}
+	if err := f.modelFlags.check(f.model); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := f.abuseFlags.check(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return f, nil
 }
@@ -172,12 +221,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: --resize: %w", err)
 	}
 	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
-	c, err := loadClassifier(f.model, opt)
+	auditOut := stdout
+	if f.auditLog == "-" {
+		stdout = stderr // stdout is the audit trail
+	}
+	auditLog, closeAudit, err := openAudit(f.auditLog, auditOut)
+	if err != nil {
+		return fmt.Errorf("serve: --audit-log: %w", err)
+	}
+	defer closeAudit()
+	store, err := openModels(ctx, f, opt, auditLog, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	info := c.Info()
-	logger.Info("model loaded", "name", info.Name, "format", info.Format, "sha256", info.SHA256, "params", info.Params)
+	info := store.Current().Info()
 	if info.Placeholder {
 		logger.Warn("PLACEHOLDER MODEL: " + info.Warning)
 	}
@@ -211,18 +268,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	handler := server.NewServer(logger, c, server.Config{
+	handler := server.NewServer(logger, server.ModelStore(store), server.Config{
 		MaxUpload:    int64(f.maxUpload),
 		MaxInflight:  f.maxInflight,
 		MaxPending:   f.maxPending,
 		QueueTimeout: f.queueTimeout,
+		Audit:        auditLog,
+
+		// Abuse defences (serve_abuse.go).
+		TrustedProxies: f.trustedProxies,
+		RateLimit:      f.rateLimit,
+		RateBurst:      f.rateBurst,
+		LabelOnly:      f.labelOnly,
+		ProbeThreshold: f.probeThreshold,
+		ProbeWindow:    f.probeWindow,
+		ProbeDistance:  f.probeDistance,
+		BlockProbing:   f.blockProbing,
 	})
 	srv := &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      readTimeout + f.queueTimeout + writeMargin,
+		ReadHeaderTimeout: f.readHeaderTimeout,
+		ReadTimeout:       f.readTimeout,
+		WriteTimeout:      f.readTimeout + f.queueTimeout + writeMargin,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -231,9 +299,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// The reloaders (SIGHUP included) are ready before "listening" is said.
+	reload, err := startReloaders(ctx, f, store, logger, stdout)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
 	url := scheme + "://" + ln.Addr().String() + "/"
 	logger.Info("listening", "url", url, "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
 		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String())
+	f.abuseFlags.log(logger)
 	fmt.Fprintf(stdout, "huskyai serve: listening on %s\n", url)
 
 	errc := make(chan error, 1)
@@ -246,12 +321,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}()
 	select {
 	case err := <-errc:
+		reload.shutdown(context.WithoutCancel(ctx))
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: finishing in-flight requests", "timeout", f.shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
+	if err := reload.shutdown(sctx); err != nil {
+		logger.Error("stopping the reloaders", "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("serve: shutdown: %w", err)

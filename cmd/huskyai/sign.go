@@ -7,8 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/modelsign"
 )
 
@@ -80,8 +85,10 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	keyPath := fs.String("key", "", "private key file written by \"huskyai keygen\" (required)")
 	out := fs.String("out", "", "signature file to write (default MODEL.sig)")
 	force := fs.Bool("force", false, "overwrite an existing signature file")
+	checkDir := fs.String("check-images", "", "embed a self-test: the PNG, JPEG and GIF files of this `DIR` (at most 16), with MODEL's outputs for them")
+	checkTol := fs.Float64("check-tolerance", 1e-3, "largest difference from the recorded outputs that the self-test accepts, in [0, 1]")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: huskyai sign --key KEY [--out MODEL.sig] MODEL\n\nSigns the exact bytes of MODEL with an Ed25519 key and writes the detached\nsignature (JSON: SHA-256, size, key id, time, signature) to MODEL.sig.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: huskyai sign --key KEY [--out MODEL.sig] [--check-images DIR] MODEL\n\nSigns the exact bytes of MODEL with an Ed25519 key and writes the detached\nsignature (JSON: SHA-256, size, key id, time, signature) to MODEL.sig.\n\nWith --check-images, MODEL is loaded, each image of DIR (*.png, *.jpg,\n*.jpeg, *.gif, by name) is resized to the model's input and stored as a PNG\nwith the probability MODEL gives it, and this self-test is signed too:\n\"huskyai verify\" then refuses a model that answers differently.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if done, err := parseFlags(fs, args); done {
@@ -108,7 +115,13 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sign: model: %w", err)
 	}
-	sig, err := modelsign.Sign(model, priv, time.Now())
+	var checks *modelsign.CheckSet
+	if *checkDir != "" {
+		if checks, err = buildChecks(model, *checkDir, *checkTol); err != nil {
+			return fmt.Errorf("sign: %w", err)
+		}
+	}
+	sig, err := modelsign.Sign(model, priv, time.Now(), checks)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
@@ -123,8 +136,60 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s key_id=%s sha256=%s size=%d\n", sigPath, sig.KeyID, sig.ModelSHA256, sig.ModelSize)
+	fmt.Fprintf(stdout, "wrote %s key_id=%s sha256=%s size=%d checks=%s\n", sigPath, sig.KeyID, sig.ModelSHA256, sig.ModelSize, checksSummary(sig.Checks))
 	return nil
+}
+
+// checksSummary describes a check set in one word: its size, or "none".
+func checksSummary(cs *modelsign.CheckSet) string {
+	if cs == nil {
+		return "none"
+	}
+	return strconv.Itoa(len(cs.Checks))
+}
+
+// checkImageExts are the file name extensions "sign --check-images" takes.
+var checkImageExts = []string{".png", ".jpg", ".jpeg", ".gif"}
+
+// buildChecks loads model and makes a check set of the images in dir
+// (files with an extension of checkImageExts, in name order) with the
+// model's outputs.
+func buildChecks(model []byte, dir string, tol float64) (*modelsign.CheckSet, error) {
+	if !(tol >= 0 && tol <= 1) {
+		return nil, fmt.Errorf("--check-tolerance %v is not in [0, 1]", tol)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--check-images: %w", err)
+	}
+	var images []classifier.CheckImage
+	for _, e := range entries { // sorted by name
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || !slices.Contains(checkImageExts, ext) {
+			continue
+		}
+		if len(images) == modelsign.MaxChecks {
+			return nil, fmt.Errorf("--check-images: %s holds more than %d images", dir, modelsign.MaxChecks)
+		}
+		p := filepath.Join(dir, e.Name())
+		data, err := readLimited(p, maxImageFile)
+		if err != nil {
+			return nil, fmt.Errorf("--check-images: %s: %w", p, err)
+		}
+		images = append(images, classifier.CheckImage{Name: e.Name(), Data: data})
+	}
+	if len(images) == 0 {
+		return nil, fmt.Errorf("--check-images: %s holds no *.png, *.jpg, *.jpeg or *.gif file", dir)
+	}
+	c, err := classifier.Load(model, classifier.DefaultOptions())
+	if err != nil {
+		return nil, fmt.Errorf("--check-images: loading the model: %w", err)
+	}
+	cs, err := c.BuildCheckSet(images, float32(tol))
+	if err != nil {
+		return nil, fmt.Errorf("--check-images: %w", err)
+	}
+	return cs, nil
 }
 
 // runVerify checks a model against its detached signature and a set of
@@ -135,7 +200,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	pubPath := fs.String("pub", "", "trusted public key file, or a directory of *.pub / *.pem public keys (required)")
 	sigFlag := fs.String("sig", "", "signature file (default MODEL.sig)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: huskyai verify --pub PUB_OR_DIR [--sig MODEL.sig] MODEL\n\nChecks that MODEL is exactly the bytes signed in MODEL.sig by a trusted key.\nPrints \"OK key_id=... sha256=...\" and exits 0, or prints one line saying\nwhy not and exits 1.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: huskyai verify --pub PUB_OR_DIR [--sig MODEL.sig] MODEL\n\nChecks that MODEL is exactly the bytes signed in MODEL.sig by a trusted key\nand, when the signature holds self-test checks, loads MODEL and checks that\nit still gives the signed probabilities for their images. Prints\n\"OK key_id=... sha256=... checks=N\" and exits 0, or prints one line saying\nwhy not and exits 1.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if done, err := parseFlags(fs, args); done {
@@ -170,6 +235,18 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("verify: FAILED: %s: %w", modelPath, err)
 	}
-	fmt.Fprintf(stdout, "OK key_id=%s sha256=%s\n", keyID, sig.ModelSHA256)
+	if sig.Checks == nil {
+		fmt.Fprintf(stdout, "OK key_id=%s sha256=%s checks=none\n", keyID, sig.ModelSHA256)
+		return nil
+	}
+	c, err := classifier.Load(model, classifier.DefaultOptions())
+	if err != nil {
+		return fmt.Errorf("verify: FAILED: %s: loading the model for its self-test: %w", modelPath, err)
+	}
+	if err := c.SelfTest(sig.Checks); err != nil {
+		return fmt.Errorf("verify: FAILED: %s: the signature is valid but the model fails its signed self-test: %w", modelPath, err)
+	}
+	fmt.Fprintf(stdout, "OK key_id=%s sha256=%s checks=%d self-test passed (tolerance %v)\n",
+		keyID, sig.ModelSHA256, len(sig.Checks.Checks), sig.Checks.Tolerance)
 	return nil
 }

@@ -38,6 +38,7 @@
     413: "This file is too large.",
     415: "This is not a PNG, JPEG or GIF image.",
     422: "This image could not be read: it is damaged or too large in pixels.",
+    429: "Too many requests from your address. Please wait a moment before trying again.",
     503: "The server is busy. Please try again in a moment.",
   };
 
@@ -72,7 +73,13 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status !== 200 || !body) {
         const detail = body && body.error ? " (" + body.error.message + ")" : "";
-        setError((messages[xhr.status] || "Something went wrong (HTTP " + xhr.status + ").") + detail);
+        let msg = messages[xhr.status] || "Something went wrong (HTTP " + xhr.status + ").";
+        const wait = parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
+        if (xhr.status === 429 && body && body.error && body.error.code === "probing_suspected") {
+          msg = "Too many nearly identical images from your address. Please wait before trying again.";
+        }
+        if (xhr.status === 429 && wait > 0) msg += " You can try again in " + wait + (wait === 1 ? " second." : " seconds.");
+        setError(msg + detail);
         return;
       }
       showResult(body);
@@ -87,12 +94,22 @@
   }
 
   function showResult(r) {
-    const pct = Math.max(0, Math.min(100, r.probability * 100));
+    const placeholder = r.warning ? " — the model is an untrained placeholder, so this means nothing." : "";
     $("verdict").textContent = r.text;
-    $("score").textContent = "Husky score: " + r.score + "%" + (r.warning ? " — the model is an untrained placeholder, so this means nothing." : "");
-    const g = $("gauge-bar");
-    g.style.width = pct + "%";
-    g.classList.toggle("husky", r.label === "husky");
+    // A server run with --label-only answers the verdict without
+    // probability and score: no gauge then.
+    const scored = typeof r.probability === "number";
+    show($("gauge"), scored);
+    if (scored) {
+      const pct = Math.max(0, Math.min(100, r.probability * 100));
+      $("score").textContent = "Husky score: " + r.score + "%" + placeholder;
+      const g = $("gauge-bar");
+      g.style.width = pct + "%";
+      g.classList.toggle("husky", r.label === "husky");
+    } else {
+      $("score").textContent = placeholder ? "The model is an untrained placeholder, so this means nothing." : "";
+    }
+    show($("score"), !!$("score").textContent);
     show($("result"), true);
   }
 

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/huskyai/huskyai/audit"
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/modelsign"
+	"github.com/huskyai/huskyai/modelstore"
+	"github.com/huskyai/huskyai/server"
+)
+
+// modelFlags are the flags of "huskyai serve" about which models it
+// trusts, how it reloads them and where it writes the audit trail.
+type modelFlags struct {
+	trustedKeys      string
+	requireSignature bool
+	adminAddr        string
+	watch            bool
+	watchInterval    time.Duration
+	auditLog         string
+}
+
+// register defines the flags on fs.
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.trustedKeys, "trusted-keys", "", "trusted public key file, or a directory of *.pub / *.pem keys (\"huskyai keygen\"):\nthe --model file must then have a signature MODEL.sig by one of them, checked at\nstart and at each reload")
+	fs.BoolVar(&m.requireSignature, "require-signature", false, "refuse to serve a --model file that is not signed by a --trusted-keys key\n(without --trusted-keys, every --model file is refused; the embedded model is\nalways checked against its own release key)")
+	fs.StringVar(&m.adminAddr, "admin-addr", "", "serve the admin endpoint (POST /admin/reload, GET /admin/status) over plain\nHTTP on this loopback host:port, e.g. 127.0.0.1:9443; off by default. It has no\nauthentication, so a non-loopback address is refused")
+	fs.BoolVar(&m.watch, "watch", false, "reload the --model file when it or its .sig changes (polled every --watch-interval)")
+	fs.DurationVar(&m.watchInterval, "watch-interval", 2*time.Second, "how often --watch looks at the model files; a change is loaded once it has\nstayed the same for one more interval")
+	fs.StringVar(&m.auditLog, "audit-log", "", "append a hash-chained audit trail (model loads and refusals, one record per\nprediction) to this file, created with mode 0600; - writes it to stdout (the\nservice's own stdout lines then go to stderr). \"huskyai audit verify\" checks it")
+}
+
+// check validates the flags; model is the --model flag.
+func (m *modelFlags) check(model string) error {
+	switch {
+	case m.watchInterval <= 0:
+		return errors.New("--watch-interval must be positive")
+	case m.watch && model == "":
+		return errors.New("--watch needs --model: the embedded model does not change")
+	}
+	if m.adminAddr != "" {
+		if err := checkLoopback(m.adminAddr); err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkLoopback accepts a host:port whose host is a loopback address or
+// "localhost".
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q is not a loopback address: the admin endpoint has no authentication, so it listens only on 127.0.0.1, ::1 or localhost", addr)
+}
+
+// openAudit opens the audit log of --audit-log: nil when it is off, the
+// given stdout for "-". close closes the file.
+func openAudit(path string, stdout io.Writer) (l audit.Logger, close func() error, err error) {
+	switch path {
+	case "":
+		return nil, func() error { return nil }, nil
+	case "-":
+		w := audit.NewWriter(stdout)
+		return w, w.Close, nil
+	}
+	w, err := audit.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, w.Close, nil
+}
+
+// openModels loads the model to serve with the trust policy of the
+// flags. A refusal is a *modelstore.RefusedError naming the model and
+// the reason.
+func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, auditLog audit.Logger, logger *slog.Logger) (*modelstore.Store, error) {
+	var kr *modelsign.Keyring
+	if f.trustedKeys != "" {
+		var err error
+		if kr, err = modelsign.LoadKeyring(f.trustedKeys); err != nil {
+			return nil, fmt.Errorf("--trusted-keys: %w", err)
+		}
+		logger.Info("trusted model-signing keys", "path", f.trustedKeys, "key_ids", kr.KeyIDs())
+	}
+	return modelstore.Open(ctx, modelstore.Source{Path: f.model}, modelstore.Options{
+		Keyring:          kr,
+		RequireSignature: f.requireSignature,
+		Classifier:       opt,
+		Audit:            auditLog,
+		Logger:           logger,
+	})
+}
+
+// reloaders are what reload the model while the service runs: SIGHUP,
+// --watch and the --admin-addr listener.
+type reloaders struct {
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
+	admin *http.Server
+	errc  chan error // the admin listener's Serve error
+}
+
+// startReloaders starts the reloaders the flags ask for. SIGHUP always
+// reloads.
+func startReloaders(ctx context.Context, f *serveFlags, store *modelstore.Store, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
+	if f.adminAddr != "" {
+		ln, err := net.Listen("tcp", f.adminAddr)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("--admin-addr: %w", err)
+		}
+		r.admin = &http.Server{
+			Handler:           server.NewAdminHandler(logger, store),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      readTimeout + writeMargin,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		url := "http://" + ln.Addr().String() + "/admin/"
+		logger.Info("admin listening", "url", url)
+		fmt.Fprintf(stdout, "huskyai serve: admin endpoint at %s\n", url)
+		go func() { r.errc <- r.admin.Serve(ln) }()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	r.wg.Go(func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading the model", "source", store.Source().Name())
+				if err := store.Reload(ctx); err != nil {
+					logger.Error("reload failed; the previous model keeps serving", "err", err)
+				}
+			}
+		}
+	})
+	if f.watch {
+		logger.Info("watching the model files", "path", f.model, "interval", f.watchInterval.String())
+		r.wg.Go(func() {
+			if err := store.Watch(ctx, f.watchInterval); err != nil {
+				logger.Error("watch stopped", "err", err)
+			}
+		})
+	}
+	return r, nil
+}
+
+// shutdown stops the reloaders, letting a reload in progress end, and
+// shuts the admin listener down within ctx.
+func (r *reloaders) shutdown(ctx context.Context) error {
+	r.stop()
+	r.wg.Wait()
+	if r.admin == nil {
+		return nil
+	}
+	if err := r.admin.Shutdown(ctx); err != nil {
+		r.admin.Close()
+		return fmt.Errorf("admin: %w", err)
+	}
+	if err := <-r.errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,467 @@
+// Package modelstore holds the model huskyai serves: loaded from a
+// verified source, and swappable while the server runs.
+//
+// Loading a model (at Open, and at each Reload) follows one path:
+//
+//  1. read the model file once into memory (at most Options.MaxModelSize
+//     bytes) and its detached signature PATH.sig (at most
+//     modelsign.MaxSignatureFileSize bytes);
+//  2. verify the signature over that buffer with the trusted keys;
+//  3. parse that same buffer (the file is never read a second time, so a
+//     file swapped after the check cannot be served unverified);
+//  4. run the signature's self-test images, if it has any, and refuse a
+//     model whose outputs differ from the signed ones;
+//  5. warm it up with one inference;
+//
+// and only then publishes it. A refused reload keeps the old model
+// serving. Every load and refusal is an audit record.
+//
+// The policy:
+//
+//   - With a keyring, a model must have a signature by one of its keys over
+//     its exact bytes: a missing, malformed, unknown-key, altered or
+//     mismatched signature is refused.
+//   - With RequireSignature and no keyring, every model file is refused:
+//     an unsigned one because it is unsigned, a signed one because there
+//     are no trusted keys to check it against.
+//   - With neither, a model file is loaded unverified, with a warning.
+//   - The embedded default model is always verified against the release
+//     key embedded with it (defaultmodel.ReleaseKey) and self-tested; a
+//     failure there is a build bug.
+package modelstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/huskyai/huskyai/audit"
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelsign"
+)
+
+// DefaultMaxModelSize bounds a model file read by a Store (1 GiB).
+const DefaultMaxModelSize = 1 << 30
+
+// Embedded is the Source.Name of the embedded default model.
+const Embedded = "embedded"
+
+// Source is where a Store loads its model from.
+type Source struct {
+	// Path is the model file; its signature is Path + ".sig". Empty means
+	// the embedded default model.
+	Path string
+}
+
+// Name is the source's path, or Embedded.
+func (s Source) Name() string {
+	if s.Path == "" {
+		return Embedded
+	}
+	return s.Path
+}
+
+// Options configure a Store. The zero value loads unsigned models with a
+// warning and audits nothing.
+type Options struct {
+	// Keyring holds the trusted public keys. When set, a model file must
+	// be signed by one of them.
+	Keyring *modelsign.Keyring
+	// RequireSignature refuses unverified model files even without a
+	// Keyring (then every model file is refused; the embedded model, which
+	// is checked against its own key, is not).
+	RequireSignature bool
+	// Classifier are the options of the loaded classifiers.
+	Classifier classifier.Options
+	// MaxModelSize bounds the model file in bytes; default
+	// DefaultMaxModelSize.
+	MaxModelSize int64
+	// Audit, if not nil, gets an audit.ModelLoad or audit.ModelRefused
+	// record for every load attempt.
+	Audit audit.Logger
+	// Logger gets a line per load attempt; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Kind classifies why a model was refused.
+type Kind string
+
+// The kinds of RefusedError.
+const (
+	// KindRead: the model or signature file could not be read, or is
+	// larger than allowed.
+	KindRead Kind = "read"
+	// KindNoSignature: there is no PATH.sig and a signature is required.
+	KindNoSignature Kind = "no_signature"
+	// KindNoTrustedKeys: a signature is required but no trusted keys were
+	// given to check it against.
+	KindNoTrustedKeys Kind = "no_trusted_keys"
+	// KindMalformedSignature: PATH.sig is not a well-formed signature.
+	KindMalformedSignature Kind = "malformed_signature"
+	// KindUnknownKey: the signature names a key that is not trusted.
+	KindUnknownKey Kind = "unknown_key"
+	// KindBadSignature: the signature does not verify (it was altered or
+	// forged).
+	KindBadSignature Kind = "bad_signature"
+	// KindDigestMismatch: the signature is genuine but the model's bytes
+	// are not the ones signed.
+	KindDigestMismatch Kind = "digest_mismatch"
+	// KindInvalidModel: the engine cannot load the model.
+	KindInvalidModel Kind = "invalid_model"
+	// KindSelfTest: the model's outputs on the signed self-test images
+	// differ from the signed ones.
+	KindSelfTest Kind = "self_test"
+	// KindWarmup: the warm-up inference failed or gave a non-finite
+	// output.
+	KindWarmup Kind = "warmup"
+)
+
+// RefusedError is a model that was not loaded, and why.
+type RefusedError struct {
+	// Source is the model's path, or Embedded.
+	Source string
+	Kind   Kind
+	// SHA256 is the hex SHA-256 of the model's bytes, when they were read.
+	SHA256 string
+	Err    error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("model %s refused (%s): %v", e.Source, e.Kind, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Attempt is the outcome of one reload.
+type Attempt struct {
+	// At is when the reload finished.
+	At time.Time `json:"at"`
+	OK bool      `json:"ok"`
+	// Error says why the reload was refused; Kind classifies it.
+	Error string `json:"error,omitempty"`
+	Kind  Kind   `json:"kind,omitempty"`
+	// SHA256 is the hex SHA-256 of the model read, when it was read.
+	SHA256 string `json:"sha256,omitempty"`
+	// Duration is how long the reload took, from reading to publishing.
+	Duration time.Duration `json:"-"`
+}
+
+// Status is a snapshot of a Store.
+type Status struct {
+	// Model describes the model being served.
+	Model classifier.ModelInfo
+	// Source is the model's path, or Embedded.
+	Source string
+	// LastReload is the last reload attempt, nil before the first.
+	LastReload *Attempt
+	// Reloads and ReloadFailures count reload attempts since Open.
+	Reloads, ReloadFailures uint64
+}
+
+// Store holds the model being served. Current is lock-free; Reload calls
+// are serialized. It is safe for concurrent use.
+type Store struct {
+	src    Source
+	opt    Options
+	logger *slog.Logger
+	now    func() time.Time
+
+	cur    atomic.Pointer[classifier.Classifier]
+	reload chan struct{} // a one-slot semaphore serializing loads
+
+	mu       sync.Mutex // guards the fields below
+	last     *Attempt
+	reloads  uint64
+	failures uint64
+	loadedFP fingerprint // of the files at the last load attempt
+}
+
+// Open loads the model of src according to opt (see the package
+// documentation). An error, a *RefusedError for a refused model, means the
+// server must not start.
+func Open(ctx context.Context, src Source, opt Options) (*Store, error) {
+	if opt.MaxModelSize <= 0 {
+		opt.MaxModelSize = DefaultMaxModelSize
+	}
+	s := &Store{src: src, opt: opt, logger: opt.Logger, now: opt.Now, reload: make(chan struct{}, 1)}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	c, err := s.load(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(c)
+	return s, nil
+}
+
+// Current returns the model to serve. A request should call it once and
+// use that model to its end, so that a swap does not change a model under
+// it.
+func (s *Store) Current() *classifier.Classifier { return s.cur.Load() }
+
+// Source returns where the store loads its model from.
+func (s *Store) Source() Source { return s.src }
+
+// Reload loads the model again from the source, with every check of Open,
+// and swaps it in atomically. On an error the old model keeps serving and
+// the error is recorded in Status. Concurrent calls run one after the
+// other; a call waiting for its turn returns ctx's error if ctx ends.
+func (s *Store) Reload(ctx context.Context) error {
+	select {
+	case s.reload <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("modelstore: reload of %s: %w", s.src.Name(), ctx.Err())
+	}
+	defer func() { <-s.reload }()
+	start := time.Now()
+	c, err := s.load(ctx, true)
+	a := &Attempt{At: s.now(), OK: err == nil, Duration: time.Since(start)}
+	if err != nil {
+		a.Error = err.Error()
+		if re, ok := errors.AsType[*RefusedError](err); ok {
+			a.Kind, a.SHA256 = re.Kind, re.SHA256
+		}
+	} else {
+		a.SHA256 = c.Info().SHA256
+		s.cur.Store(c)
+	}
+	s.mu.Lock()
+	s.last = a
+	if err != nil {
+		s.failures++
+	} else {
+		s.reloads++
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Status returns the current model and the reload history.
+func (s *Store) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{
+		Model:          s.Current().Info(),
+		Source:         s.src.Name(),
+		Reloads:        s.reloads,
+		ReloadFailures: s.failures,
+	}
+	if s.last != nil {
+		a := *s.last
+		st.LastReload = &a
+	}
+	return st
+}
+
+// load reads, verifies, parses, self-tests and warms up the model of the
+// source, and audits the outcome. It does not publish the model.
+func (s *Store) load(ctx context.Context, reload bool) (*classifier.Classifier, error) {
+	src := s.src.Name()
+	var (
+		c   *classifier.Classifier
+		sum string
+		kid string
+	)
+	refuse := func(kind Kind, err error) *RefusedError {
+		return &RefusedError{Source: src, Kind: kind, Err: err}
+	}
+	err := func() *RefusedError {
+		var (
+			data, sigData []byte
+			kr            = s.opt.Keyring
+		)
+		if s.src.Path == "" {
+			data, sigData = defaultmodel.Bytes(), defaultmodel.Signature()
+			pub, err := modelsign.ParsePublicKey(defaultmodel.ReleaseKey())
+			if err == nil {
+				kr, err = modelsign.NewKeyring(pub)
+			}
+			if err != nil {
+				return refuse(KindRead, fmt.Errorf("embedded release key: %w", err))
+			}
+		} else {
+			fp := s.stat()
+			s.mu.Lock()
+			s.loadedFP = fp
+			s.mu.Unlock()
+			var err error
+			if data, err = readFile(s.src.Path, s.opt.MaxModelSize); err != nil {
+				return refuse(KindRead, err)
+			}
+			sigData, err = readFile(s.src.Path+".sig", modelsign.MaxSignatureFileSize)
+			if errors.Is(err, fs.ErrNotExist) {
+				sigData, err = nil, nil
+			}
+			if err != nil {
+				return refuse(KindRead, fmt.Errorf("signature: %w", err))
+			}
+		}
+		sum = sha256Hex(data)
+
+		var sig *modelsign.Signature
+		switch {
+		case kr != nil:
+			if sigData == nil {
+				return refuse(KindNoSignature, fmt.Errorf("no signature file %s.sig, and trusted keys were given", s.src.Path))
+			}
+			var err error
+			if sig, err = modelsign.ParseSignature(sigData); err != nil {
+				return refuse(KindMalformedSignature, err)
+			}
+			kid = sig.KeyID
+			if _, err := kr.Verify(data, sig); err != nil {
+				return refuse(verifyKind(err), err)
+			}
+		case s.opt.RequireSignature:
+			if sigData == nil {
+				return refuse(KindNoSignature, fmt.Errorf("the model is unsigned (no %s.sig) and a signature is required", s.src.Path))
+			}
+			return refuse(KindNoTrustedKeys, errors.New("a signature is required but no trusted keys were given to check it against (--trusted-keys)"))
+		case sigData != nil:
+			s.logger.WarnContext(ctx, "UNVERIFIED MODEL: it has a signature file but no trusted keys were given to check it (--trusted-keys); serving it unverified",
+				"source", src, "sha256", sum)
+		default:
+			s.logger.WarnContext(ctx, "UNVERIFIED MODEL: unsigned and no trusted keys given (--trusted-keys, --require-signature); serving it unverified",
+				"source", src, "sha256", sum)
+		}
+
+		var err error
+		if s.src.Path == "" {
+			c, err = classifier.LoadDefault(s.opt.Classifier) // parses defaultmodel.Bytes(), the buffer verified
+		} else {
+			c, err = classifier.Load(data, s.opt.Classifier)
+		}
+		if err != nil {
+			return refuse(KindInvalidModel, err)
+		}
+		checks := 0
+		if sig != nil && sig.Checks != nil {
+			// The check images are signed and bounded in bytes: the
+			// --max-pixels limit for uploads does not apply to them.
+			if err := selfTest(c.WithMaxPixels(0), sig.Checks); err != nil {
+				return refuse(KindSelfTest, err)
+			}
+			checks = len(sig.Checks.Checks)
+		}
+		if err := warmUp(c); err != nil {
+			return refuse(KindWarmup, err)
+		}
+		c = c.WithProvenance(classifier.Provenance{
+			Signed:      sig != nil,
+			SignerKeyID: kid,
+			Checks:      checks,
+			LoadedAt:    s.now().UTC(),
+		})
+		return nil
+	}()
+
+	if err != nil {
+		err.SHA256 = sum
+		if s.src.Path == "" {
+			err.Err = fmt.Errorf("%w (the embedded model failed its own checks: a build bug)", err.Err)
+		}
+		s.logger.ErrorContext(ctx, "model refused", "source", src, "kind", err.Kind, "sha256", sum, "reload", reload, "err", err.Err)
+		s.record(ctx, audit.ModelRefused{Source: src, SHA256: sum, Reason: err.Err.Error(), Kind: string(err.Kind), SignerKeyID: kid, Reload: reload})
+		return nil, err
+	}
+	info := c.Info()
+	s.logger.InfoContext(ctx, "model loaded", "source", src, "name", info.Name, "format", info.Format, "sha256", info.SHA256,
+		"params", info.Params, "signed", info.Signed, "signer_key_id", info.SignerKeyID, "checks", info.Checks, "reload", reload)
+	s.record(ctx, audit.ModelLoad{
+		Name: info.Name, SHA256: info.SHA256, Format: info.Format, Source: src, Placeholder: info.Placeholder,
+		Signed: info.Signed, SignerKeyID: info.SignerKeyID, Checks: info.Checks, Reload: reload,
+	})
+	return c, nil
+}
+
+// record writes an audit record; a failure to record is logged.
+func (s *Store) record(ctx context.Context, ev audit.Event) {
+	if s.opt.Audit == nil {
+		return
+	}
+	if err := s.opt.Audit.Record(ctx, ev); err != nil {
+		s.logger.ErrorContext(ctx, "audit record failed", "type", ev.EventType(), "err", err)
+	}
+}
+
+// verifyKind maps an error of modelsign.Keyring.Verify to a Kind.
+func verifyKind(err error) Kind {
+	switch {
+	case errors.Is(err, modelsign.ErrMalformed):
+		return KindMalformedSignature
+	case errors.Is(err, modelsign.ErrUnknownKey):
+		return KindUnknownKey
+	case errors.Is(err, modelsign.ErrDigestMismatch):
+		return KindDigestMismatch
+	default:
+		return KindBadSignature
+	}
+}
+
+// readFile reads at most max bytes of the file at path, in one pass.
+func readFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", path)
+		}
+		if fi.Size() > max {
+			return nil, fmt.Errorf("%s is %d bytes, more than the limit of %d", path, fi.Size(), max)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is more than the limit of %d bytes", path, max)
+	}
+	return data, nil
+}
+
+// warmUp runs one inference on a blank input, so that the first request
+// does not pay for first-use allocations, and so that a model whose
+// output is not a finite number is refused before it serves.
+func warmUp(c *classifier.Classifier) error {
+	in := c.Info().Input
+	res, err := c.ClassifyTensor(make([]float32, in[0]*in[1]*in[2]), imageprep.Info{})
+	if err != nil {
+		return err
+	}
+	if p := float64(res.Probability); math.IsNaN(p) || math.IsInf(p, 0) {
+		return fmt.Errorf("the warm-up inference gave %v", res.Probability)
+	}
+	return nil
+}
+
+// selfTest runs the signed self-test images through c.
+func selfTest(c *classifier.Classifier, cs *modelsign.CheckSet) error {
+	return c.SelfTest(cs)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

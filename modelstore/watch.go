@@ -1,0 +1,88 @@
+package modelstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// fileState is what the watcher compares of one file.
+type fileState struct {
+	exists bool
+	size   int64
+	mtime  time.Time
+	inode  uint64 // 0 where the system has none
+}
+
+// fingerprint is the state of the model file and its signature.
+type fingerprint struct {
+	model, sig fileState
+}
+
+func statFile(path string) fileState {
+	fi, err := os.Stat(path) // follows symbolic links, as a reader does
+	if err != nil {
+		return fileState{}
+	}
+	return fileState{exists: true, size: fi.Size(), mtime: fi.ModTime(), inode: inode(fi)}
+}
+
+// stat fingerprints the source's files.
+func (s *Store) stat() fingerprint {
+	if s.src.Path == "" {
+		return fingerprint{}
+	}
+	return fingerprint{model: statFile(s.src.Path), sig: statFile(s.src.Path + ".sig")}
+}
+
+// Watch polls the model file and its signature every interval and reloads
+// when either changed (size, modification time or inode) and then stayed
+// the same for one more interval, so that a model and its signature
+// written one after the other give one reload, not a refused one in
+// between. A failed reload is not retried until the files change again.
+// Watch returns when ctx ends; it is an error to watch the embedded model.
+//
+// It polls rather than using inotify (fsnotify): deployments replace model
+// files by renaming a new file over the old one, and Kubernetes updates a
+// mounted ConfigMap or Secret by swapping a "..data" symbolic link to a
+// new directory. Both replace the watched inode, so an inotify watch on
+// the file goes silent after the first update, and a watch on the
+// directory sees the link swap, not the file. A stat of the path every
+// few seconds follows whatever the path names now, costs nothing, and
+// works on every file system, network mounts included.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
+	if s.src.Path == "" {
+		return errors.New("modelstore: watch: the embedded model does not change")
+	}
+	if interval <= 0 {
+		return errors.New("modelstore: watch: the interval must be positive")
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var pending *fingerprint // a change seen at the last tick
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		fp := s.stat()
+		s.mu.Lock()
+		loaded := s.loadedFP
+		s.mu.Unlock()
+		if fp == loaded {
+			pending = nil
+			continue
+		}
+		if pending == nil || *pending != fp {
+			pending = &fp // still changing, or just changed: wait one interval
+			continue
+		}
+		pending = nil
+		s.logger.InfoContext(ctx, "model files changed; reloading", "source", s.src.Path)
+		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.logger.ErrorContext(ctx, "reload after a change failed; the old model keeps serving", "source", s.src.Path, "err", err)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"log/slog"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/huskyai/huskyai/imageprep"
+)
+
+// sceneImage returns a 64 x 48 picture: smooth waves of brightness with a
+// bright disc, like a photo.
+func sceneImage() *image.NRGBA {
+	const w, h = 64, 48
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			v := 128 + 90*math.Sin(float64(x)/6)*math.Cos(float64(y)/8)
+			c := color.NRGBA{uint8(v), uint8(v * 0.8), uint8(255 - v), 255}
+			if dx, dy := x-20, y-24; dx*dx+dy*dy < 144 {
+				c = color.NRGBA{230, 220, 200, 255}
+			}
+			img.SetNRGBA(x, y, c)
+		}
+	}
+	return img
+}
+
+// perturbedPNGs returns n PNGs of sceneImage, each with a few pixels
+// (chosen by its index) changed by +3 or -3 per channel: near-identical
+// images whose bytes all differ.
+func perturbedPNGs(t testing.TB, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := range n {
+		img := sceneImage()
+		r := rand.New(rand.NewPCG(uint64(i), 1))
+		for range 4 {
+			x, y := r.IntN(64), r.IntN(48)
+			c := img.NRGBAAt(x, y)
+			d := uint8(3)
+			if r.IntN(2) == 0 {
+				c.R, c.G, c.B = c.R+d, c.G+d, c.B+d
+			} else {
+				c.R, c.G, c.B = c.R-d, c.G-d, c.B-d
+			}
+			img.SetNRGBA(x, y, c)
+		}
+		out = append(out, encodePNG(t, img))
+	}
+	return out
+}
+
+// differentPNGs returns n PNGs of different content: each a gradient in
+// its own direction with a few rectangles and discs placed by its index.
+func differentPNGs(t testing.TB, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := range n {
+		const w, h = 64, 48
+		r := rand.New(rand.NewPCG(uint64(i), 2))
+		img := image.NewNRGBA(image.Rect(0, 0, w, h))
+		gx, gy := r.IntN(3)-1, r.IntN(3)-1
+		for y := range h {
+			for x := range w {
+				v := uint8(128 + gx*(x-w/2) + gy*(y-h/2))
+				img.SetNRGBA(x, y, color.NRGBA{v, v / 2, 255 - v, 255})
+			}
+		}
+		for range 12 {
+			x0, y0, s := r.IntN(w), r.IntN(h), 4+r.IntN(10)
+			c := color.NRGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255}
+			disc := r.IntN(2) == 0
+			for y := max(0, y0-s); y < min(h, y0+s); y++ {
+				for x := max(0, x0-s); x < min(w, x0+s); x++ {
+					if !disc || (x-x0)*(x-x0)+(y-y0)*(y-y0) < s*s {
+						img.SetNRGBA(x, y, c)
+					}
+				}
+			}
+		}
+		out = append(out, encodePNG(t, img))
+	}
+	return out
+}
+
+func encodePNG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// hashOf returns the DHash hashingModel computes for a PNG.
+func hashOf(t testing.TB, b []byte) uint64 {
+	t.Helper()
+	m, _, err := imageprep.Decode(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.DHash()
+}
+
+// TestProbingFixtures checks the premise of TestProbing: the perturbed
+// copies are near-identical by hash but all differ in bytes, and the
+// different images are far apart.
+func TestProbingFixtures(t *testing.T) {
+	perturbed, different := perturbedPNGs(t, 25), differentPNGs(t, 40)
+	hashes := func(imgs [][]byte) []uint64 {
+		var hs []uint64
+		for _, b := range imgs {
+			hs = append(hs, hashOf(t, b))
+		}
+		return hs
+	}
+	ph, dh := hashes(perturbed), hashes(different)
+	for _, tt := range []struct {
+		name string
+		a, b []uint64
+		near bool
+	}{
+		{"perturbed copies", ph, ph, true},
+		{"different images", dh, dh, false},
+		{"different images and the perturbed scene", dh, ph[:1], false},
+	} {
+		for i, a := range tt.a {
+			for j, b := range tt.b {
+				if &tt.a[0] == &tt.b[0] && j >= i {
+					break // pairs of distinct images of one set
+				}
+				d := bits.OnesCount64(a ^ b)
+				if tt.near && d > DefaultProbeDistance || !tt.near && d <= DefaultProbeDistance+4 {
+					t.Errorf("%s: images %d and %d are %d bits apart", tt.name, i, j, d)
+				}
+			}
+		}
+	}
+	for _, imgs := range [][][]byte{perturbed, different} {
+		sums := map[[32]byte]bool{}
+		for _, b := range imgs {
+			sums[sha256.Sum256(b)] = true
+		}
+		if len(sums) != len(imgs) {
+			t.Errorf("%d distinct byte strings among %d images", len(sums), len(imgs))
+		}
+	}
+}
+
+// TestProbing: a client sending near-identical images is flagged from
+// the threshold on (and refused with BlockProbing); different images and
+// byte-identical retries are never flagged.
+func TestProbing(t *testing.T) {
+	const threshold = 20
+	perturbed := perturbedPNGs(t, 25)
+	different := differentPNGs(t, 40)
+	repeated := make([][]byte, 25)
+	for i := range repeated {
+		repeated[i] = perturbed[0]
+	}
+	// Perturbed copies hidden among twice as many unrelated images, more
+	// than a client's history holds.
+	var interleaved [][]byte
+	for i := range 20 {
+		interleaved = append(interleaved, different[2*i], perturbed[i], different[2*i+1])
+	}
+	for _, tt := range []struct {
+		name  string
+		imgs  [][]byte
+		block bool
+		// flaggedFrom is the index of the first flagged request; -1:
+		// none.
+		flaggedFrom int
+	}{
+		{"perturbed copies", perturbed, false, threshold - 1},
+		{"perturbed copies, blocked", perturbed, true, threshold - 1},
+		{"different images", different[:25], true, -1},
+		{"byte-identical retries", repeated, true, -1},
+		{"perturbed copies among unrelated images", interleaved, true, len(interleaved) - 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs syncBuffer
+			rec := &recorder{}
+			m := &hashingModel{}
+			h := NewServer(slog.New(slog.NewTextHandler(&logs, nil)), m,
+				Config{ProbeThreshold: threshold, BlockProbing: tt.block, Audit: rec})
+			post := func(img []byte, remote string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+				req.RemoteAddr = remote
+				req.Header.Set("Content-Type", "image/png")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				return w
+			}
+			const client = "198.51.100.9:5000"
+			wantFlagged, wantCalls, wantAudits := 0, 0, 0
+			for i, img := range tt.imgs {
+				flagged := tt.flaggedFrom >= 0 && i >= tt.flaggedFrom
+				// Classified and audited: all but the requests of a
+				// blocked client after the one found flagged, which are
+				// refused before their upload is read.
+				classified := !flagged || !tt.block || i == tt.flaggedFrom
+				w := post(img, client)
+				if flagged && tt.block {
+					var e errorResponse
+					json.Unmarshal(w.Body.Bytes(), &e)
+					if w.Code != 429 || e.Error.Code != codeProbing || w.Header().Get("Retry-After") == "" {
+						t.Fatalf("request %d: %d Retry-After %q %s; want 429 %s with Retry-After", i, w.Code, w.Header().Get("Retry-After"), w.Body, codeProbing)
+					}
+				} else if w.Code != 200 {
+					t.Fatalf("request %d: %d %s; want 200 (flagged: %v)", i, w.Code, w.Body, flagged)
+				}
+				if flagged {
+					wantFlagged++
+				}
+				if classified {
+					wantCalls++
+					wantAudits++
+				}
+				if got := int(m.calls.Load()); got != wantCalls {
+					t.Fatalf("request %d: %d classifications, want %d", i, got, wantCalls)
+				}
+				rec.mu.Lock()
+				n := len(rec.evs)
+				rec.mu.Unlock()
+				if n != wantAudits {
+					t.Fatalf("request %d: %d audit records, want %d", i, n, wantAudits)
+				}
+				if ev := rec.last(); classified && ev.Probing != flagged {
+					t.Errorf("request %d: audit probing %v, want %v", i, ev.Probing, flagged)
+				}
+			}
+			if tt.block && tt.flaggedFrom >= 0 {
+				if ev := rec.last(); !ev.Probing || ev.Status != 429 || ev.ErrorCode != codeProbing {
+					t.Errorf("audit record of the first refused request: %+v", ev)
+				}
+				// Another client is not affected.
+				if w := post(tt.imgs[0], "198.51.100.10:5000"); w.Code != 200 {
+					t.Errorf("another client: %d %s", w.Code, w.Body)
+				}
+			}
+
+			mw := httptest.NewRecorder()
+			h.ServeHTTP(mw, httptest.NewRequest("GET", "/metrics", nil))
+			if want := "huskyai_probing_flagged_total " + strconv.Itoa(wantFlagged) + "\n"; !strings.Contains(mw.Body.String(), want) {
+				t.Errorf("metrics lack %q", want)
+			}
+			warns := strings.Count(logs.String(), "probing suspected")
+			if warns != wantFlagged {
+				t.Errorf("%d probing warnings in the log, want %d", warns, wantFlagged)
+			}
+			if wantFlagged > 0 && (!strings.Contains(logs.String(), "level=WARN msg=\"probing suspected") ||
+				!strings.Contains(logs.String(), "client=198.51.100.9 near_identical=")) {
+				t.Errorf("probing warning lacks its level, client or count:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), "IHDR") {
+				t.Error("the log holds image bytes")
+			}
+		})
+	}
+}
+
+// TestProbeDetector follows one client's near-identical uploads through
+// the window: flagged at the threshold, blocked until enough of them are
+// older than the window.
+func TestProbeDetector(t *testing.T) {
+	d := newProbeDetector(Config{ProbeThreshold: 3, ProbeWindow: time.Minute, ProbeDistance: 2})
+	key := netip.MustParsePrefix("203.0.113.7/32")
+	other := netip.MustParsePrefix("203.0.113.8/32")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sha := func(i byte) [32]byte { return [32]byte{i} }
+	type step struct {
+		at    time.Duration
+		key   netip.Prefix
+		sum   byte
+		phash uint64
+		count int
+		flag  bool
+		wait  time.Duration // blocked() right after
+	}
+	for i, s := range []step{
+		{0, key, 1, 0b0000, 0, false, 0},
+		{10 * time.Second, key, 2, 0xff00, 0, false, 0},      // far from the first
+		{20 * time.Second, key, 3, 0b0011, 2, false, 0},      // 2 bits from #1: both count
+		{25 * time.Second, key, 3, 0b0011, 2, false, 0},      // a retry: not counted
+		{25 * time.Second, other, 4, 0b0001, 0, false, 0},    // another client
+		{30 * time.Second, key, 4, 0xff01, 4, true, 0},       // near #2: 4 counted
+		{40 * time.Second, key, 5, 0b0001, 5, true, 0},       // near #1, #3
+		{61 * time.Second, key, 6, 0xf0f0_f0f0, 4, true, 0},  // #1 gone; unrelated
+		{71 * time.Second, key, 7, 0x0f0f_0f0f, 3, true, 0},  // #2 gone
+		{81 * time.Second, key, 8, 0xaaaa_aaaa, 2, false, 0}, // #3 gone
+	} {
+		now := t0.Add(s.at)
+		count, flag := d.observe(s.key, now, sha(s.sum), s.phash)
+		if count != s.count || flag != s.flag {
+			t.Errorf("step %d: count %d flagged %v; want %d %v", i, count, flag, s.count, s.flag)
+		}
+		_, wait := d.blocked(s.key, now)
+		if flag && wait <= 0 || !flag && wait != 0 {
+			t.Errorf("step %d: blocked for %v while flagged %v", i, wait, flag)
+		}
+	}
+	// Four counted uploads at 0, 10, 20 and 40 s: at 40 s the client is
+	// blocked until the count falls below 3, when the upload of 10 s
+	// leaves the window, 30 s later.
+	d2 := newProbeDetector(Config{ProbeThreshold: 3, ProbeWindow: time.Minute, ProbeDistance: 2})
+	for i, at := range []time.Duration{0, 10 * time.Second, 20 * time.Second, 40 * time.Second} {
+		d2.observe(key, t0.Add(at), sha(byte(i)), uint64(i&1))
+	}
+	if count, wait := d2.blocked(key, t0.Add(40*time.Second)); count != 4 || wait != 30*time.Second {
+		t.Errorf("blocked: count %d for %v; want 4 for 30s (until the upload at 10 s leaves)", count, wait)
+	}
+	if _, wait := d2.blocked(key, t0.Add(70*time.Second)); wait != 0 {
+		t.Errorf("still blocked %v after the window", wait)
+	}
+	if newProbeDetector(Config{}) != nil {
+		t.Error("the zero Config made a probing detector")
+	}
+}
+
+// TestProbeDetectorMemory: a client's history and the number of clients
+// stay bounded.
+func TestProbeDetectorMemory(t *testing.T) {
+	d := newProbeDetector(Config{ProbeThreshold: 5})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	key := netip.MustParsePrefix("203.0.113.7/32")
+	for i := range 1000 {
+		d.observe(key, t0, [32]byte{byte(i), byte(i >> 8)}, uint64(i)*0x9e3779b97f4a7c15)
+	}
+	if n := len(d.clients[key].uploads); n != 2*5 {
+		t.Errorf("one client keeps %d uploads, want %d", n, 2*5)
+	}
+	for i := range maxProbeClients + 100 {
+		k := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+		d.observe(k, t0, [32]byte{1}, 1)
+	}
+	if n := d.size(); n > maxProbeClients {
+		t.Errorf("%d clients remembered, more than %d", n, maxProbeClients)
+	}
+	d.observe(key, t0.Add(DefaultProbeWindow+time.Second), [32]byte{2}, 2)
+	if n := d.size(); n != 1 {
+		t.Errorf("after the window %d clients remembered, want 1", n)
+	}
+}

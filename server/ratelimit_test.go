@@ -1,0 +1,245 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/imageprep"
+)
+
+// hashingModel is a Classifier and its own Models: it decodes the image
+// with imageprep, hashes it as the real classifier does (DHash, here of
+// the decoded image rather than of the model's input) and answers a
+// fixed verdict. It counts its classifications.
+type hashingModel struct {
+	calls atomic.Int64
+}
+
+func (m *hashingModel) Current() Classifier        { return m }
+func (m *hashingModel) Info() classifier.ModelInfo { return placeholderInfo }
+func (m *hashingModel) Classify(img []byte) (classifier.Result, error) {
+	m.calls.Add(1)
+	rgb, format, err := imageprep.Decode(img, 0)
+	if err != nil {
+		return classifier.Result{}, err
+	}
+	return classifier.Result{
+		Verdict: huskyai.NewVerdict(0.8712, 2),
+		Image:   imageprep.Info{Format: format, Width: rgb.Width, Height: rgb.Height},
+		PHash:   rgb.DHash(),
+	}, nil
+}
+
+func TestRateLimiter(t *testing.T) {
+	a := netip.MustParsePrefix("203.0.113.7/32")
+	b := netip.MustParsePrefix("2001:db8::/64")
+	type step struct {
+		at    time.Duration // since the start
+		key   netip.Prefix
+		ok    bool
+		retry time.Duration // when refused
+	}
+	for _, tt := range []struct {
+		name  string
+		limit float64
+		burst int
+		steps []step
+	}{
+		{"burst then refused, refill", 1, 3, []step{
+			{0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0},
+			{0, a, false, time.Second},
+			{500 * time.Millisecond, a, false, 500 * time.Millisecond},
+			{time.Second, a, true, 0},
+			{time.Second, a, false, time.Second},
+		}},
+		{"clients are independent", 1, 1, []step{
+			{0, a, true, 0}, {0, a, false, time.Second}, {0, b, true, 0}, {0, b, false, time.Second},
+		}},
+		{"a refused request takes no token", 2, 1, []step{
+			{0, a, true, 0},
+			{100 * time.Millisecond, a, false, 400 * time.Millisecond},
+			{200 * time.Millisecond, a, false, 300 * time.Millisecond},
+			{500 * time.Millisecond, a, true, 0},
+		}},
+		{"slow limit", 0.1, 1, []step{{0, a, true, 0}, {0, a, false, 10 * time.Second}}},
+		{"default burst is twice the limit", 2, 0, []step{
+			{0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0}, {0, a, false, 500 * time.Millisecond},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rl := newRateLimiter(tt.limit, tt.burst)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i, s := range tt.steps {
+				ok, retry := rl.reserve(s.key, t0.Add(s.at))
+				if ok != s.ok || (retry-s.retry).Abs() > time.Millisecond {
+					t.Errorf("step %d (%v, %v): %v, retry after %v; want %v, %v", i, s.at, s.key, ok, retry, s.ok, s.retry)
+				}
+			}
+		})
+	}
+	if rl := newRateLimiter(0, 10); rl != nil {
+		t.Error("newRateLimiter(0, 10) is not nil: a zero limit must turn limiting off")
+	}
+}
+
+// TestRateLimiterMemory: the limiter forgets clients whose bucket is full
+// again, and never holds more than maxRateClients.
+func TestRateLimiterMemory(t *testing.T) {
+	rl := newRateLimiter(1, 1)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	key := func(i int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
+	}
+	// More clients than the cap, all at once: none is idle, so arbitrary
+	// ones are dropped.
+	for i := range maxRateClients + 500 {
+		rl.reserve(key(i), t0)
+	}
+	if n := rl.size(); n > maxRateClients {
+		t.Fatalf("%d clients remembered, more than %d", n, maxRateClients)
+	}
+	// A minute later every bucket is full again: the next request sweeps
+	// them all.
+	rl.reserve(key(0), t0.Add(rateSweepEvery))
+	if n := rl.size(); n != 1 {
+		t.Errorf("after the sweep %d clients remembered, want 1", n)
+	}
+	// A client that was forgotten starts with a full bucket, which is
+	// what it would have had.
+	if ok, _ := rl.reserve(key(7), t0.Add(rateSweepEvery)); !ok {
+		t.Error("a forgotten idle client was refused")
+	}
+}
+
+// readSpy is a request body that records whether it was read.
+type readSpy struct {
+	io.Reader
+	read atomic.Bool
+}
+
+func (r *readSpy) Read(p []byte) (int, error) {
+	r.read.Store(true)
+	return r.Reader.Read(p)
+}
+
+// TestRateLimit: a client over its rate gets 429 rate_limited with
+// Retry-After, before its upload is read or classified; other clients
+// and other routes are not affected, and the metric counts the refusals.
+func TestRateLimit(t *testing.T) {
+	img := encodeImage(t, "png", 8, 8)
+	m := &hashingModel{}
+	h := NewServer(nil, m, Config{RateLimit: 0.5, RateBurst: 2})
+	type req struct {
+		method, path, remote string
+		status               int
+		retryAfter           string
+	}
+	const a, b = "198.51.100.9:5000", "198.51.100.10:5000"
+	for i, r := range []req{
+		{"POST", "/api/v1/predict", a, 200, ""},
+		{"POST", "/huskyai/", a, 200, ""},
+		{"POST", "/api/v1/predict", a, 429, "2"}, // 0.5/s: a token in 2 s
+		{"POST", "/huskyai/", a, 429, "2"},
+		{"GET", "/api/v1/predict", a, 405, ""}, // no token for a wrong method
+		{"GET", "/healthz", a, 200, ""},        // other routes are not limited
+		{"GET", "/api/v1/model", a, 200, ""},
+		{"POST", "/api/v1/predict", b, 200, ""},
+		{"POST", "/api/v1/predict", "[2001:db8:1:2::1]:443", 200, ""},
+		{"POST", "/api/v1/predict", "[2001:db8:1:2::2]:443", 200, ""},
+		{"POST", "/api/v1/predict", "[2001:db8:1:2:8000::3]:443", 429, "2"}, // same /64
+		{"POST", "/api/v1/predict", "[2001:db8:1:3::1]:443", 200, ""},       // next /64
+	} {
+		var body io.Reader
+		var spy *readSpy
+		ct := "image/png"
+		if r.method == "POST" {
+			if r.path == "/huskyai/" {
+				var buf *bytes.Buffer
+				buf, ct = multipartBody(t, "file", img)
+				body = buf
+			} else {
+				body = bytes.NewReader(img)
+			}
+			spy = &readSpy{Reader: body}
+			body = spy
+		}
+		hr := httptest.NewRequest(r.method, r.path, body)
+		hr.RemoteAddr = r.remote
+		hr.Header.Set("Content-Type", ct)
+		calls := m.calls.Load()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, hr)
+		if w.Code != r.status {
+			t.Fatalf("request %d %s %s from %s: %d, want %d: %s", i, r.method, r.path, r.remote, w.Code, r.status, w.Body)
+		}
+		if got := w.Header().Get("Retry-After"); got != r.retryAfter {
+			t.Errorf("request %d: Retry-After %q, want %q", i, got, r.retryAfter)
+		}
+		if r.status != 429 {
+			continue
+		}
+		var e errorResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+			t.Fatalf("request %d: body %q: %v", i, w.Body, err)
+		}
+		if e.Error.Code != codeRateLimited || !strings.Contains(e.Error.Message, "too many") || e.Warning != placeholderInfo.Warning {
+			t.Errorf("request %d: error %+v, want code %s, a message and the model warning", i, e, codeRateLimited)
+		}
+		if spy.read.Load() || m.calls.Load() != calls {
+			t.Errorf("request %d: a rate-limited upload was read (%v) or classified (%d)", i, spy.read.Load(), m.calls.Load()-calls)
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		"huskyai_rate_limited_total 3",
+		`huskyai_http_requests_total{code="429",route="/api/v1/predict"} 2`,
+		`huskyai_http_requests_total{code="429",route="/huskyai/"} 1`,
+	} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestRateLimitOff: the zero Config does not limit, and a limited server
+// does not count non-prediction routes.
+func TestRateLimitOff(t *testing.T) {
+	img := encodeImage(t, "png", 8, 8)
+	for _, cfg := range []Config{{}, {RateLimit: 0, RateBurst: 1}} {
+		h := NewServer(nil, &hashingModel{}, cfg)
+		for i := range 30 {
+			req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+			req.Header.Set("Content-Type", "image/png")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				t.Fatalf("%+v: request %d: %d %s", cfg, i, w.Code, w.Body)
+			}
+		}
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "1"}, {time.Millisecond, "1"}, {time.Second, "1"}, {1001 * time.Millisecond, "2"},
+		{10 * time.Second, "10"}, {9*time.Minute + 59500*time.Millisecond, "600"},
+	} {
+		if got := retryAfterSeconds(tt.d); got != tt.want {
+			t.Errorf("retryAfterSeconds(%v) = %s, want %s", tt.d, got, tt.want)
+		}
+	}
+}
