@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/huskyai/huskyai/audit"
@@ -104,9 +106,9 @@ func handlePredict(s *server, raw bool) http.Handler {
 		img, err = s.readUpload(w, r, raw)
 		s.metrics.stages.WithLabelValues(stageRead).Observe(time.Since(start).Seconds())
 		if err != nil {
-			var ue *uploadError
-			if !errors.As(err, &ue) {
-				ue = &uploadError{http.StatusBadRequest, codeBadRequest, "reading the upload: " + err.Error()}
+			ue, ok := errors.AsType[*uploadError](err)
+			if !ok {
+				ue = bodyError(err, nil)
 			}
 			addLogAttrs(r.Context(), "upload_error", ue.message)
 			fail(ue.status, ue.code, ue.message)
@@ -271,10 +273,7 @@ func (s *server) readUpload(w http.ResponseWriter, r *http.Request, raw bool) ([
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, tooLarge
-			}
-			return nil, err
+			return nil, bodyError(err, tooLarge)
 		}
 		return b, nil
 	default:
@@ -294,7 +293,7 @@ const maxParts = 16
 
 // readMultipartFile reads the part named "file" of a multipart body into
 // memory, refusing more than max bytes.
-func readMultipartFile(r *http.Request, max int64, tooLarge error) ([]byte, error) {
+func readMultipartFile(r *http.Request, max int64, tooLarge *uploadError) ([]byte, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
@@ -305,10 +304,7 @@ func readMultipartFile(r *http.Request, max int64, tooLarge error) ([]byte, erro
 			break
 		}
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, tooLarge
-			}
-			return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+			return nil, bodyError(err, tooLarge)
 		}
 		if part.FormName() != "file" {
 			part.Close()
@@ -317,10 +313,7 @@ func readMultipartFile(r *http.Request, max int64, tooLarge error) ([]byte, erro
 		b, err := io.ReadAll(io.LimitReader(part, max+1))
 		part.Close()
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				return nil, tooLarge
-			}
-			return nil, &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+			return nil, bodyError(err, tooLarge)
 		}
 		if int64(len(b)) > max {
 			return nil, tooLarge
@@ -328,4 +321,25 @@ func readMultipartFile(r *http.Request, max int64, tooLarge error) ([]byte, erro
 		return b, nil
 	}
 	return nil, &uploadError{http.StatusBadRequest, codeMissingFile, "the form has no field \"file\" with the image"}
+}
+
+// bodyError maps an error met while reading a request body to its
+// response: tooLarge past the size limit, 408 when the read timeout cut a
+// slow upload, 400 when the client went away or the multipart encoding is
+// broken. Network errors are not quoted to the client: they name the
+// server's addresses.
+func bodyError(err error, tooLarge *uploadError) *uploadError {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok && tooLarge != nil {
+		return tooLarge
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok {
+		if ne.Timeout() {
+			return &uploadError{http.StatusRequestTimeout, codeUploadTimeout, "the upload was not received in time"}
+		}
+		return &uploadError{http.StatusBadRequest, codeBadRequest, "the upload was cut off before it was complete"}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return &uploadError{http.StatusBadRequest, codeBadRequest, "the upload was cut off before it was complete"}
+	}
+	return &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
 }

@@ -18,6 +18,7 @@ const (
 	codeImageTooLarge    = "image_too_large"
 	codeUndecodable      = "undecodable_image"
 	codeBusy             = "server_busy"
+	codeUploadTimeout    = "upload_timeout"
 	codeNotReady         = "not_ready"
 	codeInternal         = "internal_error"
 	codeRateLimited      = "rate_limited"

@@ -59,21 +59,6 @@ func (s *served) tryPost(img []byte, xff string) (int, http.Header, map[string]a
 	return res.StatusCode, res.Header, m, nil
 }
 
-// metrics returns the text of /metrics.
-func (s *served) metrics(t *testing.T) string {
-	t.Helper()
-	res, err := s.client.Get(s.url + "metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestServeRateLimit: with --rate-limit 1 --rate-burst 3, of four requests
 // sent at once three are classified and one gets 429 rate_limited with a
 // Retry-After after which a request succeeds again; /metrics counts it.

@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/jpeg"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -59,6 +62,12 @@ const floodRSSLimit = 512 << 20
 // TestServeFloodOfLargeUploads sends 200 concurrent uploads of a 5 MB JPEG:
 // the server must neither crash nor exceed floodRSSLimit, and every
 // request it cannot take must get 503 with Retry-After, not hang.
+//
+// The server refuses a request before reading its body, then closes the
+// connection; a client still pushing its 5 MB may then see the TCP reset
+// before it reads the 503 (as a browser would). Such a reset is accepted
+// only because the server's own request counter proves that it answered
+// every one of the 200 requests with 200 or 503.
 func TestServeFloodOfLargeUploads(t *testing.T) {
 	img := noiseJPEG(t, 2400, 2000)
 	if n := len(img); n < 4<<20 || n > 6<<20 {
@@ -77,6 +86,7 @@ func TestServeFloodOfLargeUploads(t *testing.T) {
 	var mu sync.Mutex
 	statuses := map[int]int{}
 	var errs []string
+	resets := 0
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
@@ -89,7 +99,11 @@ func TestServeFloodOfLargeUploads(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, err.Error())
+				if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+					resets++
+				} else {
+					errs = append(errs, err.Error())
+				}
 				return
 			}
 			io.Copy(io.Discard, res.Body)
@@ -102,9 +116,23 @@ func TestServeFloodOfLargeUploads(t *testing.T) {
 	}
 	wg.Wait()
 	rss := peakRSS(t)
-	t.Logf("%d uploads of %d bytes: statuses %v, peak RSS of the test process %d MiB", clients, len(img), statuses, rss>>20)
+	t.Logf("%d uploads of %d bytes: statuses %v, %d connections reset after the server answered, peak RSS of the test process %d MiB",
+		clients, len(img), statuses, resets, rss>>20)
 	if len(errs) > 0 {
 		t.Errorf("%d requests failed without a response, e.g. %s", len(errs), errs[0])
+	}
+	// What the server says it answered on this route.
+	metrics := s.metrics(t)
+	answered := map[int]int{}
+	for _, code := range []int{200, 503} {
+		re := regexp.MustCompile(`huskyai_http_requests_total\{code="` + strconv.Itoa(code) + `",route="/huskyai/"\} (\d+)`)
+		if m := re.FindStringSubmatch(metrics); m != nil {
+			answered[code], _ = strconv.Atoi(m[1])
+		}
+	}
+	if answered[200] != statuses[200] || answered[503] != statuses[503]+resets || answered[200]+answered[503] != clients {
+		t.Errorf("the server answered %v on /huskyai/; the clients saw %v and %d resets: want every request answered with 200 or 503",
+			answered, statuses, resets)
 	}
 	for code, n := range statuses {
 		if code != 200 && code != 503 {

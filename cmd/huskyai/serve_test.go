@@ -172,6 +172,21 @@ func multipartFile(t *testing.T, data []byte) (*bytes.Buffer, string) {
 	return &buf, mw.FormDataContentType()
 }
 
+// metrics returns the text of /metrics.
+func (s *served) metrics(t *testing.T) string {
+	t.Helper()
+	res, err := s.client.Get(s.url + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // do sends a request and returns the status, headers and JSON body.
 func (s *served) do(t *testing.T, method, path, contentType string, body []byte) (int, http.Header, map[string]any) {
 	t.Helper()
