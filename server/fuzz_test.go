@@ -6,11 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
-	"image"
-	"image/color"
-	"image/gif"
-	"image/jpeg"
-	"image/png"
 	"log/slog"
 	"math"
 	"mime"
@@ -228,31 +223,6 @@ func imageBytesKnown(how uint8, ct string) bool {
 	return false
 }
 
-// fuzzImage encodes a small w x h picture in format.
-func fuzzImage(t testing.TB, format string, w, h int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x * 9), uint8(y * 13), uint8(x ^ y), 255})
-		}
-	}
-	var buf bytes.Buffer
-	var err error
-	switch format {
-	case "png":
-		err = png.Encode(&buf, img)
-	case "jpeg":
-		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80})
-	case "gif":
-		err = gif.Encode(&buf, img, &gif.Options{NumColors: 16})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // hugePNGHeader is a PNG signature and IHDR declaring w x h, nothing more.
 func hugePNGHeader(w, h uint32) []byte {
 	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), w)
@@ -282,9 +252,9 @@ type uploadCase struct {
 }
 
 func uploadCases(t testing.TB) []uploadCase {
-	png16 := fuzzImage(t, "png", 16, 12)
-	jpg := fuzzImage(t, "jpeg", 40, 30)
-	gf := fuzzImage(t, "gif", 20, 20)
+	png16 := encodeImage(t, "png", 16, 12)
+	jpg := encodeImage(t, "jpeg", 40, 30)
+	gf := encodeImage(t, "gif", 20, 20)
 	mp := "multipart/form-data; boundary=B"
 	cases := []uploadCase{
 		{"raw png", fuzzRaw, "image/png", png16, 200, ""},

@@ -203,21 +203,6 @@ func sha256Of(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// scrape returns the /metrics text.
-func (s *served) scrape(t *testing.T) string {
-	t.Helper()
-	res, err := s.client.Get(s.url + "metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestServeRefusesModel: "huskyai serve" does not start with a model
 // that fails the trust policy, and says which model and why in one line.
 func TestServeRefusesModel(t *testing.T) {
@@ -341,7 +326,7 @@ func TestReloadRefused(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		metrics := s.scrape(t)
+		metrics := s.metrics(t)
 		if strings.Contains(metrics, `huskyai_model_reloads_total{result="failure"} 2`) {
 			if !strings.Contains(metrics, `huskyai_model_reloads_total{result="success"} 0`) ||
 				!strings.Contains(metrics, `sha256="`+shaA+`"`) || strings.Count(metrics, "huskyai_model_info{") != 1 {
@@ -481,7 +466,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if len(count) != 2 {
 		t.Errorf("answers by model: %v", count)
 	}
-	metrics := s.scrape(t)
+	metrics := s.metrics(t)
 	if !strings.Contains(metrics, `huskyai_model_reloads_total{result="success"} 1`) ||
 		!strings.Contains(metrics, `sha256="`+shaB+`"`) || strings.Contains(metrics, `sha256="`+shaA+`"`) {
 		t.Errorf("metrics after the swap:\n%s", modelLines(metrics, "huskyai_model_"))
