@@ -132,11 +132,12 @@ func handlePredict(s *server, raw bool) http.Handler {
 			defer release() // even if Classify panics
 			return c.Classify(img)
 		}()
-		for stage, d := range map[string]time.Duration{
-			stageDecode: res.Timings.Decode, stagePreprocess: res.Timings.Preprocess, stageInference: res.Timings.Inference,
-		} {
-			if d > 0 {
-				s.metrics.stages.WithLabelValues(stage).Observe(d.Seconds())
+		for _, st := range [...]struct {
+			name string
+			d    time.Duration
+		}{{stageDecode, res.Timings.Decode}, {stagePreprocess, res.Timings.Preprocess}, {stageInference, res.Timings.Inference}} {
+			if st.d > 0 {
+				s.metrics.stages.WithLabelValues(st.name).Observe(st.d.Seconds())
 			}
 		}
 		if res.Image.Format != "" {
