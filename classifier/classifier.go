@@ -28,6 +28,9 @@ type ModelInfo struct {
 	// Input is the model's input image shape: height, width, channels.
 	Input  [3]int `json:"input_shape"`
 	Params int    `json:"params"`
+	// Engine names the engine that runs the model when it is not the
+	// native one ("onnxruntime 1.24.1").
+	Engine string `json:"engine,omitempty"`
 	// Placeholder is set for the untrained embedded model; Warning then
 	// says so in words.
 	Placeholder bool   `json:"placeholder,omitempty"`
@@ -65,6 +68,9 @@ type Options struct {
 	ScorePrecision int
 	// Model options, such as the kernel backend.
 	Model []model.Option
+	// Engine, if set, loads model files instead of the native engine
+	// (engine.go).
+	Engine EngineLoader
 }
 
 // DefaultOptions are those of the original service: bicubic antialiased
@@ -75,7 +81,8 @@ func DefaultOptions() Options {
 
 // Classifier holds a loaded model. It is safe for concurrent use.
 type Classifier struct {
-	m    *model.Model
+	m    *model.Model // nil when an EngineLoader loaded the model
+	e    Engine
 	info ModelInfo
 	opt  Options
 }
@@ -83,6 +90,9 @@ type Classifier struct {
 // Load builds a Classifier from a model file's bytes: Keras HDF5 (.h5),
 // Keras 3 archive (.keras) or ONNX, told apart by their content.
 func Load(data []byte, opt Options) (*Classifier, error) {
+	if opt.Engine != nil {
+		return loadEngine(data, opt)
+	}
 	var m *model.Model
 	var err error
 	switch {
@@ -102,7 +112,7 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 	}
 	sum := sha256.Sum256(data)
 	in := m.InputShape()
-	c := &Classifier{m: m, opt: opt, info: ModelInfo{
+	c := &Classifier{m: m, e: m, opt: opt, info: ModelInfo{
 		Name:   m.Name,
 		Format: m.Format,
 		SHA256: hex.EncodeToString(sum[:]),
@@ -149,7 +159,8 @@ func (c *Classifier) WithMaxPixels(n int64) *Classifier {
 	return &cc
 }
 
-// Model returns the engine model.
+// Model returns the native engine's model, or nil when Options.Engine
+// loaded it; Engine returns either.
 func (c *Classifier) Model() *model.Model { return c.m }
 
 // Result is the answer for one image.
@@ -182,7 +193,10 @@ var ErrModel = errors.New("classifier: model failed")
 // and returns the verdict. Errors about the image are *imageprep.Error.
 func (c *Classifier) Classify(img []byte) (Result, error) {
 	t0 := time.Now()
-	rgb, format, err := imageprep.Decode(img, c.opt.MaxPixels)
+	in := c.e.InputShape()
+	// With the libjpeg build tag, a JPEG is decoded at a DCT-scaled size
+	// no smaller than the input; otherwise this is imageprep.Decode.
+	rgb, info, err := imageprep.DecodeForSize(img, c.opt.MaxPixels, in.W, in.H)
 	if err != nil {
 		var r Result
 		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
@@ -191,9 +205,7 @@ func (c *Classifier) Classify(img []byte) (Result, error) {
 		r.Timings.Decode = time.Since(t0)
 		return r, err
 	}
-	info := imageprep.Info{Format: format, Width: rgb.Width, Height: rgb.Height}
 	t1 := time.Now()
-	in := c.m.InputShape()
 	if rgb.Width != in.W || rgb.Height != in.H {
 		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
 	}
@@ -209,7 +221,7 @@ func (c *Classifier) Classify(img []byte) (Result, error) {
 // ClassifyTensor runs an already prepared input tensor (HWC, [0,1]).
 func (c *Classifier) ClassifyTensor(x []float32, info imageprep.Info) (Result, error) {
 	var buf [1]float32
-	out, err := c.m.Predict(buf[:0], x)
+	out, err := c.e.Predict(buf[:0], x)
 	if err != nil {
 		return Result{Image: info}, fmt.Errorf("%w: %v", ErrModel, err)
 	}

@@ -36,6 +36,8 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	filter := fs.String("resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box (all antialiased, as Pillow)")
 	maxPixels := fs.Int64("max-pixels", imageprep.DefaultMaxPixels, "refuse images whose header declares more pixels than this")
 	precision := fs.Int("score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score")
+	var eng engineFlags // --engine, --ort-lib, --ort-threads: engine.go
+	eng.register(fs, getenv)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: huskyai predict [flags] IMAGE...\n\nClassifies PNG, JPEG and GIF images and prints one JSON object per line:\n{\"file\", \"probability\", \"score\", \"label\", \"text\", ...}.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -59,6 +61,9 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("predict: --score-precision %d is outside 0..10", *precision)
 	}
 	opt.MaxPixels, opt.ScorePrecision = *maxPixels, *precision
+	if err := eng.apply(&opt); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
 
 	c, err := loadClassifier(*modelPath, opt)
 	if err != nil {

@@ -54,6 +54,7 @@ type serveFlags struct {
 	logFormat       string
 	modelFlags      // model trust, reload and audit: serve_models.go
 	abuseFlags      // client identity, rate limit, probing: serve_abuse.go
+	engineFlags     // --engine native|ort: engine.go
 
 	// Slow clients: the HTTP server's read timeouts.
 	readHeaderTimeout, readTimeout time.Duration
@@ -98,6 +99,11 @@ var serveEnv = map[string]string{
 	"probe-window":    "HUSKYAI_PROBE_WINDOW",
 	"probe-distance":  "HUSKYAI_PROBE_DISTANCE",
 	"block-probing":   "HUSKYAI_BLOCK_PROBING",
+
+	// Inference engine (engine.go).
+	"engine":      "HUSKYAI_ENGINE",
+	"ort-lib":     "HUSKYAI_ORT_LIB",
+	"ort-threads": "HUSKYAI_ORT_THREADS",
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
@@ -122,6 +128,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.modelFlags.register(fs)
 	f.abuseFlags.register(fs)
+	f.engineFlags.register(fs, nil)
 	fs.VisitAll(func(fl *flag.Flag) {
 		if env := serveEnv[fl.Name]; env != "" {
 			fl.Usage += " (env " + env + ")"
@@ -193,6 +200,9 @@ Flags:
 	if err := f.modelFlags.check(f.model); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	if err := f.engineFlags.check(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	if err := f.abuseFlags.check(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -221,6 +231,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: --resize: %w", err)
 	}
 	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
+	if err := f.engineFlags.apply(&opt); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	auditOut := stdout
 	if f.auditLog == "-" {
 		stdout = stderr // stdout is the audit trail

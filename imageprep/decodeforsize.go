@@ -1,0 +1,44 @@
+package imageprep
+
+// DecodeForSize: decoding for a known output size.
+//
+// A JPEG can be decoded at 1/8, 2/8, ... 8/8 of its size for much less than
+// the full decode by scaling in the DCT domain (libjpeg's scale_num /
+// scale_denom): a 12 MP photo bound for a 128x128 model need never exist at
+// 12 MP in memory. The default build has no cgo and decodes every image
+// with the pure-Go path (Decode); a build with the libjpeg tag and cgo
+// (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at the
+// largest reduction that still leaves the image at least minW x minH (see
+// libjpeg.go). Everything that libjpeg does not decode cleanly (CMYK and
+// YCCK JPEGs, any libjpeg error or warning, such as truncated or corrupt
+// data) is decoded by the pure-Go path instead, so acceptance and error
+// kinds are exactly those of Decode in both builds.
+
+// LibJPEG reports whether this binary was built with the libjpeg tag (and
+// cgo), so that DecodeForSize decodes JPEGs through libjpeg-turbo with DCT
+// scaling.
+const LibJPEG = libjpegBuild
+
+// DecodeForSize is Decode for an image that will be resized to (at least)
+// minW x minH: the header check (format, declared size, maxPixels) is
+// Decode's and comes before any pixel is decoded, and errors are the same
+// *Error with the same Kind. The returned image may be smaller than the
+// declared size, but never smaller than minW x minH in either dimension
+// unless the image itself is (then it is returned at full size): with the
+// libjpeg build tag, a JPEG is decoded by libjpeg-turbo at the largest DCT
+// scale reduction (1/8 to 8/8) whose output is at least minW x minH after
+// the Exif orientation is applied. Every other image, and every JPEG in the
+// default (pure-Go) build, is decoded exactly as Decode does.
+//
+// The Info reports the format and the declared size (upright, as Decode's:
+// swapped for Exif orientations 5 to 8), not the size of the returned
+// image. minW or minH <= 0 means no scaling.
+func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, error) {
+	if minW > 0 && minH > 0 {
+		if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
+			return m, info, nil
+		}
+	}
+	m, info, _, err := decode(data, maxPixels)
+	return m, info, err
+}
