@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/huskyai/huskyai/internal/kernels"
 	"github.com/huskyai/huskyai/model"
 )
 
@@ -13,7 +14,7 @@ import (
 // notebook) with seeded random weights: 128x128x3 -> 3 x [Conv2D 3x3 relu
 // (32, 64, 128) -> MaxPool 2 -> Dropout] -> Flatten 25088 -> Dense 128 relu
 // -> Dense 1 sigmoid.
-func huskyNet(tb testing.TB) *model.Model {
+func huskyNet(tb testing.TB, opts ...model.Option) *model.Model {
 	r := rand.New(rand.NewPCG(7, 7))
 	rnd := func(n int, scale float32) []float32 {
 		s := make([]float32, n)
@@ -35,7 +36,7 @@ func huskyNet(tb testing.TB) *model.Model {
 	layers = append(layers, &model.Flatten{Name: "flatten"},
 		&model.Dense{Name: "dense", Units: 128, Weights: rnd(25088*128, 0.01), Bias: rnd(128, 0.01), Activation: model.ReLU},
 		&model.Dense{Name: "out", Units: 1, Weights: rnd(128, 0.1), Bias: rnd(1, 0.01), Activation: model.Sigmoid})
-	m, err := model.New("husky", "test", model.Shape{H: 128, W: 128, C: 3}, layers)
+	m, err := model.New("husky", "test", model.Shape{H: 128, W: 128, C: 3}, layers, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,8 +46,26 @@ func huskyNet(tb testing.TB) *model.Model {
 // BenchmarkHusky measures single-image latency of the original Husky
 // architecture (ns/op is one image, on one goroutine) and reports its
 // arithmetic rate.
-func BenchmarkHusky(b *testing.B) {
-	m := huskyNet(b)
+func BenchmarkHusky(b *testing.B) { benchHusky(b, huskyNet(b)) }
+
+// BenchmarkHuskyBackend runs BenchmarkHusky on each backend in turn, so
+// that they are compared in the same run.
+func BenchmarkHuskyBackend(b *testing.B) {
+	// Packed's Backend methods alone: the weights read unpacked.
+	type backendOnly struct{ kernels.Backend }
+	for _, k := range []struct {
+		name string
+		k    kernels.Backend
+	}{
+		{"gonum", kernels.Gonum{}},
+		{"packed-weights-unpacked", backendOnly{kernels.Packed{}}},
+		{kernels.Packed{}.Name(), kernels.Packed{}},
+	} {
+		b.Run(k.name, func(b *testing.B) { benchHusky(b, huskyNet(b, model.WithBackend(k.k))) })
+	}
+}
+
+func benchHusky(b *testing.B, m *model.Model) {
 	x := make([]float32, m.InputShape().Size())
 	out := make([]float32, 0, 1)
 	b.ReportAllocs()

@@ -55,6 +55,12 @@ type Conv2D struct {
 	// Bias has Filters elements or is nil.
 	Bias       []float32
 	Activation Activation
+
+	// plan is the geometry New computed for the layer's input, so that an
+	// inference does not allocate one; packed are the weights as the
+	// model's backend rearranged them at load, if it does.
+	plan   *kernels.ConvGeom
+	packed *kernels.PackedWeights
 }
 
 // Pool2D is max or average pooling over KernelH x KernelW windows.
@@ -90,6 +96,10 @@ type Dense struct {
 	// Bias has Units elements or is nil.
 	Bias       []float32
 	Activation Activation
+
+	// packed are the weights as the model's backend rearranged them at
+	// load, if it does.
+	packed *kernels.PackedWeights
 }
 
 // Affine computes x*Scale[c] + Shift[c] per channel c. Inference-time
@@ -182,6 +192,10 @@ func windowShape(in Shape, kh, kw, sh, sw int, pad Padding) (oh, ow int, err err
 }
 
 func (l *Conv2D) geom(in, out Shape) *kernels.ConvGeom {
+	if p := l.plan; p != nil && p.InH == in.H && p.InW == in.W && p.InC == in.C &&
+		p.OutH == out.H && p.OutW == out.W && p.OutC == out.C {
+		return p
+	}
 	return &kernels.ConvGeom{
 		InH: in.H, InW: in.W, InC: in.C,
 		OutH: out.H, OutW: out.W, OutC: out.C,
@@ -215,6 +229,14 @@ func (l *Conv2D) scratch(k kernels.Backend, in Shape) int {
 }
 
 func (l *Conv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, scratch []float32) {
+	if pk, ok := k.(kernels.WeightPacker); ok && l.packed != nil {
+		relu := l.Activation == ReLU
+		pk.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, relu)
+		if !relu {
+			l.Activation.apply(dst[:out.Size()], out.C)
+		}
+		return
+	}
 	k.Conv2D(dst, src, l.Weights, l.Bias, l.geom(in, out), scratch)
 	l.Activation.apply(dst[:out.Size()], out.C)
 }
@@ -232,6 +254,11 @@ func (l *Pool2D) scratch(kernels.Backend, Shape) int { return 0 }
 
 func (l *Pool2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
 	c := in.C
+	if l.Max && l.KernelH == 2 && l.KernelW == 2 && l.StrideH == 2 && l.StrideW == 2 &&
+		l.Pad.Top == 0 && l.Pad.Left == 0 && 2*out.H <= in.H && 2*out.W <= in.W {
+		maxPool2x2(dst, src, in, out)
+		return
+	}
 	for oy := range out.H {
 		y0 := oy*l.StrideH - l.Pad.Top
 		ylo, yhi := max(y0, 0), min(y0+l.KernelH, in.H)
@@ -269,6 +296,27 @@ func (l *Pool2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _
 				for i := range o {
 					o[i] *= inv
 				}
+			}
+		}
+	}
+}
+
+// maxPool2x2 is the common 2x2, stride 2, unpadded max pooling, without
+// the -Inf start and the per-cell loops of the general case. max is
+// associative and commutative, NaNs and signed zeros included, so the
+// result is the same.
+func maxPool2x2(dst, src []float32, in, out Shape) {
+	c := in.C
+	for oy := range out.H {
+		row0 := src[2*oy*in.W*c : (2*oy+1)*in.W*c]
+		row1 := src[(2*oy+1)*in.W*c : (2*oy+2)*in.W*c]
+		for ox := range out.W {
+			o := dst[(oy*out.W+ox)*c:][:c]
+			x := 2 * ox * c
+			p00, p01 := row0[x:x+c], row0[x+c:x+2*c]
+			p10, p11 := row1[x:x+c], row1[x+c:x+2*c]
+			for i := range o {
+				o[i] = max(max(p00[i], p01[i]), max(p10[i], p11[i]))
 			}
 		}
 	}
@@ -334,6 +382,14 @@ func (l *Dense) outShape(in Shape) (Shape, error) {
 func (l *Dense) scratch(kernels.Backend, Shape) int { return 0 }
 
 func (l *Dense) forward(k kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
+	if pk, ok := k.(kernels.WeightPacker); ok && l.packed != nil && l.packed.K == in.C {
+		relu := l.Activation == ReLU
+		pk.DensePacked(dst, src, l.packed, l.Bias, in.H*in.W, relu)
+		if !relu {
+			l.Activation.apply(dst[:out.Size()], out.C)
+		}
+		return
+	}
 	k.Dense(dst, src, l.Weights, l.Bias, in.H*in.W, in.C, l.Units)
 	l.Activation.apply(dst[:out.Size()], out.C)
 }

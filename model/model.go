@@ -94,6 +94,26 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 		if !ok || out.H < 1 || out.W < 1 || out.C < 1 {
 			return nil, fmt.Errorf("model %q: layer %d %q: output %v is empty or larger than %d values", name, i, l.LayerName(), out, MaxActivation)
 		}
+		// Private copies of the layers with weights, which remember their
+		// geometry and the weights as the backend packs them.
+		pk, packs := m.backend.(kernels.WeightPacker)
+		switch c := l.(type) {
+		case *Conv2D:
+			cc := *c
+			cc.plan, cc.packed = nil, nil
+			cc.plan = cc.geom(in, out)
+			if packs {
+				cc.packed = pk.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
+			}
+			m.layers[i] = &cc
+		case *Dense:
+			d := *c
+			d.packed = nil
+			if packs {
+				d.packed = pk.PackWeights(d.Weights, in.C, d.Units)
+			}
+			m.layers[i] = &d
+		}
 		scr := l.scratch(m.backend, in)
 		if scr > MaxScratch {
 			return nil, fmt.Errorf("model %q: layer %d %q: needs %d values of scratch, more than %d", name, i, l.LayerName(), scr, MaxScratch)

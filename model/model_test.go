@@ -19,8 +19,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 }
 
 // TestBackendsAgree runs convolution shapes that exercise every im2col path
-// (padding on each side, strides, 1x1) through the Gonum backend and the
-// Reference backend and requires the same result.
+// (padding on each side, strides, 1x1) through the Gonum and Packed
+// backends and the Reference backend and requires the same result.
 func TestBackendsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	tests := []struct {
@@ -58,14 +58,16 @@ func TestBackendsAgree(t *testing.T) {
 				return m
 			}
 			x := randSlice(r, in.Size())
-			got, err := build(kernels.Gonum{}).Predict(nil, x)
-			if err != nil {
-				t.Fatal(err)
-			}
 			want, _ := build(kernels.Reference{}).Predict(nil, x)
-			for i := range want {
-				if d := math.Abs(float64(got[i] - want[i])); d > 1e-4 {
-					t.Errorf("output %d: gonum %g, reference %g", i, got[i], want[i])
+			for _, k := range []kernels.Backend{kernels.Gonum{}, kernels.Packed{}} {
+				got, err := build(k).Predict(nil, x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4 {
+						t.Errorf("output %d: %s %g, reference %g", i, k.Name(), got[i], want[i])
+					}
 				}
 			}
 		})
@@ -255,5 +257,38 @@ func TestBatchNorm(t *testing.T) {
 	}
 	if _, err := BatchNorm("bn", nil, nil, []float32{1, 2}, []float32{1}, 1e-3); err == nil {
 		t.Error("BatchNorm accepted vectors of different lengths")
+	}
+}
+
+// TestMaxPool2x2 checks the 2x2 stride-2 fast path against a direct
+// computation, on odd sizes (the last row and column dropped) and with
+// NaNs and signed zeros.
+func TestMaxPool2x2(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	in := Shape{7, 5, 3}
+	src := randSlice(r, in.Size())
+	src[0], src[4], src[9] = float32(math.NaN()), float32(math.Copysign(0, -1)), 0
+	l := &Pool2D{Name: "p", Max: true, KernelH: 2, KernelW: 2, StrideH: 2, StrideW: 2}
+	out, err := l.outShape(in)
+	if err != nil || out != (Shape{3, 2, 3}) {
+		t.Fatalf("out shape %v, %v", out, err)
+	}
+	dst := make([]float32, out.Size())
+	l.forward(nil, dst, src, in, out, nil)
+	for oy := range out.H {
+		for ox := range out.W {
+			for c := range in.C {
+				want := float32(math.Inf(-1))
+				for y := 2 * oy; y < 2*oy+2; y++ {
+					for x := 2 * ox; x < 2*ox+2; x++ {
+						want = max(want, src[(y*in.W+x)*in.C+c])
+					}
+				}
+				got := dst[(oy*out.W+ox)*out.C+c]
+				if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+					t.Errorf("(%d,%d,%d) = %v, want %v", oy, ox, c, got, want)
+				}
+			}
+		}
 	}
 }

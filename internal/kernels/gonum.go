@@ -63,34 +63,40 @@ func gemmBias(c, a, b, bias []float32, m, k, n int) {
 
 // im2col writes, for every output pixel, the KH x KW x InC input patch it
 // sees (zeros where the patch hangs over the padding) as one row of dst.
-func im2col(dst, src []float32, g *ConvGeom) {
+func im2col(dst, src []float32, g *ConvGeom) { im2colRows(dst, src, g, 0, g.OutH*g.OutW) }
+
+// im2colRows writes the im2col rows of output pixels p0 to p1-1 (counted
+// row by row) to dst.
+func im2colRows(dst, src []float32, g *ConvGeom, p0, p1 int) {
 	rowLen := g.KW * g.InC
 	i := 0
-	for oy := 0; oy < g.OutH; oy++ {
-		for ox := 0; ox < g.OutW; ox++ {
-			x0 := ox*g.StrideW - g.PadL
-			for ky := 0; ky < g.KH; ky++ {
-				row := dst[i : i+rowLen]
-				i += rowLen
-				iy := oy*g.StrideH + ky - g.PadT
-				if iy < 0 || iy >= g.InH {
-					clear(row)
-					continue
-				}
-				if x0 >= 0 && x0+g.KW <= g.InW {
-					copy(row, src[(iy*g.InW+x0)*g.InC:])
-					continue
-				}
-				for kx := 0; kx < g.KW; kx++ {
-					cell := row[kx*g.InC : (kx+1)*g.InC]
-					ix := x0 + kx
-					if ix < 0 || ix >= g.InW {
-						clear(cell)
-					} else {
-						copy(cell, src[(iy*g.InW+ix)*g.InC:])
-					}
+	oy, ox := p0/g.OutW, p0%g.OutW
+	for range p1 - p0 {
+		x0 := ox*g.StrideW - g.PadL
+		for ky := 0; ky < g.KH; ky++ {
+			row := dst[i : i+rowLen]
+			i += rowLen
+			iy := oy*g.StrideH + ky - g.PadT
+			if iy < 0 || iy >= g.InH {
+				clear(row)
+				continue
+			}
+			if x0 >= 0 && x0+g.KW <= g.InW {
+				copy(row, src[(iy*g.InW+x0)*g.InC:])
+				continue
+			}
+			for kx := 0; kx < g.KW; kx++ {
+				cell := row[kx*g.InC : (kx+1)*g.InC]
+				ix := x0 + kx
+				if ix < 0 || ix >= g.InW {
+					clear(cell)
+				} else {
+					copy(cell, src[(iy*g.InW+ix)*g.InC:])
 				}
 			}
+		}
+		if ox++; ox == g.OutW {
+			ox, oy = 0, oy+1
 		}
 	}
 }

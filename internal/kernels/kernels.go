@@ -35,5 +35,7 @@ type Backend interface {
 	Dense(dst, src, w, bias []float32, rows, in, out int)
 }
 
-// Default is the backend the engine uses unless told otherwise.
-var Default Backend = Gonum{}
+// Default is the backend the engine uses unless told otherwise: Packed,
+// which allocates nothing per call and, built with GOEXPERIMENT=simd on an
+// AVX2 or AVX-512 CPU, runs several times faster than Gonum.
+var Default Backend = Packed{}

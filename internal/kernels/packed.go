@@ -1,0 +1,353 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Packed is huskyai's own GEMM backend. Convolutions are lowered with
+// im2col like Gonum, but one tile of rows at a time into a per-goroutine
+// slot of the scratch, so the lowered rows stay in cache. Every product
+// runs through a register-blocked micro-kernel (6x32 AVX-512 or 6x16 AVX2
+// when built with GOEXPERIMENT=simd on amd64 and the CPU has them; else a
+// portable loop of gonum's assembly SAXPY), with the bias and an optional
+// ReLU applied as the tile is stored. Weights can be packed once, at load,
+// into the panels the micro-kernel streams through (see WeightPacker).
+// Large products are split into tiles shared, through an atomic counter,
+// between the calling goroutine and a fixed pool of helper goroutines
+// started once, so that an inference in steady state allocates nothing.
+type Packed struct{}
+
+// Name implements Backend.
+func (Packed) Name() string { return "packed-" + micro.name }
+
+// ConvScratch implements Backend: for each goroutine that may work on the
+// convolution (GOMAXPROCS of them, as it is when the model is loaded), the
+// im2col rows of one tile. Tiles are lowered one at a time, into cache,
+// rather than the whole image at once.
+func (Packed) ConvScratch(g *ConvGeom) int {
+	if pointwise(g) {
+		return 0
+	}
+	return min(runtime.GOMAXPROCS(0), maxSlots) * maxTileRows * g.KH * g.KW * g.InC
+}
+
+const (
+	// maxTileRows bounds the rows of a tile (micro-kernel rows times 64/mr).
+	maxTileRows = 64
+	// maxSlots bounds the goroutines that share one convolution.
+	maxSlots = 16
+)
+
+// Conv2D implements Backend.
+func (p Packed) Conv2D(dst, src, w, bias []float32, g *ConvGeom, scratch []float32) {
+	p.Conv2DReLU(dst, src, w, bias, g, scratch, false)
+}
+
+// Dense implements Backend.
+func (p Packed) Dense(dst, src, w, bias []float32, rows, in, out int) {
+	p.DenseReLU(dst, src, w, bias, rows, in, out, false)
+}
+
+// Conv2DReLU is Conv2D followed, if relu, by max(x, 0), in one pass.
+func (p Packed) Conv2DReLU(dst, src, w, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+	p.conv(dst, src, w, nil, bias, g, scratch, relu)
+}
+
+// DenseReLU is Dense followed, if relu, by max(x, 0), in one pass.
+func (Packed) DenseReLU(dst, src, w, bias []float32, rows, in, out int, relu bool) {
+	gemm(dst, src, w, nil, bias, rows, in, out, relu, convA{}, nil)
+}
+
+func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+	k := g.KH * g.KW * g.InC
+	if pointwise(g) {
+		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{}, nil)
+		return
+	}
+	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{g: g, src: src}, scratch)
+}
+
+// convA is the A operand of a convolution: the im2col matrix of src,
+// produced a tile of rows at a time. A nil g means a plain matrix.
+type convA struct {
+	g   *ConvGeom
+	src []float32
+}
+
+// WeightPacker is implemented by backends that rearrange a layer's
+// weights once, when the model is loaded, and can then apply a ReLU while
+// they store their results.
+type WeightPacker interface {
+	// PackWeights rearranges the row-major k x n matrix w (a convolution's
+	// KH x KW x InC x OutC weights, or a dense layer's) for the backend.
+	// The result refers to w, which must not change afterwards.
+	PackWeights(w []float32, k, n int) *PackedWeights
+	// Conv2DPacked is Conv2D with packed weights, followed by max(x, 0)
+	// if relu.
+	Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool)
+	// DensePacked is Dense with packed in x out weights, followed by
+	// max(x, 0) if relu.
+	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool)
+}
+
+// PackedWeights is a k x n weight matrix together with its columns
+// rearranged into the nr-wide panels a micro-kernel reads: panel q holds
+// columns q*nr to q*nr+nr-1 of every row, one row after another, so that
+// the kernel streams through contiguous memory. Columns left over after
+// the last whole panel are read from W.
+type PackedWeights struct {
+	W      []float32
+	K, N   int
+	kernel string // the micro-kernel the panels are for
+	nr     int
+	panels []float32
+}
+
+// PackWeights implements WeightPacker.
+func (Packed) PackWeights(w []float32, k, n int) *PackedWeights {
+	pw := &PackedWeights{W: w[:k*n], K: k, N: n, kernel: micro.name, nr: micro.nr}
+	nr := micro.nr
+	if nr > n {
+		return pw
+	}
+	q := n / nr
+	pw.panels = make([]float32, q*k*nr)
+	for i := range q {
+		panel := pw.panels[i*k*nr : (i+1)*k*nr]
+		for p := range k {
+			copy(panel[p*nr:(p+1)*nr], w[p*n+i*nr:p*n+(i+1)*nr])
+		}
+	}
+	return pw
+}
+
+// Conv2DPacked implements WeightPacker.
+func (p Packed) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+	p.conv(dst, src, w.W, w, bias, g, scratch, relu)
+}
+
+// DensePacked implements WeightPacker.
+func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
+	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, relu, convA{}, nil)
+}
+
+// A microKernel computes c = bias + a*b (bias nil meaning zero), then
+// max(c, 0) if relu, for one tile: full for mr x nr tiles, row for 1 x nr
+// ones. The portable set has no functions and an unreachable nr, so that
+// every row of a tile goes through edge, a SAXPY per element of a.
+type microKernel struct {
+	name   string
+	mr, nr int
+	full   func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+	row    func(c, a, b []float32, ldb, k int, bias []float32, relu bool)
+}
+
+var portable = microKernel{name: "go", mr: 4, nr: 1 << 30}
+
+// micro is the kernel Gemm uses: the best of microKernels() for this CPU.
+var micro = microKernels()[0]
+
+// Gemm computes c = a*b + bias (and max(c, 0) if relu) for row-major
+// a (m x k), b (k x n) and c (m x n). bias has n elements or is nil.
+func Gemm(c, a, b, bias []float32, m, k, n int, relu bool) {
+	gemm(c, a, b, nil, bias, m, k, n, relu, convA{}, nil)
+}
+
+// gemm is Gemm, reading b from the panels of pb when pb was packed for the
+// current micro-kernel. If conv.g is not nil, a is nil and each tile's rows
+// of a are made from conv into a slot of scratch, one per goroutine.
+func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, relu bool, conv convA, scratch []float32) {
+	if m == 0 || n == 0 {
+		return
+	}
+	c, b = c[:m*n], b[:k*n]
+	if conv.g == nil {
+		a = a[:m*k]
+	}
+	if bias != nil {
+		bias = bias[:n]
+	}
+	j := jobs.Get().(*gemmJob)
+	*j = gemmJob{c: c, a: a, b: b, bias: bias, m: m, k: k, n: n, relu: relu, mk: micro, conv: conv, scratch: scratch}
+	if pb != nil && pb.panels != nil && pb.kernel == micro.name && pb.nr == micro.nr && pb.K == k && pb.N == n {
+		j.panels = pb.panels
+	}
+	mr, nr := j.mk.mr, j.mk.nr
+	// Tiles: blocks of rows over all columns when there are many rows,
+	// else (a matrix-vector product, say) blocks of nr columns.
+	j.mb = mr * max(1, maxTileRows/mr)
+	j.nb = n
+	j.rt = (m + j.mb - 1) / j.mb
+	workers := runtime.GOMAXPROCS(0)
+	if j.rt < 4*workers && n > nr {
+		per := max(1, (n+nr-1)/nr/(4*workers))
+		j.nb = per * nr
+	}
+	j.ct = (n + j.nb - 1) / j.nb
+	units := j.rt * j.ct
+	// Small products are not worth waking helpers for.
+	if units > 1 && int64(m)*int64(k)*int64(n) >= 1<<16 {
+		h := min(workers, units) - 1
+		if conv.g != nil {
+			h = min(h, len(scratch)/(j.mb*k)-1)
+		}
+		if h > 0 {
+			ch := startHelpers(h)
+		offer:
+			for range h {
+				j.wg.Add(1)
+				select {
+				case ch <- j:
+				default:
+					j.wg.Done()
+					break offer
+				}
+			}
+		}
+	}
+	j.work()
+	j.wg.Wait()
+	*j = gemmJob{}
+	jobs.Put(j)
+}
+
+type gemmJob struct {
+	c, a, b, bias  []float32
+	panels         []float32 // b packed for mk, or nil
+	m, k, n        int
+	relu           bool
+	mk             microKernel
+	mb, nb, rt, ct int
+	conv           convA
+	scratch        []float32
+	next, slots    atomic.Int64
+	wg             sync.WaitGroup
+}
+
+var jobs = sync.Pool{New: func() any { return new(gemmJob) }}
+
+// work takes tiles until none are left.
+func (j *gemmJob) work() {
+	units := int64(j.rt * j.ct)
+	var buf []float32
+	if j.conv.g != nil {
+		slot := int(j.slots.Add(1) - 1)
+		buf = j.scratch[slot*j.mb*j.k : (slot+1)*j.mb*j.k]
+	}
+	for {
+		u := j.next.Add(1) - 1
+		if u >= units {
+			return
+		}
+		ri, ci := int(u)/j.ct, int(u)%j.ct
+		i0, j0 := ri*j.mb, ci*j.nb
+		i1 := min(i0+j.mb, j.m)
+		a, ai := j.a, i0
+		if j.conv.g != nil {
+			a, ai = buf[:(i1-i0)*j.k], 0
+			im2colRows(a, j.conv.src, j.conv.g, i0, i1)
+		}
+		j.tile(a, ai, i0, i1, j0, min(j0+j.nb, j.n))
+	}
+}
+
+// tile computes rows [i0,i1) x columns [j0,j1) of c; row i0 of a is row
+// ai of the slice a.
+func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
+	c, b, k, n := j.c, j.b, j.k, j.n
+	aoff := ai - i0
+	mr, nr := j.mk.mr, j.mk.nr
+	var bias []float32
+	jj := j0
+	for ; jj+nr <= j1; jj += nr {
+		if j.bias != nil {
+			bias = j.bias[jj : jj+nr]
+		}
+		bp, ldb := b[jj:], n
+		if j.panels != nil {
+			bp, ldb = j.panels[jj*k:(jj+nr)*k], nr
+		}
+		i := i0
+		for ; i+mr <= i1; i += mr {
+			j.mk.full(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+		}
+		for ; i < i1; i++ {
+			j.mk.row(c[i*n+jj:], a[(i+aoff)*k:(i+aoff+1)*k], bp, ldb, k, bias, j.relu)
+		}
+	}
+	if jj < j1 {
+		edge(c, a[aoff*k+i0*k:], b, j.bias, i0, i1, jj, j1, k, n, j.relu)
+	}
+}
+
+// edgeK is the depth of the blocks edge walks a in, so that the rows of b
+// it reads stay in cache while it goes through the tile's rows.
+const edgeK = 64
+
+// edge computes rows [i0,i1) of columns [j0,j1) of c, the columns left
+// over after the nr-wide panels (all of them for the portable kernel), by
+// a SAXPY per element of a: a[0] is the start of row i0.
+func edge(c, a, b, bias []float32, i0, i1, j0, j1, k, n int, relu bool) {
+	w := j1 - j0
+	for i := i0; i < i1; i++ {
+		ci := c[i*n+j0 : i*n+j1]
+		if bias != nil {
+			copy(ci, bias[j0:j1])
+		} else {
+			clear(ci)
+		}
+	}
+	for p0 := 0; p0 < k; p0 += edgeK {
+		p1 := min(p0+edgeK, k)
+		for i := i0; i < i1; i++ {
+			ci := c[i*n+j0 : i*n+j1]
+			ai := a[(i-i0)*k : (i-i0+1)*k]
+			for p := p0; p < p1; p++ {
+				if v := ai[p]; v != 0 {
+					saxpy(w, v, b[p*n+j0:p*n+j1], 1, ci, 1)
+				}
+			}
+		}
+	}
+	if relu {
+		for i := i0; i < i1; i++ {
+			ci := c[i*n+j0 : i*n+j1]
+			for x, v := range ci {
+				ci[x] = max(v, 0)
+			}
+		}
+	}
+}
+
+var helpers struct {
+	mu sync.Mutex
+	n  int
+	ch chan *gemmJob
+}
+
+// startHelpers makes sure at least h helper goroutines run and returns the
+// channel they take jobs from. Helpers live for the rest of the process.
+func startHelpers(h int) chan *gemmJob {
+	helpers.mu.Lock()
+	defer helpers.mu.Unlock()
+	if helpers.ch == nil {
+		helpers.ch = make(chan *gemmJob)
+	}
+	for ; helpers.n < min(h, 256); helpers.n++ {
+		go func(ch chan *gemmJob) {
+			for j := range ch {
+				j.work()
+				j.wg.Done()
+			}
+		}(helpers.ch)
+	}
+	return helpers.ch
+}
+
+// saxpy is gonum's assembly SAXPY, which allocates nothing and starts no
+// goroutines; the portable build does its arithmetic through it.
+var saxpy = gonum.Implementation{}.Saxpy

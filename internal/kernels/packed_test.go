@@ -1,0 +1,216 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+// close reports whether got is within 1e-5 relative (to the largest
+// magnitude of want) of want.
+func closeTo(t *testing.T, got, want []float32) {
+	t.Helper()
+	var scale float64 = 1
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*scale || math.IsNaN(float64(got[i])) {
+			t.Fatalf("element %d: got %v, want %v (scale %v)", i, got[i], want[i], scale)
+		}
+	}
+}
+
+func TestGemmAgainstReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	shapes := [][3]int{
+		{1, 1, 1}, {1, 7, 3}, {3, 5, 17}, {4, 16, 16}, {5, 9, 33}, {7, 31, 65},
+		{64, 27, 32}, {65, 288, 64}, {130, 100, 128}, {1, 2000, 128}, {2, 513, 1},
+		{300, 3, 5}, {9, 40, 48},
+	}
+	for _, mk := range microKernels() {
+		withMicro(t, mk, func() { testGemmShapes(t, r, shapes) })
+	}
+}
+
+// withMicro runs f with mk as the micro-kernel.
+func withMicro(t testing.TB, mk microKernel, f func()) {
+	t.Helper()
+	saved := micro
+	micro = mk
+	defer func() { micro = saved }()
+	f()
+}
+
+func testGemmShapes(t *testing.T, r *rand.Rand, shapes [][3]int) {
+	for _, s := range shapes {
+		m, k, n := s[0], s[1], s[2]
+		for _, relu := range []bool{false, true} {
+			for _, withBias := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%dx%dx%d/relu=%v/bias=%v", micro.name, m, k, n, relu, withBias), func(t *testing.T) {
+					a, b := randSlice(r, m*k), randSlice(r, k*n)
+					var bias []float32
+					if withBias {
+						bias = randSlice(r, n)
+					}
+					want := make([]float32, m*n)
+					Reference{}.Dense(want, a, b, bias, m, k, n)
+					if relu {
+						for i, v := range want {
+							want[i] = max(v, 0)
+						}
+					}
+					got := make([]float32, m*n)
+					for i := range got {
+						got[i] = float32(math.NaN())
+					}
+					Gemm(got, a, b, bias, m, k, n, relu)
+					closeTo(t, got, want)
+				})
+			}
+		}
+	}
+}
+
+func TestPackedConvAgainstReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []ConvGeom{
+		{InH: 9, InW: 7, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 5},
+		{InH: 16, InW: 16, InC: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 32},
+		{InH: 15, InW: 13, InC: 4, KH: 5, KW: 3, StrideH: 2, StrideW: 3, PadT: 2, PadL: 1, OutC: 17},
+		{InH: 10, InW: 10, InC: 16, KH: 1, KW: 1, StrideH: 1, StrideW: 1, OutC: 33},
+		{InH: 11, InW: 12, InC: 6, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutC: 64},
+		{InH: 4, InW: 4, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 1},
+	}
+	for _, g := range cases {
+		// Outputs as with padding split evenly (extra at the end).
+		padB, padR := g.PadT, g.PadL
+		g.OutH = (g.InH+g.PadT+padB-g.KH)/g.StrideH + 1
+		g.OutW = (g.InW+g.PadL+padR-g.KW)/g.StrideW + 1
+		src := randSlice(r, g.InH*g.InW*g.InC)
+		w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
+		bias := randSlice(r, g.OutC)
+		n := g.OutH * g.OutW * g.OutC
+		want := make([]float32, n)
+		Reference{}.Conv2D(want, src, w, bias, &g, nil)
+		for _, mk := range microKernels() {
+			t.Run(fmt.Sprintf("%s/%+v", mk.name, g), func(t *testing.T) {
+				got := make([]float32, n)
+				var p Packed
+				withMicro(t, mk, func() { p.Conv2D(got, src, w, bias, &g, make([]float32, p.ConvScratch(&g))) })
+				closeTo(t, got, want)
+			})
+		}
+	}
+}
+
+// TestGemmParallel runs products big enough to be shared with helpers from
+// many goroutines at once.
+func TestGemmParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	r := rand.New(rand.NewPCG(5, 6))
+	m, k, n := 200, 70, 48
+	a, b, bias := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, n)
+	want := make([]float32, m*n)
+	Reference{}.Dense(want, a, b, bias, m, k, n)
+	done := make(chan []float32)
+	for range 8 {
+		go func() {
+			got := make([]float32, m*n)
+			for range 20 {
+				Gemm(got, a, b, bias, m, k, n, false)
+			}
+			done <- got
+		}()
+	}
+	for range 8 {
+		closeTo(t, <-done, want)
+	}
+}
+
+func TestGemmAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	m, k, n := 500, 100, 64
+	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	Gemm(c, a, b, nil, m, k, n, true)
+	if allocs := testing.AllocsPerRun(20, func() { Gemm(c, a, b, nil, m, k, n, true) }); allocs != 0 {
+		t.Errorf("Gemm allocates %v times per call", allocs)
+	}
+}
+
+func benchConv(b *testing.B, k Backend, g ConvGeom) {
+	r := rand.New(rand.NewPCG(9, 9))
+	src := randSlice(r, g.InH*g.InW*g.InC)
+	w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
+	bias := randSlice(r, g.OutC)
+	dst := make([]float32, g.OutH*g.OutW*g.OutC)
+	scratch := make([]float32, k.ConvScratch(&g))
+	b.ReportAllocs()
+	for b.Loop() {
+		k.Conv2D(dst, src, w, bias, &g, scratch)
+	}
+	flop := 2 * float64(g.OutH*g.OutW*g.OutC) * float64(g.KH*g.KW*g.InC)
+	b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkConv runs the Husky network's three convolutions and its big
+// dense layer (as a 1x1 convolution) on Gonum and on Packed with each
+// micro-kernel the CPU has.
+func BenchmarkConv(b *testing.B) {
+	geoms := []ConvGeom{
+		{InH: 128, InW: 128, InC: 3, OutH: 126, OutW: 126, OutC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1},
+		{InH: 63, InW: 63, InC: 32, OutH: 61, OutW: 61, OutC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1},
+		{InH: 30, InW: 30, InC: 64, OutH: 28, OutW: 28, OutC: 128, KH: 3, KW: 3, StrideH: 1, StrideW: 1},
+		{InH: 1, InW: 1, InC: 25088, OutH: 1, OutW: 1, OutC: 128, KH: 1, KW: 1, StrideH: 1, StrideW: 1},
+	}
+	for _, g := range geoms {
+		name := fmt.Sprintf("%dx%dx%d-%d", g.InH, g.InW, g.InC, g.OutC)
+		b.Run("gonum/"+name, func(b *testing.B) { benchConv(b, Gonum{}, g) })
+		for _, mk := range microKernels() {
+			b.Run("packed-"+mk.name+"/"+name, func(b *testing.B) {
+				withMicro(b, mk, func() { benchConv(b, Packed{}, g) })
+			})
+		}
+	}
+}
+
+// TestPackedWeights checks the products that read weights packed at load,
+// for each micro-kernel, including odd widths with columns left over.
+func TestPackedWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, mk := range microKernels() {
+		withMicro(t, mk, func() {
+			for _, s := range [][3]int{{1, 300, 128}, {7, 50, 80}, {13, 27, 32}, {5, 9, 7}, {64, 64, 65}} {
+				m, k, n := s[0], s[1], s[2]
+				a, w, bias := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, n)
+				want := make([]float32, m*n)
+				Reference{}.Dense(want, a, w, bias, m, k, n)
+				for i, v := range want {
+					want[i] = max(v, 0)
+				}
+				var p Packed
+				pw := p.PackWeights(w, k, n)
+				got := make([]float32, m*n)
+				p.DensePacked(got, a, pw, bias, m, true)
+				closeTo(t, got, want)
+			}
+			g := ConvGeom{InH: 12, InW: 11, InC: 5, OutH: 12, OutW: 11, OutC: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1}
+			src, w := randSlice(r, 12*11*5), randSlice(r, 9*5*40)
+			want, got := make([]float32, 12*11*40), make([]float32, 12*11*40)
+			Reference{}.Conv2D(want, src, w, nil, &g, nil)
+			var p Packed
+			p.Conv2DPacked(got, src, p.PackWeights(w, 9*5, 40), nil, &g, make([]float32, p.ConvScratch(&g)), false)
+			closeTo(t, got, want)
+		})
+	}
+}
