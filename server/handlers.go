@@ -51,16 +51,15 @@ type modelResponse struct {
 	MaxUpload int64 `json:"max_upload"`
 }
 
-// handleModel describes the loaded model.
+// handleModel describes the loaded model, or the one named by the query
+// parameters model and version (see server.pick).
 func handleModel(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := s.current()
-		if c == nil {
-			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
+		m, ok := s.pick(w, r)
+		if !ok {
 			return
 		}
-		info := c.Info()
-		encode(w, http.StatusOK, modelResponse{Model: info, Warning: info.Warning, MaxUpload: s.cfg.MaxUpload})
+		encode(w, http.StatusOK, modelResponse{Model: m.info(), Warning: m.c.Info().Warning, MaxUpload: s.cfg.MaxUpload})
 	})
 }
 

@@ -33,7 +33,29 @@ type metrics struct {
 	// limit; probingFlagged those the probing detector flagged.
 	rateLimited    prometheus.Counter
 	probingFlagged prometheus.Counter
+
+	// The inference metrics, named as Triton's and KServe's dashboards
+	// expect (see countInference and observeClassify).
+	inferSuccess  *prometheus.CounterVec
+	inferFailure  *prometheus.CounterVec
+	inferDuration *prometheus.HistogramVec
+	batchSize     prometheus.Histogram
 }
+
+// Stages of huskyai_inference_request_duration_seconds: Triton's queue,
+// compute_input and compute_infer durations under shorter names.
+const (
+	durationQueue   = "queue"   // waiting for an inference slot (stage queue_wait)
+	durationDecode  = "decode"  // image bytes to the model's input (stages decode and preprocess)
+	durationCompute = "compute" // the engine's forward pass (stage inference)
+)
+
+// Reasons of huskyai_inference_request_failure_total.
+const (
+	failureRejected = "rejected" // refused for load or abuse before an answer: 429, 503
+	failureInvalid  = "invalid"  // the request or its image was refused: other 4xx
+	failureInternal = "internal" // the model or the server failed: 5xx
+)
 
 // newMetrics registers the server's collectors in reg. current and status
 // are read at each scrape for the model metrics (see modelCollector).
@@ -78,7 +100,42 @@ func newMetrics(reg *prometheus.Registry, current func() Classifier, status func
 		Help: "Predictions flagged as probing: their client sent --probe-threshold near-identical but not identical images within --probe-window (refused with 429 probing_suspected under --block-probing).",
 	})
 	reg.MustRegister(m.rateLimited, m.probingFlagged)
+	m.inferSuccess = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "huskyai_inference_request_success_total",
+		Help: "Prediction requests answered (200), on every API, by model name.",
+	}, []string{"model"})
+	m.inferFailure = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "huskyai_inference_request_failure_total",
+		Help: "Prediction requests refused or failed, on every API, by model name and reason: rejected (429, 503), invalid (other 4xx), internal (5xx).",
+	}, []string{"model", "reason"})
+	m.inferDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "huskyai_inference_request_duration_seconds",
+		Help:    "Time of each classification by stage: queue (waiting for an inference slot), decode (image to model input: decode, resize, scale), compute (the engine's forward pass).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+	}, []string{"stage"})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "huskyai_inference_batch_size",
+		Help:    "Images per run of the engine (1 until requests are batched).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
+	reg.MustRegister(m.inferSuccess, m.inferFailure, m.inferDuration, m.batchSize)
 	return m
+}
+
+// countInference counts a prediction request for the model named model
+// that ended with status. The label is the served model's own name,
+// never one taken from the request, so that its values stay few.
+func (m *metrics) countInference(model string, status int) {
+	switch {
+	case status == http.StatusOK:
+		m.inferSuccess.WithLabelValues(model).Inc()
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		m.inferFailure.WithLabelValues(model, failureRejected).Inc()
+	case status >= 500:
+		m.inferFailure.WithLabelValues(model, failureInternal).Inc()
+	default:
+		m.inferFailure.WithLabelValues(model, failureInvalid).Inc()
+	}
 }
 
 // modelCollector reports the model being served when it is scraped, so

@@ -46,6 +46,7 @@ func (s *server) instrument(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		inflight.Inc()
+		r, endSpan := s.startSpan(r, route)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			p := recover()
@@ -64,6 +65,7 @@ func (s *server) instrument(route string, h http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
+			endSpan(sw.status)
 			elapsed := time.Since(start)
 			inflight.Dec()
 			duration.Observe(elapsed.Seconds())

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,7 +38,10 @@ type modelRef struct {
 	SHA256 string `json:"sha256"`
 	// SignerKeyID is the id of the trusted key whose signature verified;
 	// empty for an unsigned model.
-	SignerKeyID string    `json:"signer_key_id,omitempty"`
+	SignerKeyID string `json:"signer_key_id,omitempty"`
+	// Version is the version of a Repository's model (then Name is the
+	// repository's name for it); empty for a single model.
+	Version     string    `json:"version,omitempty"`
 	InputShape  [3]int    `json:"input_shape"`
 	LoadedAt    time.Time `json:"loaded_at,omitzero"`
 	Placeholder bool      `json:"placeholder,omitempty"`
@@ -66,12 +70,11 @@ func handlePredict(s *server, raw bool) http.Handler {
 		start := time.Now()
 		// The model is picked once: a reload during the request does not
 		// change the model that answers it.
-		c := s.current()
-		if c == nil {
-			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet; try again shortly", "")
+		m, ok := s.pick(w, r)
+		if !ok {
 			return
 		}
-		info := c.Info()
+		c, info := m.c, m.c.Info()
 		// What the audit record says; a panic leaves 500.
 		var (
 			img          []byte
@@ -80,6 +83,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 			err          error
 			status, code = http.StatusInternalServerError, codeInternal
 		)
+		defer func() { s.metrics.countInference(cmp.Or(m.name, info.Name), status) }()
 		fail := func(st int, c, msg string) {
 			status, code = st, c
 			errorJSON(w, st, c, msg, info.Warning)
@@ -88,6 +92,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 		// Per-client limits come first: a client over them costs neither
 		// a pending place nor the reading of its upload.
 		if !s.admitClient(w, r, info.Warning) {
+			status = http.StatusTooManyRequests
 			return
 		}
 		// Admit the request before reading its body, so that a flood of
@@ -104,7 +109,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 		defer func() { s.auditPrediction(r, start, info, img, sum, res, status, code) }()
 
 		img, err = s.readUpload(w, r, raw)
-		s.metrics.stages.WithLabelValues(stageRead).Observe(time.Since(start).Seconds())
+		s.observeStage(r.Context(), stageRead, start, time.Now())
 		if err != nil {
 			ue, ok := errors.AsType[*uploadError](err)
 			if !ok {
@@ -132,14 +137,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 			defer release() // even if Classify panics
 			return c.Classify(img)
 		}()
-		for _, st := range [...]struct {
-			name string
-			d    time.Duration
-		}{{stageDecode, res.Timings.Decode}, {stagePreprocess, res.Timings.Preprocess}, {stageInference, res.Timings.Inference}} {
-			if st.d > 0 {
-				s.metrics.stages.WithLabelValues(st.name).Observe(st.d.Seconds())
-			}
-		}
+		s.observeClassify(r.Context(), time.Now(), res.Timings)
 		if res.Image.Format != "" {
 			addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
 		}
@@ -159,7 +157,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 		status, code = http.StatusOK, ""
 		encode(w, http.StatusOK, predictResponse{
 			verdict:   s.verdict(res.Verdict),
-			Model:     newModelRef(info),
+			Model:     m.ref(),
 			Image:     res.Image,
 			ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
 			Warning:   info.Warning,
@@ -225,7 +223,7 @@ func classifyError(err error) (status int, code, message string) {
 // returned func gives it back.
 func (s *server) acquire(ctx context.Context) (release func(), err error) {
 	t := time.Now()
-	defer func() { s.metrics.stages.WithLabelValues(stageQueue).Observe(time.Since(t).Seconds()) }()
+	defer func() { s.observeStage(ctx, stageQueue, t, time.Now()) }()
 	release = func() {
 		s.metrics.inference.Dec()
 		<-s.sem

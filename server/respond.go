@@ -63,7 +63,57 @@ func errorJSON(w http.ResponseWriter, status int, code, message, warning string)
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
+	if _, ok := w.(protocolWriter); ok {
+		encode(w, status, protocolError{Error: message})
+		return
+	}
 	encode(w, status, body)
+}
+
+// protocolError is the error body of the ecosystem protocols (KServe v2
+// and TF Serving REST, v2.go): {"error":"message"}.
+type protocolError struct {
+	Error string `json:"error"`
+}
+
+// protocolWriter is the ResponseWriter of a protocol route: errorJSON
+// writes the protocols' error body to it instead of ours.
+type protocolWriter struct{ http.ResponseWriter }
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w protocolWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// protocolErrors wraps the handler of a protocol route so that every
+// error it answers, those of allow and of the admission checks included,
+// has the protocols' form.
+func protocolErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(protocolWriter{w}, r)
+	})
+}
+
+// encodeBinary writes v as the JSON header of a response of the binary
+// tensor data extension, followed by data, with the header's length in
+// Inference-Header-Content-Length.
+func encodeBinary(w http.ResponseWriter, status int, v any, data []byte) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		errorJSON(w, http.StatusInternalServerError, codeInternal, "encoding the response failed", "")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Inference-Header-Content-Length", strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(b)+len(data)))
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write(data)
+}
+
+// decode parses the JSON document b into v. It is the only place request
+// bodies are decoded.
+func decode(b []byte, v any) error {
+	return json.Unmarshal(b, v)
 }
 
 // allow wraps h to answer 405 with an Allow header and a JSON error for

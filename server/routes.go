@@ -13,10 +13,27 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/huskyai/{$}", "/huskyai/", allow(predict, http.MethodPost))
 	s.handle(mux, "/api/v1/predict", "/api/v1/predict", allow(handlePredict(s, true), http.MethodPost))
 	s.handle(mux, "/api/v1/model", "/api/v1/model", allow(handleModel(s), http.MethodGet))
+	s.handle(mux, "/api/v1/models", "/api/v1/models", allow(handleModels(s), http.MethodGet))
 
 	s.handle(mux, "/healthz", "/healthz", allow(handleHealthz(), http.MethodGet))
 	s.handle(mux, "/readyz", "/readyz", allow(handleReadyz(s), http.MethodGet))
 	s.handle(mux, "/metrics", "/metrics", allow(s.metrics.handler(), http.MethodGet))
+
+	// The ecosystem protocols (v2.go), whose errors are {"error":"..."}:
+	// KServe v2 (Open Inference Protocol) and TF Serving REST.
+	v2 := func(pattern string, h http.Handler, method string) {
+		s.handle(mux, pattern, pattern, protocolErrors(allow(h, method)))
+	}
+	v2("/v2", handleV2Server(s), http.MethodGet)
+	v2("/v2/health/live", handleV2Live(), http.MethodGet)
+	v2("/v2/health/ready", handleV2Ready(s), http.MethodGet)
+	for _, m := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
+		v2(m, handleV2Model(s), http.MethodGet)
+		v2(m+"/ready", handleV2ModelReady(s), http.MethodGet)
+		v2(m+"/infer", handleV2Infer(s), http.MethodPost)
+	}
+	s.handle(mux, "/v2/", "/v2/", protocolErrors(handleNotFound()))
+	s.handle(mux, "/v1/models/{rest...}", "/v1/models/", protocolErrors(handleTFServing(s)))
 
 	s.handle(mux, "/", "other", handleNotFound())
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/modelstore"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Classifier is what the server needs from a model: *classifier.Classifier
@@ -130,6 +131,14 @@ type Config struct {
 	// probing_suspected instead of answering them, until the client's
 	// near-identical images leave the window.
 	BlockProbing bool
+
+	// TracerProvider, if not nil, traces each request: a server span per
+	// request and a child span per stage of a prediction (tracing.go).
+	// Nil turns tracing off at no cost.
+	TracerProvider trace.TracerProvider
+	// Version is the server's version, as GET /v2 reports it. Default
+	// "dev".
+	Version string
 }
 
 func (c Config) withDefaults() Config {
@@ -146,6 +155,9 @@ func (c Config) withDefaults() Config {
 		c.MaxPending = 4 * c.MaxInflight
 	}
 	c.MaxPending = max(c.MaxPending, c.MaxInflight)
+	if c.Version == "" {
+		c.Version = "dev"
+	}
 	return c
 }
 
@@ -159,6 +171,7 @@ type server struct {
 	metrics *metrics
 	limiter *rateLimiter   // nil: no rate limit
 	probes  *probeDetector // nil: no probing detection
+	tracer  trace.Tracer   // nil: no tracing (tracing.go)
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -180,7 +193,11 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 		pending: make(chan struct{}, cfg.MaxPending),
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
+	if _, ok := models.(Repository); ok {
+		s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
+	}
 	s.limiter, s.probes = newRateLimiter(cfg.RateLimit, cfg.RateBurst), newProbeDetector(cfg)
+	s.tracer = newTracer(cfg.TracerProvider)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.middleware(mux)

@@ -55,6 +55,7 @@ type serveFlags struct {
 	modelFlags      // model trust, reload and audit: serve_models.go
 	abuseFlags      // client identity, rate limit, probing: serve_abuse.go
 	engineFlags     // --engine native|ort: engine.go
+	tracingFlags    // --otlp-endpoint: serve_tracing.go
 
 	// Slow clients: the HTTP server's read timeouts.
 	readHeaderTimeout, readTimeout time.Duration
@@ -89,6 +90,8 @@ var serveEnv = map[string]string{
 	"watch":             "HUSKYAI_WATCH",
 	"watch-interval":    "HUSKYAI_WATCH_INTERVAL",
 	"audit-log":         "HUSKYAI_AUDIT_LOG",
+	"model-dir":         "HUSKYAI_MODEL_DIR",
+	"default-model":     "HUSKYAI_DEFAULT_MODEL",
 
 	// Abuse defences (serve_abuse.go).
 	"trusted-proxy":   "HUSKYAI_TRUSTED_PROXY",
@@ -104,6 +107,9 @@ var serveEnv = map[string]string{
 	"engine":      "HUSKYAI_ENGINE",
 	"ort-lib":     "HUSKYAI_ORT_LIB",
 	"ort-threads": "HUSKYAI_ORT_THREADS",
+
+	// Tracing (serve_tracing.go).
+	"otlp-endpoint": "HUSKYAI_OTLP_ENDPOINT",
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
@@ -129,6 +135,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	f.modelFlags.register(fs)
 	f.abuseFlags.register(fs)
 	f.engineFlags.register(fs, nil)
+	f.tracingFlags.register(fs)
 	fs.VisitAll(func(fl *flag.Flag) {
 		if env := serveEnv[fl.Name]; env != "" {
 			fl.Usage += " (env " + env + ")"
@@ -146,6 +153,10 @@ The model is verified before it serves (--trusted-keys, --require-signature:
 its signature MODEL.sig and the signed self-test images) and can be replaced
 while serving: SIGHUP, POST /admin/reload on --admin-addr, or --watch reload
 it with the same checks, and a refused model leaves the old one serving.
+
+With --model-dir it serves a repository of models, DIR/<name>/<version>/
+model.h5 (or .keras, .onnx), each version checked the same way; a request
+names one with ?model=NAME&version=V, and GET /api/v1/models lists them.
 
 Flags:
 `)
@@ -204,6 +215,9 @@ Flags:
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	if err := f.abuseFlags.check(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := f.tracingFlags.check(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return f, nil
@@ -281,7 +295,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	handler := server.NewServer(logger, server.ModelStore(store), server.Config{
+	tracerProvider, stopTracing, err := f.tracingFlags.start(ctx, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer stopTracing() // after the server's shutdown: exports the last spans
+	handler := server.NewServer(logger, serverModels(store), server.Config{
 		MaxUpload:    int64(f.maxUpload),
 		MaxInflight:  f.maxInflight,
 		MaxPending:   f.maxPending,
@@ -297,6 +316,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ProbeWindow:    f.probeWindow,
 		ProbeDistance:  f.probeDistance,
 		BlockProbing:   f.blockProbing,
+
+		TracerProvider: tracerProvider, // nil: off
+		Version:        version,
 	})
 	srv := &http.Server{
 		Handler:           handler,

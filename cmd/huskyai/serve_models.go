@@ -31,6 +31,8 @@ type modelFlags struct {
 	watch            bool
 	watchInterval    time.Duration
 	auditLog         string
+	modelDir         string // a model repository (repository.go of modelstore)
+	defaultModel     string // the repository's model for requests naming none
 }
 
 // register defines the flags on fs.
@@ -38,8 +40,10 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.trustedKeys, "trusted-keys", "", "trusted public key file, or a directory of *.pub / *.pem keys (\"huskyai keygen\"):\nthe --model file must then have a signature MODEL.sig by one of them, checked at\nstart and at each reload")
 	fs.BoolVar(&m.requireSignature, "require-signature", false, "refuse to serve a --model file that is not signed by a --trusted-keys key\n(without --trusted-keys, every --model file is refused; the embedded model is\nalways checked against its own release key)")
 	fs.StringVar(&m.adminAddr, "admin-addr", "", "serve the admin endpoint (POST /admin/reload, GET /admin/status) over plain\nHTTP on this loopback host:port, e.g. 127.0.0.1:9443; off by default. It has no\nauthentication, so a non-loopback address is refused")
-	fs.BoolVar(&m.watch, "watch", false, "reload the --model file when it or its .sig changes (polled every --watch-interval)")
+	fs.BoolVar(&m.watch, "watch", false, "reload the --model file when it or its .sig changes, or with --model-dir rescan\nthe repository when a version appears, changes or goes (polled every --watch-interval)")
 	fs.DurationVar(&m.watchInterval, "watch-interval", 2*time.Second, "how often --watch looks at the model files; a change is loaded once it has\nstayed the same for one more interval")
+	fs.StringVar(&m.modelDir, "model-dir", "", "serve a model repository instead of one model: DIR/<name>/<version>/model.h5\n(or model.keras, model.onnx) with its .sig, versions being positive integers.\nEvery version is loaded and verified as --model is, the highest version of each\nmodel answers by default, and requests pick one with ?model=NAME&version=V.\nExcludes --model")
+	fs.StringVar(&m.defaultModel, "default-model", "", "with --model-dir, the model that answers requests that name none (default:\nthe first model by name at start, the only one if there is one; it stays the\ndefault while it has a version, so a model added later does not take over)")
 	fs.StringVar(&m.auditLog, "audit-log", "", "append a hash-chained audit trail (model loads and refusals, one record per\nprediction) to this file, created with mode 0600; - writes it to stdout (the\nservice's own stdout lines then go to stderr). \"huskyai audit verify\" checks it")
 }
 
@@ -48,8 +52,12 @@ func (m *modelFlags) check(model string) error {
 	switch {
 	case m.watchInterval <= 0:
 		return errors.New("--watch-interval must be positive")
-	case m.watch && model == "":
-		return errors.New("--watch needs --model: the embedded model does not change")
+	case m.modelDir != "" && model != "":
+		return errors.New("--model and --model-dir exclude each other")
+	case m.defaultModel != "" && m.modelDir == "":
+		return errors.New("--default-model needs --model-dir")
+	case m.watch && model == "" && m.modelDir == "":
+		return errors.New("--watch needs --model or --model-dir: the embedded model does not change")
 	}
 	if m.adminAddr != "" {
 		if err := checkLoopback(m.adminAddr); err != nil {
@@ -92,10 +100,29 @@ func openAudit(path string, stdout io.Writer) (l audit.Logger, close func() erro
 	return w, w.Close, nil
 }
 
-// openModels loads the model to serve with the trust policy of the
-// flags. A refusal is a *modelstore.RefusedError naming the model and
-// the reason.
-func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, auditLog audit.Logger, logger *slog.Logger) (*modelstore.Store, error) {
+// servedModels are the models serve answers with and reloads: a
+// *modelstore.Store of one model (--model or the embedded one) or a
+// *modelstore.Repository (--model-dir).
+type servedModels interface {
+	server.Reloader
+	// Current is the model of requests that name none.
+	Current() *classifier.Classifier
+	// Watch reloads on changes of the files until ctx ends.
+	Watch(ctx context.Context, interval time.Duration) error
+}
+
+// serverModels adapts m for server.NewServer.
+func serverModels(m servedModels) server.Models {
+	if r, ok := m.(*modelstore.Repository); ok {
+		return server.ModelRepository(r)
+	}
+	return server.ModelStore(m.(*modelstore.Store))
+}
+
+// openModels loads the model, or with --model-dir every model version of
+// the repository, with the trust policy of the flags. A refusal is a
+// *modelstore.RefusedError naming the model file and the reason.
+func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, auditLog audit.Logger, logger *slog.Logger) (servedModels, error) {
 	var kr *modelsign.Keyring
 	if f.trustedKeys != "" {
 		var err error
@@ -104,13 +131,25 @@ func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, audi
 		}
 		logger.Info("trusted model-signing keys", "path", f.trustedKeys, "key_ids", kr.KeyIDs())
 	}
-	return modelstore.Open(ctx, modelstore.Source{Path: f.model}, modelstore.Options{
+	mopt := modelstore.Options{
 		Keyring:          kr,
 		RequireSignature: f.requireSignature,
 		Classifier:       opt,
 		Audit:            auditLog,
 		Logger:           logger,
-	})
+	}
+	if f.modelDir != "" {
+		r, err := modelstore.OpenRepository(ctx, f.modelDir, modelstore.RepositoryOptions{Options: mopt, DefaultModel: f.defaultModel})
+		if err != nil {
+			return nil, err
+		}
+		return r, nil // not a non-nil interface holding a nil pointer
+	}
+	st, err := modelstore.Open(ctx, modelstore.Source{Path: f.model}, mopt)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // reloaders are what reload the model while the service runs: SIGHUP,
@@ -124,7 +163,7 @@ type reloaders struct {
 
 // startReloaders starts the reloaders the flags ask for. SIGHUP always
 // reloads.
-func startReloaders(ctx context.Context, f *serveFlags, store *modelstore.Store, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
+func startReloaders(ctx context.Context, f *serveFlags, store servedModels, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
 	if f.adminAddr != "" {
@@ -157,7 +196,7 @@ func startReloaders(ctx context.Context, f *serveFlags, store *modelstore.Store,
 			case <-ctx.Done():
 				return
 			case <-hup:
-				logger.Info("SIGHUP: reloading the model", "source", store.Source().Name())
+				logger.Info("SIGHUP: reloading the model", "source", store.Status().Source)
 				if err := store.Reload(ctx); err != nil {
 					logger.Error("reload failed; the previous model keeps serving", "err", err)
 				}
@@ -165,7 +204,7 @@ func startReloaders(ctx context.Context, f *serveFlags, store *modelstore.Store,
 		}
 	})
 	if f.watch {
-		logger.Info("watching the model files", "path", f.model, "interval", f.watchInterval.String())
+		logger.Info("watching the model files", "path", store.Status().Source, "interval", f.watchInterval.String())
 		r.wg.Go(func() {
 			if err := store.Watch(ctx, f.watchInterval); err != nil {
 				logger.Error("watch stopped", "err", err)

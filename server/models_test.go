@@ -1,0 +1,187 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/huskyai/huskyai/classifier"
+)
+
+// fakeRepo is a Repository of fakes: models[name] are its versions,
+// newest first.
+type fakeRepo struct {
+	models    map[string][]fakeVersion
+	def       string
+	noDefName bool // hide DefaultModel, as a Repository that names none
+}
+
+type fakeVersion struct {
+	version string
+	c       *fake
+}
+
+func (r *fakeRepo) Current() Classifier {
+	c, _, _ := r.Lookup(r.def, "")
+	return c
+}
+
+func (r *fakeRepo) Lookup(name, version string) (Classifier, string, bool) {
+	for _, v := range r.models[name] {
+		if version == "" || version == v.version {
+			return v.c, v.version, true
+		}
+	}
+	return nil, "", false
+}
+
+func (r *fakeRepo) List() []ModelRef {
+	var out []ModelRef
+	for name, vs := range r.models {
+		ref := ModelRef{Name: name}
+		for _, v := range vs {
+			ref.Versions = append(ref.Versions, v.version)
+		}
+		out = append(out, ref)
+	}
+	slices.SortFunc(out, func(a, b ModelRef) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// namedRepo is a fakeRepo that names its default model.
+type namedRepo struct{ *fakeRepo }
+
+func (r namedRepo) DefaultModel() string { return r.def }
+
+func fakeModel(name, sha string) *fake {
+	return &fake{info: classifier.ModelInfo{Name: name, Format: "onnx", SHA256: strings.Repeat(sha, 32)}}
+}
+
+// TestRepositoryRoutes: the model and version query parameters pick a
+// model of a Repository on every prediction route and on
+// /api/v1/model; unknown ones get 404 model_not_found; a server of one
+// model answers to its own name and modelAlias, as version singleVersion.
+func TestRepositoryRoutes(t *testing.T) {
+	repo := &fakeRepo{def: "alpha", models: map[string][]fakeVersion{
+		"alpha": {{"3", fakeModel("in-file-a3", "a3")}, {"1", fakeModel("in-file-a1", "a1")}},
+		"beta":  {{"7", fakeModel("in-file-b7", "b7")}},
+	}}
+	single := &fake{info: trainedInfo}
+	png := encodeImage(t, "png", 8, 8)
+
+	for _, tt := range []struct {
+		name   string
+		models Models
+		method string
+		path   string
+		status int
+		// want are fields of the response's model object (or, for an
+		// error, its error code under "code").
+		want map[string]string
+	}{
+		{"default model", namedRepo{repo}, "POST", "/api/v1/predict", 200, map[string]string{"name": "alpha", "version": "3", "sha256": strings.Repeat("a3", 32)}},
+		{"by name", namedRepo{repo}, "POST", "/api/v1/predict?model=beta", 200, map[string]string{"name": "beta", "version": "7", "sha256": strings.Repeat("b7", 32)}},
+		{"by name and version", namedRepo{repo}, "POST", "/api/v1/predict?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32)}},
+		{"version of the default", namedRepo{repo}, "POST", "/api/v1/predict?version=1", 200, map[string]string{"name": "alpha", "version": "1"}},
+		{"original route", namedRepo{repo}, "POST", "/huskyai/?model=beta", 200, map[string]string{"name": "beta", "version": "7"}},
+		{"unnamed default", repo, "POST", "/api/v1/predict", 200, map[string]string{"name": "in-file-a3", "version": "", "sha256": strings.Repeat("a3", 32)}},
+		{"unknown model", namedRepo{repo}, "POST", "/api/v1/predict?model=gamma", 404, map[string]string{"code": codeModelNotFound}},
+		{"unknown version", namedRepo{repo}, "POST", "/api/v1/predict?model=alpha&version=2", 404, map[string]string{"code": codeModelNotFound}},
+		{"path in the name", namedRepo{repo}, "POST", "/huskyai/?model=../alpha", 404, map[string]string{"code": codeModelNotFound}},
+		{"describe by name", namedRepo{repo}, "GET", "/api/v1/model?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32), "format": "onnx"}},
+		{"describe the default", namedRepo{repo}, "GET", "/api/v1/model", 200, map[string]string{"name": "alpha", "version": "3"}},
+		{"describe unknown", namedRepo{repo}, "GET", "/api/v1/model?model=beta&version=1", 404, map[string]string{"code": codeModelNotFound}},
+		{"single model", single, "POST", "/api/v1/predict", 200, map[string]string{"name": "trained", "version": ""}},
+		{"single model by name", single, "POST", "/api/v1/predict?model=trained", 200, map[string]string{"name": "trained", "version": singleVersion}},
+		{"single model by alias", single, "POST", "/api/v1/predict?model=" + modelAlias + "&version=" + singleVersion, 200, map[string]string{"name": modelAlias, "sha256": trainedInfo.SHA256}},
+		{"single model, other name", single, "POST", "/api/v1/predict?model=alpha", 404, map[string]string{"code": codeModelNotFound}},
+		{"single model, its version", single, "GET", "/api/v1/model?version=" + singleVersion, 200, map[string]string{"name": "trained", "version": singleVersion}},
+		{"single model, another version", single, "GET", "/api/v1/model?version=2", 404, map[string]string{"code": codeModelNotFound}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewServer(nil, tt.models, Config{})
+			form, ct := multipartBody(t, "file", png)
+			req := httptest.NewRequest(tt.method, tt.path, form)
+			req.Header.Set("Content-Type", ct)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			var body struct {
+				Model map[string]any `json:"model"`
+				Error map[string]any `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			got := body.Model
+			if tt.status != 200 {
+				got = body.Error
+			}
+			for k, want := range tt.want {
+				if g, _ := got[k].(string); g != want {
+					t.Errorf("%s = %q, want %q in %s", k, g, want, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestModelsList: GET /api/v1/models lists every model and version with
+// its digest, and /metrics has one huskyai_model_version_info series per
+// version served.
+func TestModelsList(t *testing.T) {
+	repo := namedRepo{&fakeRepo{def: "beta", models: map[string][]fakeVersion{
+		"alpha": {{"3", fakeModel("in-file-a3", "a3")}, {"1", fakeModel("in-file-a1", "a1")}},
+		"beta":  {{"7", fakeModel("in-file-b7", "b7")}},
+	}}}
+	h := NewServer(nil, repo, Config{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/models", nil))
+	var got modelsResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %v: %s", rec.Code, err, rec.Body)
+	}
+	var flat []string
+	for _, m := range got.Models {
+		for _, v := range m.Versions {
+			flat = append(flat, m.Name+"/"+v.Version+":"+v.SHA256[:2]+":"+v.Format)
+		}
+	}
+	if want := []string{"alpha/3:a3:onnx", "alpha/1:a1:onnx", "beta/7:b7:onnx"}; !slices.Equal(flat, want) || got.DefaultModel != "beta" {
+		t.Errorf("models %v default %q, want %v default beta", flat, got.DefaultModel, want)
+	}
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics := rec.Body.String()
+	for _, want := range []string{
+		`huskyai_model_version_info{format="onnx",model="alpha",name="in-file-a1",sha256="` + strings.Repeat("a1", 32) + `",signed="false",signer_key_id="",version="1"} 1`,
+		`huskyai_model_version_info{format="onnx",model="alpha",name="in-file-a3",sha256="` + strings.Repeat("a3", 32) + `",signed="false",signer_key_id="",version="3"} 1`,
+		`huskyai_model_version_info{format="onnx",model="beta",name="in-file-b7",sha256="` + strings.Repeat("b7", 32) + `",signed="false",signer_key_id="",version="7"} 1`,
+		`huskyai_model_info{format="onnx",name="in-file-b7",`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if n := strings.Count(metrics, "huskyai_model_version_info{"); n != 3 {
+		t.Errorf("%d huskyai_model_version_info series, want 3", n)
+	}
+
+	// One model: itself, without versions, and no version series.
+	h = NewServer(nil, &fake{info: trainedInfo}, Config{})
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/models", nil))
+	if want := `{"models":[{"name":"trained","versions":[]}],"default_model":"trained"}`; strings.TrimSpace(rec.Body.String()) != want {
+		t.Errorf("one model: %s, want %s", rec.Body, want)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), "huskyai_model_version_info") {
+		t.Error("a server of one model reports versions")
+	}
+}
