@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/huskyai/huskyai/imageprep"
+)
+
+// prepSize is one of (b)'s generated JPEGs.
+type prepSize struct {
+	label string
+	w, h  int
+}
+
+// prepSizeOf is the 4:3 image of about mp megapixels, its width a
+// multiple of 16: 0.3 -> 640x480, 2 -> 1632x1224, 12 -> 4000x3000.
+func prepSizeOf(mp float64) prepSize {
+	w := int(math.Sqrt(mp*1e6*4/3)/16+0.5) * 16
+	w = max(w, 16)
+	return prepSize{label: strconv.FormatFloat(mp, 'g', -1, 64) + " MP", w: w, h: w * 3 / 4}
+}
+
+// prepResult is one cell of table (b).
+type prepResult struct {
+	lat            latency
+	decode, resize time.Duration // means
+	decW, decH     int
+}
+
+// prepare is the classifier's preprocessing (classifier.Classify) with
+// the decoder chosen: decode, antialiased bicubic resize to 128x128 and the
+// [0,1] tensor, timed by stage.
+func prepare(data []byte, libjpeg bool, dst []float32) (tensor []float32, m *imageprep.RGB, decode time.Duration, err error) {
+	t0 := time.Now()
+	if libjpeg {
+		m, _, err = imageprep.DecodeForSize(data, 0, 128, 128)
+	} else {
+		m, _, err = imageprep.Decode(data, 0)
+	}
+	if err != nil {
+		return dst, nil, 0, err
+	}
+	decode = time.Since(t0)
+	dec := m
+	if m.Width != 128 || m.Height != 128 {
+		m = imageprep.Resize(m, 128, 128, imageprep.Bicubic)
+	}
+	return m.Tensor(dst), dec, decode, nil
+}
+
+// prep is part (b).
+func prep(o *options, w io.Writer, sum *summary) error {
+	fmt.Fprintln(w, "\n== (b) preprocessing per image: JPEG decode + antialiased bicubic resize to 128x128 + tensor, one goroutine ==")
+	paths := []bool{false}
+	if imageprep.LibJPEG {
+		paths = append(paths, true)
+	} else {
+		fmt.Fprintln(w, "libjpeg path SKIPPED: this binary was built without -tags libjpeg (or without cgo)")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "image\tJPEG bytes\tpath\tdecoded to\tp50\tmean\tdecode (mean)\tresize+tensor (mean)\timages/s\truns\t")
+	type pair struct{ goP50, jpP50, goMean, jpMean time.Duration }
+	pairs := make([]pair, len(o.prepSizes))
+	for i, s := range o.prepSizes {
+		data, err := photo(s.w, s.h, uint32(i+1))
+		if err != nil {
+			return err
+		}
+		for _, lj := range paths {
+			var res prepResult
+			var dst []float32
+			var decSum, totSum time.Duration
+			runs := -1 // the first call is timeLoop's warm-up
+			var perr error
+			res.lat = timeLoop(o.cell, 3, func() {
+				t := time.Now()
+				var dec *imageprep.RGB
+				var d time.Duration
+				dst, dec, d, perr = prepare(data, lj, dst)
+				if dec != nil {
+					res.decW, res.decH = dec.Width, dec.Height
+				}
+				if runs++; runs > 0 {
+					decSum += d
+					totSum += time.Since(t)
+				}
+			})
+			if perr != nil {
+				return fmt.Errorf("%s JPEG: %w", s.label, perr)
+			}
+			res.decode = decSum / time.Duration(runs)
+			res.resize = (totSum - decSum) / time.Duration(runs)
+			name := "pure Go (image/jpeg)"
+			if lj {
+				name = "libjpeg-turbo, DCT-scaled"
+				pairs[i].jpP50, pairs[i].jpMean = res.lat.p50, res.lat.mean
+				if s.label == "12 MP" {
+					sum.prep12 = res.lat.p50
+				}
+			} else {
+				pairs[i].goP50, pairs[i].goMean = res.lat.p50, res.lat.mean
+			}
+			fmt.Fprintf(tw, "%s %dx%d\t%d\t%s\t%dx%d\t%s\t%s\t%s\t%s\t%.1f\t%d\t\n", s.label, s.w, s.h, len(data), name,
+				res.decW, res.decH, msf(res.lat.p50), msf(res.lat.mean), msf(res.decode), msf(res.resize),
+				1/res.lat.mean.Seconds(), res.lat.n)
+		}
+	}
+	tw.Flush()
+	if len(paths) == 2 {
+		fmt.Fprintln(w, "\nratios pure Go / libjpeg, same run (>1 means libjpeg is faster)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "image\tp50\tmean\t")
+		for i, s := range o.prepSizes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", s.label, ratio(float64(pairs[i].goP50), float64(pairs[i].jpP50)),
+				ratio(float64(pairs[i].goMean), float64(pairs[i].jpMean)))
+		}
+		tw.Flush()
+	}
+	for i, s := range o.prepSizes {
+		if s.label == "12 MP" {
+			sum.prep12Go = pairs[i].goP50
+		}
+	}
+	return nil
+}
