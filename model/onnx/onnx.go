@@ -5,9 +5,13 @@
 // The engine stores activations channels-last. The loader follows the
 // layout each ONNX tensor is in (NCHW or NHWC) over that storage, so a
 // Transpose between the two costs nothing, and a Flatten of an NCHW tensor
-// flattens in C,H,W order as ONNX defines it. Anything outside that set —
-// another operator, a branch, a dilation, a group — is refused with an
-// error naming the node and the attribute.
+// flattens in C,H,W order as ONNX defines it. When such a Flatten feeds a
+// Gemm or MatMul (the head of a PyTorch CNN classifier), the loader instead
+// permutes that operator's weight rows from C,H,W to H,W,C order, once at
+// load, and the Flatten is a plain copy of the stored tensor: the network
+// then runs as the same network loaded from Keras does. Anything outside
+// that set — another operator, a branch, a dilation, a group — is refused
+// with an error naming the node and the attribute.
 package onnx
 
 import (
@@ -51,10 +55,31 @@ type loader struct {
 	// pad is the zero padding of a Pad node, merged into the Conv or
 	// AveragePool that must follow it.
 	pad *model.Padding
+	// chw is the last C,H,W-order Flatten while only element-wise
+	// operators have followed it, and the NCHW shape it flattened; a Gemm
+	// or MatMul then takes its permutation into its weights (see foldCHW).
+	chw      *model.Flatten
+	chwShape model.Shape
+	// noFold keeps C,H,W Flattens as run-time permutations (tests).
+	noFold bool
+}
+
+// elementwise are the operators that act on each value of a flat tensor
+// alone (or, Softmax, on all of them alike), so that permuting the values
+// before them is the same as permuting their results.
+var elementwise = map[string]bool{
+	"Relu": true, "Sigmoid": true, "Tanh": true, "Elu": true, "Clip": true, "Softmax": true,
+	"Identity": true, "Dropout": true, "Flatten": true, "Reshape": true,
 }
 
 // Load decodes an ONNX file and builds the model it describes.
 func Load(data []byte, opts ...model.Option) (*model.Model, error) {
+	return load(data, true, opts...)
+}
+
+// load is Load; with fold false, a C,H,W Flatten stays a run-time
+// permutation instead of being folded into the next Gemm or MatMul.
+func load(data []byte, fold bool, opts ...model.Option) (*model.Model, error) {
 	pm, err := onnxproto.Decode(data)
 	if err != nil {
 		return nil, err
@@ -64,7 +89,7 @@ func Load(data []byte, opts ...model.Option) (*model.Model, error) {
 	if !ok || opset < MinOpset || opset > MaxOpset {
 		return nil, fmt.Errorf("onnx: default opset version %d is not supported (%d..%d)", opset, MinOpset, MaxOpset)
 	}
-	ld := &loader{opset: opset, consts: make(map[string]*onnxproto.Tensor)}
+	ld := &loader{opset: opset, consts: make(map[string]*onnxproto.Tensor), noFold: !fold}
 	for _, t := range g.Initializers {
 		ld.consts[t.Name] = t
 	}
@@ -169,6 +194,9 @@ func (ld *loader) node(n *onnxproto.Node) error {
 		return fmt.Errorf("optional outputs %q are not supported", extra)
 	}
 	a := &attrs{n: n, used: map[string]bool{}}
+	if !elementwise[n.OpType] && n.OpType != "Gemm" && n.OpType != "MatMul" {
+		ld.chw = nil
+	}
 	if ld.pad != nil && n.OpType != "Conv" && n.OpType != "AveragePool" {
 		return fmt.Errorf("follows a Pad; only Conv and AveragePool may")
 	}
@@ -543,9 +571,35 @@ func (ld *loader) activation(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 // flatten turns the current tensor into [N, K] in the order its layout
 // defines.
 func (ld *loader) flatten(name string) model.Layer {
-	l := &model.Flatten{Name: name, ChannelsFirst: ld.lay == nchw}
+	// Over one channel or one position, C,H,W and H,W,C order agree.
+	l := &model.Flatten{Name: name, ChannelsFirst: ld.lay == nchw && ld.shape.H*ld.shape.W > 1 && ld.shape.C > 1}
+	if l.ChannelsFirst && !ld.noFold {
+		ld.chw, ld.chwShape = l, ld.shape
+	}
+	// A Flatten of a flat tensor keeps its order, and any pending chw.
 	ld.lay = flat
 	return l
+}
+
+// foldCHW is called with the weights w (in.C rows of units values, a new
+// slice) of a Gemm or MatMul over the current flat tensor. If that tensor
+// is a C,H,W Flatten's output, it reorders the rows from C,H,W to H,W,C
+// order and makes the Flatten a plain copy of the H,W,C-stored activations:
+// the same products, without the per-inference permutation.
+func (ld *loader) foldCHW(w []float32, units int) {
+	f, s := ld.chw, ld.chwShape
+	ld.chw = nil
+	if f == nil || s.Size() != ld.shape.C || len(w) != s.Size()*units {
+		return
+	}
+	hw := s.H * s.W
+	src := slices.Clone(w)
+	for c := range s.C {
+		for p := range hw {
+			copy(w[(p*s.C+c)*units:][:units], src[(c*hw+p)*units:][:units])
+		}
+	}
+	f.ChannelsFirst = false
 }
 
 func (ld *loader) reshape(n *onnxproto.Node, a *attrs) (model.Layer, error) {
@@ -623,6 +677,7 @@ func (ld *loader) gemm(n *onnxproto.Node, a *attrs) (model.Layer, error) {
 			w[i*units+j] = alpha * v
 		}
 	}
+	ld.foldCHW(w, int(units))
 	l := &model.Dense{Name: n.Name, Units: int(units), Weights: w}
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		c, _, err := ld.floats(n.Inputs[2])
@@ -650,6 +705,7 @@ func (ld *loader) matmul(n *onnxproto.Node) (model.Layer, error) {
 	if len(dims) != 2 || dims[0] != int64(ld.shape.C) {
 		return nil, fmt.Errorf("B has shape %v; want [%d, units]", dims, ld.shape.C)
 	}
+	ld.foldCHW(b, int(dims[1]))
 	return &model.Dense{Name: n.Name, Units: int(dims[1]), Weights: b}, nil
 }
 
