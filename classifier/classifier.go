@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/huskyai/huskyai"
@@ -184,6 +185,9 @@ type Timings struct {
 	Preprocess time.Duration
 	// Inference is the engine's forward pass.
 	Inference time.Duration
+	// Batch is the number of images of the engine run that produced the
+	// verdict when InferBatch ran it; 0 for Classify.
+	Batch int
 }
 
 // ErrModel wraps failures of the engine itself, as opposed to bad images.
@@ -191,31 +195,120 @@ var ErrModel = errors.New("classifier: model failed")
 
 // Classify decodes img (PNG, JPEG or GIF), resizes it to the model's input
 // and returns the verdict. Errors about the image are *imageprep.Error.
+// It is Prepare followed by ClassifyTensor.
 func (c *Classifier) Classify(img []byte) (Result, error) {
+	p, err := c.Prepare(img)
+	if err != nil {
+		return Result{Image: p.Image, Timings: p.Timings}, err
+	}
+	t := time.Now()
+	r, err := c.ClassifyTensor(p.X, p.Image)
+	r.Timings = p.Timings
+	r.Timings.Inference = time.Since(t)
+	r.PHash = p.PHash
+	return r, err
+}
+
+// Prepared is an image made ready for the model by Prepare.
+type Prepared struct {
+	// X is the model's input tensor (HWC, [0,1]).
+	X []float32
+	// Image describes the decoded image.
+	Image imageprep.Info
+	// PHash is the perceptual hash of the model's input image.
+	PHash uint64
+	// Timings has the Decode and Preprocess durations.
+	Timings Timings
+}
+
+// Prepare decodes img (PNG, JPEG or GIF) and resizes it to the model's
+// input: the first half of Classify, which InferBatch can finish for
+// several images at once. On error, Image and Timings say what is known.
+// Errors about the image are *imageprep.Error.
+func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 	t0 := time.Now()
 	in := c.e.InputShape()
 	// With the libjpeg build tag, a JPEG is decoded at a DCT-scaled size
 	// no smaller than the input; otherwise this is imageprep.Decode.
 	rgb, info, err := imageprep.DecodeForSize(img, c.opt.MaxPixels, in.W, in.H)
 	if err != nil {
-		var r Result
+		var p Prepared
 		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
-			r.Image = imageprep.Info{Format: ie.Format, Width: ie.Width, Height: ie.Height}
+			p.Image = imageprep.Info{Format: ie.Format, Width: ie.Width, Height: ie.Height}
 		}
-		r.Timings.Decode = time.Since(t0)
-		return r, err
+		p.Timings.Decode = time.Since(t0)
+		return p, err
 	}
 	t1 := time.Now()
 	if rgb.Width != in.W || rgb.Height != in.H {
 		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
 	}
-	x := rgb.Tensor(nil)
-	phash := rgb.DHash()
-	t2 := time.Now()
-	r, err := c.ClassifyTensor(x, info)
-	r.Timings = Timings{Decode: t1.Sub(t0), Preprocess: t2.Sub(t1), Inference: time.Since(t2)}
-	r.PHash = phash
-	return r, err
+	p := Prepared{X: rgb.Tensor(nil), Image: info, PHash: rgb.DHash()}
+	p.Timings = Timings{Decode: t1.Sub(t0), Preprocess: time.Since(t1)}
+	return p, nil
+}
+
+// BatchEngine is implemented by engines that run several images in one
+// forward pass, as *model.Model does (PredictBatchTo).
+type BatchEngine interface {
+	// PredictBatchTo runs n images laid out one after another in x and
+	// appends their outputs, one after another, to dst.
+	PredictBatchTo(dst, x []float32, n int) ([]float32, error)
+}
+
+// batchInputs holds the buffers InferBatch lays a batch's tensors out in.
+var batchInputs sync.Pool
+
+// InferBatch finishes the classification of prepared images, in one run
+// of the engine when it is a BatchEngine (else one image after another),
+// and returns their results in order: each with its own verdict, image
+// info, hash and timings, Timings.Inference being the whole run's time and
+// Timings.Batch its number of images. An error fails the whole batch.
+func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	t := time.Now()
+	size := c.e.InputShape().Size()
+	var out []float32
+	var err error
+	if be, ok := c.e.(BatchEngine); ok && len(ps) > 1 {
+		buf, _ := batchInputs.Get().(*[]float32)
+		if buf == nil {
+			buf = new([]float32)
+		}
+		defer batchInputs.Put(buf)
+		x := (*buf)[:0]
+		for _, p := range ps {
+			if len(p.X) != size {
+				return nil, fmt.Errorf("%w: input has %d values, want %d", ErrModel, len(p.X), size)
+			}
+			x = append(x, p.X...)
+		}
+		*buf = x
+		out, err = be.PredictBatchTo(make([]float32, 0, len(ps)), x, len(ps))
+	} else {
+		out = make([]float32, 0, len(ps))
+		for _, p := range ps {
+			if out, err = c.e.Predict(out, p.X); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil && len(out) != len(ps) {
+		err = fmt.Errorf("engine returned %d outputs for %d images", len(out), len(ps))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrModel, err)
+	}
+	d := time.Since(t)
+	rs := make([]Result, len(ps))
+	for i, p := range ps {
+		rs[i] = Result{Verdict: huskyai.NewVerdict(out[i], c.opt.ScorePrecision), Image: p.Image, PHash: p.PHash, Timings: p.Timings}
+		rs[i].Timings.Inference = d
+		rs[i].Timings.Batch = len(ps)
+	}
+	return rs, nil
 }
 
 // ClassifyTensor runs an already prepared input tensor (HWC, [0,1]).

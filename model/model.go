@@ -44,15 +44,19 @@ type Model struct {
 	shapes  []Shape // shapes[i] is the input of layers[i]; last is the output
 	backend kernels.Backend
 	maxAct  int // largest activation, in float32s
+	maxBat  int // largest activation a batch keeps for all its images (forward)
 	maxScr  int // largest scratch, in float32s
+	batch   int // most images one forward pass runs (WithMaxBatch)
 	params  int
 	macs    int64
 	pool    sync.Pool
 }
 
 // workspace is the per-inference memory: two activation buffers used in
-// turn and the scratch of the largest layer.
-type workspace struct{ a, b, scratch []float32 }
+// turn and the scratch of the largest layer, for one image at a time; with
+// a max batch above 1, two more buffers used in turn for the activations
+// that a batch keeps for all its images at once (see forward).
+type workspace struct{ a, b, scratch, ba, bb []float32 }
 
 // Option configures New.
 type Option func(*Model)
@@ -60,12 +64,20 @@ type Option func(*Model)
 // WithBackend makes the model compute with k instead of kernels.Default.
 func WithBackend(k kernels.Backend) Option { return func(m *Model) { m.backend = k } }
 
+// WithMaxBatch plans the model's buffers for forward passes of up to n
+// images (PredictBatchTo); n < 1 means 1, the default. Each pooled
+// workspace then also holds, twice, n images' worth of the activations
+// that pass between the dense (and element-wise) layers, which run over
+// the whole batch; for a CNN these are its small flattened features, so
+// memory barely grows.
+func WithMaxBatch(n int) Option { return func(m *Model) { m.batch = max(n, 1) } }
+
 // New checks layers against the input shape and returns a Model ready to
 // run. Models take RGB images, so input must have 3 channels. Identity
 // layers are dropped and an activation that follows a convolution or dense
 // layer with a linear activation is fused into it.
 func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Model, error) {
-	m := &Model{Name: name, Format: format, input: input, backend: kernels.Default}
+	m := &Model{Name: name, Format: format, input: input, backend: kernels.Default, batch: 1}
 	for _, o := range opts {
 		o(m)
 	}
@@ -126,12 +138,26 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 		m.shapes = append(m.shapes, out)
 		in = out
 	}
+	// The activations a batch keeps for all its images: the outputs of
+	// the layers that run over the whole batch and the inputs they take.
+	for k := 1; k <= len(m.layers); k++ {
+		if batchable(m.layers[k-1], m.shapes[k-1]) || k == len(m.layers) || batchable(m.layers[k], m.shapes[k]) {
+			m.maxBat = max(m.maxBat, m.shapes[k].Size())
+		}
+	}
+	if _, ok := mulCapped(MaxActivation, m.maxBat, m.batch); !ok {
+		return nil, fmt.Errorf("model %q: a batch of %d images needs more than %d values of activations", name, m.batch, MaxActivation)
+	}
 	m.pool.New = func() any {
-		return &workspace{
+		ws := &workspace{
 			a:       make([]float32, m.maxAct),
 			b:       make([]float32, m.maxAct),
 			scratch: make([]float32, m.maxScr),
 		}
+		if m.batch > 1 {
+			ws.ba, ws.bb = make([]float32, m.maxBat*m.batch), make([]float32, m.maxBat*m.batch)
+		}
+		return ws
 	}
 	return m, nil
 }
@@ -233,6 +259,9 @@ func (m *Model) Backend() string { return m.backend.Name() }
 // ErrInputSize is returned when an input tensor has the wrong length.
 var ErrInputSize = errors.New("model: input has the wrong number of values")
 
+// MaxBatch returns the most images one forward pass runs (WithMaxBatch).
+func (m *Model) MaxBatch() int { return m.batch }
+
 // Predict runs one image, given as InputShape().Size() float32 values in
 // HWC order, and appends its outputs to dst.
 func (m *Model) Predict(dst, input []float32) ([]float32, error) {
@@ -241,10 +270,103 @@ func (m *Model) Predict(dst, input []float32) ([]float32, error) {
 	}
 	ws := m.pool.Get().(*workspace)
 	defer m.pool.Put(ws)
-	src, buf := input, ws.a
-	for i, l := range m.layers {
-		in, out := m.shapes[i], m.shapes[i+1]
-		l.forward(m.backend, buf, src, in, out, ws.scratch)
+	return append(dst, m.forward(ws, input, 1)...), nil
+}
+
+// PredictBatch runs n images laid out one after another in inputs and
+// returns their outputs, one after another, in a new slice.
+func (m *Model) PredictBatch(inputs []float32, n int) ([]float32, error) {
+	if n < 0 || len(inputs) != n*m.input.Size() {
+		return nil, fmt.Errorf("%w: got %d values for %d images of %v", ErrInputSize, len(inputs), n, m.input)
+	}
+	return m.PredictBatchTo(make([]float32, 0, n*m.OutputShape().Size()), inputs, n)
+}
+
+// PredictBatchTo runs n images laid out one after another in inputs (HWC,
+// InputShape().Size() values each) and appends their outputs, one after
+// another, to dst. Up to MaxBatch images go through each forward pass
+// together: convolutions and pooling run image by image, while dense
+// layers (and element-wise ones) run once over all of them, so that a
+// dense layer's weights are read from memory once per batch instead of
+// once per image. It allocates nothing when dst has room. Each image's
+// outputs equal Predict's to within float32 rounding: only the order of
+// the sums in the dense layers' products may differ.
+func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) {
+	size := m.input.Size()
+	if n < 0 || len(inputs) != n*size {
+		return dst, fmt.Errorf("%w: got %d values for %d images of %v", ErrInputSize, len(inputs), n, m.input)
+	}
+	if n == 0 {
+		return dst, nil
+	}
+	ws := m.pool.Get().(*workspace)
+	defer m.pool.Put(ws)
+	for i := 0; i < n; i += m.batch {
+		k := min(m.batch, n-i)
+		dst = append(dst, m.forward(ws, inputs[i*size:(i+k)*size], k)...)
+	}
+	return dst, nil
+}
+
+// forward runs n <= m.batch images through the layers in ws and returns
+// their outputs, which stay valid until ws is used again.
+//
+// One image goes through the layers in turn, in ws.a and ws.b. A batch
+// goes through runs of layers: a run of layers that work on one image at
+// a time (convolutions, pooling) takes each image through the whole run
+// before the next one, so that the image's activations stay in cache
+// from layer to layer as they do for one image, and leaves its output in
+// the batch buffers; a run of batchable layers (dense, element-wise)
+// runs each layer once over all the images there, so that a dense layer
+// becomes one product of n rows and reads its weights once.
+func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
+	if n == 1 {
+		return m.run(ws, 0, len(m.layers), input, nil)[:m.OutputShape().Size()]
+	}
+	src, next := input, ws.ba
+	swap := func() {
+		src = next
+		if &next[0] == &ws.ba[0] {
+			next = ws.bb
+		} else {
+			next = ws.ba
+		}
+	}
+	for i := 0; i < len(m.layers); {
+		j := i
+		for j < len(m.layers) && !batchable(m.layers[j], m.shapes[j]) {
+			j++
+		}
+		if j > i {
+			is, os := m.shapes[i].Size(), m.shapes[j].Size()
+			for b := range n {
+				m.run(ws, i, j, src[b*is:(b+1)*is], next[b*os:(b+1)*os])
+			}
+			swap()
+			i = j
+			continue
+		}
+		for ; j < len(m.layers) && batchable(m.layers[j], m.shapes[j]); j++ {
+			// The images one after another are one tensor of n times
+			// the rows.
+			m.layers[j].forward(m.backend, next, src, stack(m.shapes[j], n), stack(m.shapes[j+1], n), ws.scratch)
+			swap()
+		}
+		i = j
+	}
+	return src[:n*m.OutputShape().Size()]
+}
+
+// run takes one image through layers [i, j) in ws.a and ws.b, the last of
+// them writing to dst if it is not nil, and returns the buffer holding the
+// output.
+func (m *Model) run(ws *workspace, i, j int, src, dst []float32) []float32 {
+	buf := ws.a
+	for k := i; k < j; k++ {
+		if k == j-1 && dst != nil {
+			buf = dst
+		}
+		m.layers[k].forward(m.backend, buf, src, m.shapes[k], m.shapes[k+1], ws.scratch)
 		src = buf
 		if &buf[0] == &ws.a[0] {
 			buf = ws.b
@@ -252,22 +374,22 @@ func (m *Model) Predict(dst, input []float32) ([]float32, error) {
 			buf = ws.a
 		}
 	}
-	return append(dst, src[:m.OutputShape().Size()]...), nil
+	return src
 }
 
-// PredictBatch runs n images laid out one after another in inputs and
-// returns their outputs, one after another.
-func (m *Model) PredictBatch(inputs []float32, n int) ([]float32, error) {
-	size := m.input.Size()
-	if n < 0 || len(inputs) != n*size {
-		return nil, fmt.Errorf("%w: got %d values for %d images of %v", ErrInputSize, len(inputs), n, m.input)
+// stack is the shape of n images of shape s laid out one after another,
+// seen as one image n times as high.
+func stack(s Shape, n int) Shape { return Shape{s.H * n, s.W, s.C} }
+
+// batchable reports whether l, given n images of shape in stacked along
+// the height, computes the same as it does on each image: true for the
+// layers that work on each position (or each value) on its own.
+func batchable(l Layer, in Shape) bool {
+	switch l := l.(type) {
+	case *Dense, *Affine, *Act, *Identity:
+		return true
+	case *Flatten:
+		return !l.ChannelsFirst || in.H*in.W == 1 || in.C == 1
 	}
-	out := make([]float32, 0, n*m.OutputShape().Size())
-	var err error
-	for i := range n {
-		if out, err = m.Predict(out, inputs[i*size:(i+1)*size]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return false
 }

@@ -115,7 +115,7 @@ func newMetrics(reg *prometheus.Registry, current func() Classifier, status func
 	}, []string{"stage"})
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "huskyai_inference_batch_size",
-		Help:    "Images per run of the engine (1 until requests are batched).",
+		Help:    "Images per run of the engine: 1 unless --batch-max lets concurrent requests share a run.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 	})
 	reg.MustRegister(m.inferSuccess, m.inferFailure, m.inferDuration, m.batchSize)

@@ -134,6 +134,9 @@ func handlePredict(s *server, raw bool) http.Handler {
 			return
 		}
 		res, err = func() (classifier.Result, error) {
+			if bc, ok := s.batchFor(c); ok {
+				return s.batched(bc, release, func() (classifier.Prepared, error) { return bc.Prepare(img) })
+			}
 			defer release() // even if Classify panics
 			return c.Classify(img)
 		}()

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -139,6 +140,16 @@ type Config struct {
 	// Version is the server's version, as GET /v2 reports it. Default
 	// "dev".
 	Version string
+
+	// BatchMax, above 1, turns on dynamic batching (batch.go): the
+	// prepared images of up to BatchMax concurrent prediction requests
+	// for the same model run through the engine in one forward pass. The
+	// model should be loaded with model.WithMaxBatch(BatchMax). 0 or 1:
+	// off, each request runs on its own.
+	BatchMax int
+	// BatchDelay is the longest a batch short of BatchMax waits for more
+	// requests after its first one. Default DefaultBatchDelay.
+	BatchDelay time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -158,6 +169,9 @@ func (c Config) withDefaults() Config {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.BatchDelay <= 0 {
+		c.BatchDelay = DefaultBatchDelay
+	}
 	return c
 }
 
@@ -172,6 +186,7 @@ type server struct {
 	limiter *rateLimiter   // nil: no rate limit
 	probes  *probeDetector // nil: no probing detection
 	tracer  trace.Tracer   // nil: no tracing (tracing.go)
+	batch   *batcher       // nil: no dynamic batching (batch.go)
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -198,6 +213,11 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	}
 	s.limiter, s.probes = newRateLimiter(cfg.RateLimit, cfg.RateBurst), newProbeDetector(cfg)
 	s.tracer = newTracer(cfg.TracerProvider)
+	if cfg.BatchMax > 1 {
+		s.batch = newBatcher(cfg.BatchMax, cfg.BatchDelay, s.runBatch, func(v any, stack []byte) {
+			s.logger.Error("panic in an inference batch", "panic", fmt.Sprint(v), "stack", string(stack))
+		})
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.middleware(mux)

@@ -98,7 +98,9 @@ func (s *server) observeClassify(ctx context.Context, end time.Time, t classifie
 	}
 	if t.Inference > 0 {
 		s.metrics.inferDuration.WithLabelValues(durationCompute).Observe(t.Inference.Seconds())
-		s.metrics.batchSize.Observe(1)
+		if t.Batch == 0 { // a batch's size is observed once, when it runs (batch.go)
+			s.metrics.batchSize.Observe(1)
+		}
 	}
 	if s.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
 		return

@@ -851,6 +851,14 @@ func (s *server) inferItem(w http.ResponseWriter, r *http.Request, start time.Ti
 		return fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 	}
 	res, err = func() (classifier.Result, error) {
+		if bc, ok := s.batchFor(m.c); ok {
+			return s.batched(bc, release, func() (classifier.Prepared, error) {
+				if it.tensor == nil {
+					return bc.Prepare(img)
+				}
+				return classifier.Prepared{X: it.tensor, PHash: rgb.DHash()}, nil
+			})
+		}
 		defer release() // even if the model panics
 		if it.tensor == nil {
 			return m.c.Classify(img)

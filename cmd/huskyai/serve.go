@@ -18,6 +18,7 @@ import (
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/model"
 	"github.com/huskyai/huskyai/server"
 )
 
@@ -35,6 +36,8 @@ const (
 	idleTimeout       = 2 * time.Minute
 	writeMargin       = 30 * time.Second
 	maxHeaderBytes    = 64 << 10
+	// maxBatch bounds --batch-max.
+	maxBatch = 64
 )
 
 // serveFlags are the flags of "huskyai serve".
@@ -49,6 +52,8 @@ type serveFlags struct {
 	maxPending      int
 	queueTimeout    time.Duration
 	shutdownTimeout time.Duration
+	batchMax        int
+	batchDelay      time.Duration
 	resize          string
 	scorePrecision  int
 	logFormat       string
@@ -74,6 +79,8 @@ var serveEnv = map[string]string{
 	"max-inflight":     "HUSKYAI_MAX_INFLIGHT",
 	"max-pending":      "HUSKYAI_MAX_PENDING",
 	"queue-timeout":    "HUSKYAI_QUEUE_TIMEOUT",
+	"batch-max":        "HUSKYAI_BATCH_MAX",
+	"batch-delay":      "HUSKYAI_BATCH_DELAY",
 	"shutdown-timeout": "HUSKYAI_SHUTDOWN_TIMEOUT",
 	"resize":           "HUSKYAI_RESIZE",
 	"score-precision":  "HUSKYAI_SCORE_PRECISION",
@@ -126,6 +133,8 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&f.maxInflight, "max-inflight", runtime.GOMAXPROCS(0), "classifications run at the same time; the default is GOMAXPROCS")
 	fs.IntVar(&f.maxPending, "max-pending", 0, "prediction requests admitted at once (reading, queued or running); more get 503 before their upload is read, which bounds memory to about this x --max-upload; 0 means 4 x --max-inflight")
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
+	fs.IntVar(&f.batchMax, "batch-max", 1, "dynamic batching: run the images of up to this many concurrent prediction requests through the engine in one pass; 1 turns it off")
+	fs.DurationVar(&f.batchDelay, "batch-delay", server.DefaultBatchDelay, "with --batch-max > 1: the longest a request waits for others to share its batch")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let in-flight requests finish")
 	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", readHeaderTimeout, "time a client has to send its request headers (and finish the TLS handshake); slower ones are disconnected")
 	fs.DurationVar(&f.readTimeout, "read-timeout", readTimeout, "time a client has to send its whole request, upload included; the default lets a --max-upload of 10MiB arrive at 87 KB/s")
@@ -201,6 +210,10 @@ Flags:
 		return nil, errors.New("serve: --max-pending must not be negative")
 	case f.queueTimeout <= 0:
 		return nil, errors.New("serve: --queue-timeout must be positive")
+	case f.batchMax < 1 || f.batchMax > maxBatch:
+		return nil, fmt.Errorf("serve: --batch-max %d is outside 1..%d", f.batchMax, maxBatch)
+	case f.batchDelay <= 0 || f.batchDelay > time.Second:
+		return nil, errors.New("serve: --batch-delay must be positive and at most 1s")
 	case f.readHeaderTimeout <= 0 || f.readTimeout <= 0:
 		return nil, errors.New("serve: --read-header-timeout and --read-timeout must be positive")
 	case f.scorePrecision < 0 || f.scorePrecision > 10:
@@ -245,6 +258,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: --resize: %w", err)
 	}
 	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
+	opt.Model = append(opt.Model, model.WithMaxBatch(f.batchMax))
 	if err := f.engineFlags.apply(&opt); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -306,6 +320,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxPending:   f.maxPending,
 		QueueTimeout: f.queueTimeout,
 		Audit:        auditLog,
+		BatchMax:     f.batchMax,
+		BatchDelay:   f.batchDelay,
 
 		// Abuse defences (serve_abuse.go).
 		TrustedProxies: f.trustedProxies,
@@ -342,7 +358,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
 	logger.Info("listening", "url", url, "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
-		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String())
+		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String(), "batch_max", f.batchMax)
 	f.abuseFlags.log(logger)
 	fmt.Fprintf(stdout, "huskyai serve: listening on %s\n", url)
 

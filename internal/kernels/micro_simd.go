@@ -8,10 +8,10 @@ import "simd/archsimd"
 func microKernels() []microKernel {
 	var ks []microKernel
 	if archsimd.X86.AVX512() {
-		ks = append(ks, microKernel{"avx512", 6, 32, micro512x6, microRow512})
+		ks = append(ks, microKernel{"avx512", 6, 32, micro512x6, micro512x4, micro512x2, microRow512})
 	}
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		ks = append(ks, microKernel{"avx2", 6, 16, micro256x6, microRow256})
+		ks = append(ks, microKernel{"avx2", 6, 16, micro256x6, micro256x4, micro256x2, microRow256})
 	}
 	return append(ks, portable)
 }
@@ -167,4 +167,116 @@ func microRow256(c, a, b []float32, ldb, k int, bias []float32, relu bool) {
 		s1 = archsimd.LoadFloat32x8((*[8]float32)(bb[8:16])).MulAdd(x, s1)
 	}
 	store256(c, bias, relu, s0.Add(t0), s1.Add(t1))
+}
+
+// micro512x4 computes a 4x32 tile like micro512x6, for the rows left
+// over after the 6-row tiles; every element is summed in the same order.
+func micro512x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+	a0 := a[:k]
+	a1 := a[lda : lda+k]
+	a2 := a[2*lda : 2*lda+k]
+	a3 := a[3*lda : 3*lda+k]
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
+	o := 0
+	for p := range a0 {
+		bb := b[o : o+32]
+		o += ldb
+		b0 := archsimd.LoadFloat32x16((*[16]float32)(bb[:16]))
+		b1 := archsimd.LoadFloat32x16((*[16]float32)(bb[16:32]))
+		x := archsimd.BroadcastFloat32x16(a0[p])
+		c00 = b0.MulAdd(x, c00)
+		c01 = b1.MulAdd(x, c01)
+		x = archsimd.BroadcastFloat32x16(a1[p])
+		c10 = b0.MulAdd(x, c10)
+		c11 = b1.MulAdd(x, c11)
+		x = archsimd.BroadcastFloat32x16(a2[p])
+		c20 = b0.MulAdd(x, c20)
+		c21 = b1.MulAdd(x, c21)
+		x = archsimd.BroadcastFloat32x16(a3[p])
+		c30 = b0.MulAdd(x, c30)
+		c31 = b1.MulAdd(x, c31)
+	}
+	store512(c, bias, relu, c00, c01)
+	store512(c[ldc:], bias, relu, c10, c11)
+	store512(c[2*ldc:], bias, relu, c20, c21)
+	store512(c[3*ldc:], bias, relu, c30, c31)
+}
+
+// micro512x2 computes a 2x32 tile like micro512x6, for the rows left
+// over after the 6-row tiles; every element is summed in the same order.
+func micro512x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+	a0 := a[:k]
+	a1 := a[lda : lda+k]
+	var c00, c01, c10, c11 archsimd.Float32x16
+	o := 0
+	for p := range a0 {
+		bb := b[o : o+32]
+		o += ldb
+		b0 := archsimd.LoadFloat32x16((*[16]float32)(bb[:16]))
+		b1 := archsimd.LoadFloat32x16((*[16]float32)(bb[16:32]))
+		x := archsimd.BroadcastFloat32x16(a0[p])
+		c00 = b0.MulAdd(x, c00)
+		c01 = b1.MulAdd(x, c01)
+		x = archsimd.BroadcastFloat32x16(a1[p])
+		c10 = b0.MulAdd(x, c10)
+		c11 = b1.MulAdd(x, c11)
+	}
+	store512(c, bias, relu, c00, c01)
+	store512(c[ldc:], bias, relu, c10, c11)
+}
+
+// micro256x4 computes a 4x16 tile like micro256x6, for the rows left
+// over after the 6-row tiles; every element is summed in the same order.
+func micro256x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+	a0 := a[:k]
+	a1 := a[lda : lda+k]
+	a2 := a[2*lda : 2*lda+k]
+	a3 := a[3*lda : 3*lda+k]
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
+	o := 0
+	for p := range a0 {
+		bb := b[o : o+16]
+		o += ldb
+		b0 := archsimd.LoadFloat32x8((*[8]float32)(bb[:8]))
+		b1 := archsimd.LoadFloat32x8((*[8]float32)(bb[8:16]))
+		x := archsimd.BroadcastFloat32x8(a0[p])
+		c00 = b0.MulAdd(x, c00)
+		c01 = b1.MulAdd(x, c01)
+		x = archsimd.BroadcastFloat32x8(a1[p])
+		c10 = b0.MulAdd(x, c10)
+		c11 = b1.MulAdd(x, c11)
+		x = archsimd.BroadcastFloat32x8(a2[p])
+		c20 = b0.MulAdd(x, c20)
+		c21 = b1.MulAdd(x, c21)
+		x = archsimd.BroadcastFloat32x8(a3[p])
+		c30 = b0.MulAdd(x, c30)
+		c31 = b1.MulAdd(x, c31)
+	}
+	store256(c, bias, relu, c00, c01)
+	store256(c[ldc:], bias, relu, c10, c11)
+	store256(c[2*ldc:], bias, relu, c20, c21)
+	store256(c[3*ldc:], bias, relu, c30, c31)
+}
+
+// micro256x2 computes a 2x16 tile like micro256x6, for the rows left
+// over after the 6-row tiles; every element is summed in the same order.
+func micro256x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+	a0 := a[:k]
+	a1 := a[lda : lda+k]
+	var c00, c01, c10, c11 archsimd.Float32x8
+	o := 0
+	for p := range a0 {
+		bb := b[o : o+16]
+		o += ldb
+		b0 := archsimd.LoadFloat32x8((*[8]float32)(bb[:8]))
+		b1 := archsimd.LoadFloat32x8((*[8]float32)(bb[8:16]))
+		x := archsimd.BroadcastFloat32x8(a0[p])
+		c00 = b0.MulAdd(x, c00)
+		c01 = b1.MulAdd(x, c01)
+		x = archsimd.BroadcastFloat32x8(a1[p])
+		c10 = b0.MulAdd(x, c10)
+		c11 = b1.MulAdd(x, c11)
+	}
+	store256(c, bias, relu, c00, c01)
+	store256(c[ldc:], bias, relu, c10, c11)
 }

@@ -136,13 +136,18 @@ func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, 
 }
 
 // A microKernel computes c = bias + a*b (bias nil meaning zero), then
-// max(c, 0) if relu, for one tile: full for mr x nr tiles, row for 1 x nr
-// ones. The portable set has no functions and an unreachable nr, so that
-// every row of a tile goes through edge, a SAXPY per element of a.
+// max(c, 0) if relu, for one tile: full for mr x nr tiles, x4 and x2 for
+// 4 x nr and 2 x nr ones (the rows a tile has left over after its mr-row
+// blocks, summed in the same order as full), row for 1 x nr ones. A
+// product of a few rows (a small batch through a dense layer) thus reads
+// each panel of b once or twice rather than once per row. The portable set
+// has no functions and an unreachable nr, so that every row of a tile goes
+// through edge, a SAXPY per element of a.
 type microKernel struct {
 	name   string
 	mr, nr int
 	full   func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+	x4, x2 func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
 	row    func(c, a, b []float32, ldb, k int, bias []float32, relu bool)
 }
 
@@ -274,6 +279,14 @@ func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
 		i := i0
 		for ; i+mr <= i1; i += mr {
 			j.mk.full(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+		}
+		if i+4 <= i1 && j.mk.x4 != nil {
+			j.mk.x4(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+			i += 4
+		}
+		if i+2 <= i1 && j.mk.x2 != nil {
+			j.mk.x2(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+			i += 2
 		}
 		for ; i < i1; i++ {
 			j.mk.row(c[i*n+jj:], a[(i+aoff)*k:(i+aoff+1)*k], bp, ldb, k, bias, j.relu)
