@@ -563,36 +563,17 @@ func (r *Repository) fingerprint() string {
 //
 // It polls for the reasons given at Store.Watch.
 func (r *Repository) Watch(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 {
-		return errors.New("modelstore: watch: the interval must be positive")
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var pending *string // a change seen at the last tick
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		fp := r.fingerprint()
+	loaded := func() string {
 		r.mu.Lock()
-		loaded := r.loadedFP
-		r.mu.Unlock()
-		if fp == loaded {
-			pending = nil
-			continue
-		}
-		if pending == nil || *pending != fp {
-			pending = &fp
-			continue
-		}
-		pending = nil
+		defer r.mu.Unlock()
+		return r.loadedFP
+	}
+	return poll(ctx, interval, r.fingerprint, loaded, func() {
 		r.logger.InfoContext(ctx, "repository changed; rescanning", "dir", r.dir)
 		if err := r.rescan(ctx, false); err != nil && ctx.Err() == nil {
 			r.logger.ErrorContext(ctx, "repository rescan refused some versions; what served keeps serving", "dir", r.dir, "err", err)
 		}
-	}
+	})
 }
 
 // lastFailed reports whether the store's last reload was refused.

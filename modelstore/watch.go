@@ -55,23 +55,33 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
 	if s.src.Path == "" {
 		return errors.New("modelstore: watch: the embedded model does not change")
 	}
+	return poll(ctx, interval, s.stat, s.loadedFingerprint, func() {
+		s.logger.InfoContext(ctx, "model files changed; reloading", "source", s.src.Path)
+		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.logger.ErrorContext(ctx, "reload after a change failed; the old model keeps serving", "source", s.src.Path, "err", err)
+		}
+	})
+}
+
+// poll calls now every interval until ctx ends, and calls reload once
+// now's value differs from loaded's and has stayed the same for one more
+// interval (a change still being written is waited out). It is the loop
+// of Store.Watch and Repository.Watch.
+func poll[F comparable](ctx context.Context, interval time.Duration, now, loaded func() F, reload func()) error {
 	if interval <= 0 {
 		return errors.New("modelstore: watch: the interval must be positive")
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending *fingerprint // a change seen at the last tick
+	var pending *F // a change seen at the last tick
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		fp := s.stat()
-		s.mu.Lock()
-		loaded := s.loadedFP
-		s.mu.Unlock()
-		if fp == loaded {
+		fp := now()
+		if fp == loaded() {
 			pending = nil
 			continue
 		}
@@ -80,9 +90,6 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
 			continue
 		}
 		pending = nil
-		s.logger.InfoContext(ctx, "model files changed; reloading", "source", s.src.Path)
-		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
-			s.logger.ErrorContext(ctx, "reload after a change failed; the old model keeps serving", "source", s.src.Path, "err", err)
-		}
+		reload()
 	}
 }
