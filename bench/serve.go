@@ -37,7 +37,7 @@ func serve(o *options, tags string, w, stderr io.Writer, sum *summary) error {
 		os.Setenv("GOEXPERIMENT", exp)
 	}
 	t := time.Now()
-	if err := loadgen.Build(tags, bin, prefixWriter{"bench: ", stderr}); err != nil {
+	if err := loadgen.Build(tags, bin, loadgen.PrefixWriter{Prefix: "bench: ", W: stderr}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "bench: built in %.1f s\n", time.Since(t).Seconds())
@@ -78,7 +78,7 @@ func serve(o *options, tags string, w, stderr io.Writer, sum *summary) error {
 			}
 			args = append(args, "--engine", "ort", "--ort-lib", lib)
 		}
-		srv, err := loadgen.StartServer(loadgen.ServerOptions{Binary: bin, InsecureHTTP: o.insecureHTTP, Args: args, Log: prefixWriter{"bench: ", stderr}})
+		srv, err := loadgen.StartServer(loadgen.ServerOptions{Binary: bin, InsecureHTTP: o.insecureHTTP, Args: args, Log: loadgen.PrefixWriter{Prefix: "bench: ", W: stderr}})
 		if err != nil {
 			if engine == "ort" { // e.g. a library that does not load
 				lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
@@ -129,19 +129,6 @@ func serve(o *options, tags string, w, stderr io.Writer, sum *summary) error {
 	fmt.Fprintln(w, "server peak RSS is its VmHWM during the row (reset through /proc/PID/clear_refs before each).")
 	fmt.Fprintln(w, "beyond --max-pending (default 4 x GOMAXPROCS) requests get an immediate 503, and these clients retry at once.")
 	return nil
-}
-
-// prefixWriter writes each Write (one line) with a prefix.
-type prefixWriter struct {
-	prefix string
-	w      io.Writer
-}
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if _, err := io.WriteString(p.w, p.prefix); err != nil {
-		return 0, err
-	}
-	return p.w.Write(b)
 }
 
 // engineServe is one server's rows of table (c).

@@ -110,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		srv, err = loadgen.StartServer(loadgen.ServerOptions{
 			InsecureHTTP: o.insecureHTTP,
 			Args:         o.serveArgs,
-			Log:          prefixWriter{"load: ", stderr},
+			Log:          loadgen.PrefixWriter{Prefix: "load: ", W: stderr},
 		})
 		if err != nil {
 			return err
@@ -148,19 +148,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "\n(peak RSS is the server's since it started: /proc/PID/clear_refs could not be reset)")
 	}
 	return nil
-}
-
-// prefixWriter writes each Write (one line) with a prefix.
-type prefixWriter struct {
-	prefix string
-	w      io.Writer
-}
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if _, err := io.WriteString(p.w, p.prefix); err != nil {
-		return 0, err
-	}
-	return p.w.Write(b)
 }
 
 func ms(d time.Duration) string {

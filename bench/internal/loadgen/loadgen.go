@@ -483,3 +483,18 @@ func Attack(base string, cfg *tls.Config, img []byte, n int, d time.Duration) Re
 	}
 	return res
 }
+
+// PrefixWriter writes each Write (one line of a server's log) to W with
+// Prefix in front.
+type PrefixWriter struct {
+	Prefix string
+	W      io.Writer
+}
+
+// Write implements io.Writer.
+func (p PrefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.W, p.Prefix); err != nil {
+		return 0, err
+	}
+	return p.W.Write(b)
+}
