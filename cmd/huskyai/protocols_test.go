@@ -81,29 +81,6 @@ func gradientPNG(t *testing.T, seed int) []byte {
 	return buf.Bytes()
 }
 
-// call sends a request to the served huskyai and returns the status, the
-// headers and the body.
-func (s *served) call(t *testing.T, method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.url+strings.TrimPrefix(path, "/"), bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	res, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, res.Header, b
-}
-
 // TestServeProtocols runs "huskyai serve" with tracing on (the variable
 // HUSKYAI_OTLP_ENDPOINT) and talks to it as KServe v2, Triton and TF
 // Serving clients do: every way of sending an image or a tensor gives

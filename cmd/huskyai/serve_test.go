@@ -187,15 +187,16 @@ func (s *served) metrics(t *testing.T) string {
 	return string(b)
 }
 
-// do sends a request and returns the status, headers and JSON body.
-func (s *served) do(t *testing.T, method, path, contentType string, body []byte) (int, http.Header, map[string]any) {
+// call sends a request to the served huskyai and returns the status, the
+// headers and the body.
+func (s *served) call(t *testing.T, method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+strings.TrimPrefix(path, "/"), bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	res, err := s.client.Do(req)
 	if err != nil {
@@ -206,13 +207,24 @@ func (s *served) do(t *testing.T, method, path, contentType string, body []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res.StatusCode, res.Header, b
+}
+
+// do sends a request and returns the status, headers and JSON body.
+func (s *served) do(t *testing.T, method, path, contentType string, body []byte) (int, http.Header, map[string]any) {
+	t.Helper()
+	var hdr map[string]string
+	if contentType != "" {
+		hdr = map[string]string{"Content-Type": contentType}
+	}
+	code, h, b := s.call(t, method, path, hdr, body)
 	var m map[string]any
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+	if strings.HasPrefix(h.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatalf("%s %s: body %q is not JSON: %v", method, path, b, err)
 		}
 	}
-	return res.StatusCode, res.Header, m
+	return code, h, m
 }
 
 func errCode(m map[string]any) string {
