@@ -59,9 +59,17 @@ func BenchmarkHuskyBackend(b *testing.B) {
 	}{
 		{"gonum", kernels.Gonum{}},
 		{"packed-weights-unpacked", backendOnly{kernels.Packed{}}},
-		{kernels.Packed{}.Name(), kernels.Packed{}},
 	} {
 		b.Run(k.name, func(b *testing.B) { benchHusky(b, huskyNet(b, model.WithBackend(k.k))) })
+	}
+	// Packed with each micro-kernel this build and CPU have, the default
+	// (the one Packed{}.Name() names) first.
+	for _, name := range kernels.MicroKernels() {
+		b.Run("packed-"+name, func(b *testing.B) {
+			restore, _ := kernels.UseMicroKernel(name)
+			defer restore()
+			benchHusky(b, huskyNet(b, model.WithBackend(kernels.Packed{})))
+		})
 	}
 }
 

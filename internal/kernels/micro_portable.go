@@ -2,6 +2,6 @@
 
 package kernels
 
-// microKernels returns the micro-kernels this build can run, best first:
-// without GOEXPERIMENT=simd on amd64, only the portable one.
-func microKernels() []microKernel { return []microKernel{portable} }
+// simdKernels returns the simd/archsimd micro-kernels this CPU can run:
+// none without GOEXPERIMENT=simd on amd64.
+func simdKernels() []microKernel { return nil }

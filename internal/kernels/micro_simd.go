@@ -4,8 +4,9 @@ package kernels
 
 import "simd/archsimd"
 
-// microKernels returns the micro-kernels this CPU can run, best first.
-func microKernels() []microKernel {
+// simdKernels returns the simd/archsimd micro-kernels this CPU can run,
+// best first.
+func simdKernels() []microKernel {
 	var ks []microKernel
 	if archsimd.X86.AVX512() {
 		ks = append(ks, microKernel{"avx512", 6, 32, micro512x6, micro512x4, micro512x2, microRow512})
@@ -13,7 +14,7 @@ func microKernels() []microKernel {
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
 		ks = append(ks, microKernel{"avx2", 6, 16, micro256x6, micro256x4, micro256x2, microRow256})
 	}
-	return append(ks, portable)
+	return ks
 }
 
 // micro512x6 computes a 6x32 tile with AVX-512.

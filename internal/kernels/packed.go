@@ -11,9 +11,10 @@ import (
 // Packed is huskyai's own GEMM backend. Convolutions are lowered with
 // im2col like Gonum, but one tile of rows at a time into a per-goroutine
 // slot of the scratch, so the lowered rows stay in cache. Every product
-// runs through a register-blocked micro-kernel (6x32 AVX-512 or 6x16 AVX2
-// when built with GOEXPERIMENT=simd on amd64 and the CPU has them; else a
-// portable loop of gonum's assembly SAXPY), with the bias and an optional
+// runs through a register-blocked micro-kernel (on amd64, hand-written
+// assembly: 12x32 AVX-512 or 6x16 AVX2+FMA when the CPU has them; with
+// GOEXPERIMENT=simd, simd/archsimd ones too; else a portable loop of
+// gonum's assembly SAXPY), with the bias and an optional
 // ReLU applied as the tile is stored. Weights can be packed once, at load,
 // into the panels the micro-kernel streams through (see WeightPacker).
 // Large products are split into tiles shared, through an atomic counter,
@@ -153,8 +154,46 @@ type microKernel struct {
 
 var portable = microKernel{name: "go", mr: 4, nr: 1 << 30}
 
+// microKernels returns the micro-kernels this build and CPU can run, best
+// first: the assembly ones (amd64, unless built with -tags purego), then
+// the simd/archsimd ones (GOEXPERIMENT=simd on amd64), then portable. The
+// assembly kernels come first because they are faster than the archsimd
+// ones, which Go compiles with 16 vector registers only.
+func microKernels() []microKernel {
+	ks := append(asmKernels(), simdKernels()...)
+	return append(ks, portable)
+}
+
 // micro is the kernel Gemm uses: the best of microKernels() for this CPU.
 var micro = microKernels()[0]
+
+// MicroKernels names the micro-kernels Packed can run in this build on
+// this CPU, best (the default) first: "asm-avx512", "asm-avx2" (assembly,
+// amd64 without -tags purego), "avx512", "avx2" (simd/archsimd, with
+// GOEXPERIMENT=simd), "go" (portable, always there).
+func MicroKernels() []string {
+	var names []string
+	for _, mk := range microKernels() {
+		names = append(names, mk.name)
+	}
+	return names
+}
+
+// UseMicroKernel makes Packed run the named micro-kernel (one of
+// MicroKernels) from now on and returns a function that puts the previous
+// one back, or false if there is no such kernel here. It is for tests and
+// benchmarks: it must not be called while Packed is in use, and weights
+// packed for another kernel are then read unpacked, so load models after.
+func UseMicroKernel(name string) (restore func(), ok bool) {
+	for _, mk := range microKernels() {
+		if mk.name == name {
+			saved := micro
+			micro = mk
+			return func() { micro = saved }, true
+		}
+	}
+	return nil, false
+}
 
 // Gemm computes c = a*b + bias (and max(c, 0) if relu) for row-major
 // a (m x k), b (k x n) and c (m x n). bias has n elements or is nil.
@@ -280,7 +319,7 @@ func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
 		for ; i+mr <= i1; i += mr {
 			j.mk.full(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
 		}
-		if i+4 <= i1 && j.mk.x4 != nil {
+		for i+4 <= i1 && j.mk.x4 != nil {
 			j.mk.x4(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
 			i += 4
 		}

@@ -37,6 +37,9 @@ func TestGemmAgainstReference(t *testing.T) {
 		{1, 1, 1}, {1, 7, 3}, {3, 5, 17}, {4, 16, 16}, {5, 9, 33}, {7, 31, 65},
 		{64, 27, 32}, {65, 288, 64}, {130, 100, 128}, {1, 2000, 128}, {2, 513, 1},
 		{300, 3, 5}, {9, 40, 48}, {8, 300, 64}, {10, 50, 32}, {4, 1000, 64}, {2, 70, 16},
+		// k = 1, large k, and row counts that leave every combination of
+		// 4-, 2- and 1-row tails after 6- and 12-row blocks.
+		{11, 1, 32}, {23, 1, 48}, {13, 3000, 64}, {71, 129, 96}, {35, 2, 17}, {62, 33, 160},
 	}
 	for _, mk := range microKernels() {
 		withMicro(t, mk, func() { testGemmShapes(t, r, shapes) })
@@ -213,4 +216,80 @@ func TestPackedWeights(t *testing.T) {
 			closeTo(t, got, want)
 		})
 	}
+}
+
+// TestMicroKernelsDirect calls every function of every micro-kernel this
+// CPU has on one tile, with strides wider than the tile, and checks the
+// tile against a float64 product and that nothing around it was written.
+func TestMicroKernelsDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, mk := range microKernels() {
+		if mk.full == nil {
+			continue // portable: everything goes through edge
+		}
+		for _, v := range []struct {
+			name string
+			rows int
+			f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+		}{
+			{"full", mk.mr, mk.full},
+			{"x4", 4, mk.x4},
+			{"x2", 2, mk.x2},
+			{"row", 1, func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+				mk.row(c, a[:k], b, ldb, k, bias, relu)
+			}},
+		} {
+			for _, k := range []int{0, 1, 2, 3, 7, 64, 577, 4099} {
+				for _, relu := range []bool{false, true} {
+					for _, withBias := range []bool{false, true} {
+						name := fmt.Sprintf("%s/%s/k=%d/relu=%v/bias=%v", mk.name, v.name, k, relu, withBias)
+						t.Run(name, func(t *testing.T) {
+							testTile(t, r, mk.nr, v.rows, k, relu, withBias, v.f)
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
+	f func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)) {
+	lda, ldb, ldc := k+3, nr+5, nr+7
+	a := randSlice(r, rows*lda)
+	b := randSlice(r, max(k, 1)*ldb)
+	var bias []float32
+	if withBias {
+		bias = randSlice(r, nr)
+	}
+	const guard = 12345
+	c := make([]float32, rows*ldc+3)
+	for i := range c {
+		c[i] = guard
+	}
+	f(c, ldc, a, lda, b, ldb, k, bias, relu)
+	want, got := make([]float32, rows*nr), make([]float32, rows*nr)
+	for i := range rows {
+		for j := range nr {
+			var s float64
+			for p := range k {
+				s += float64(a[i*lda+p]) * float64(b[p*ldb+j])
+			}
+			if bias != nil {
+				s += float64(bias[j])
+			}
+			if relu {
+				s = max(s, 0)
+			}
+			want[i*nr+j] = float32(s)
+			got[i*nr+j] = c[i*ldc+j]
+			c[i*ldc+j] = guard
+		}
+	}
+	for i, v := range c {
+		if v != guard {
+			t.Fatalf("element %d (row %d, column %d) outside the tile written: %v", i, i/ldc, i%ldc, v)
+		}
+	}
+	closeTo(t, got, want)
 }
