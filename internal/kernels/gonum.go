@@ -82,17 +82,7 @@ func im2colRows(dst, src []float32, g *ConvGeom, p0, p1 int) {
 				continue
 			}
 			if x0 >= 0 && x0+g.KW <= g.InW {
-				s := src[(iy*g.InW+x0)*g.InC:]
-				if rowLen <= 16 {
-					// A loop beats calling memmove for a first
-					// layer's few channels.
-					s = s[:len(row)]
-					for x := range row {
-						row[x] = s[x]
-					}
-				} else {
-					copy(row, s)
-				}
+				copy(row, src[(iy*g.InW+x0)*g.InC:])
 				continue
 			}
 			for kx := 0; kx < g.KW; kx++ {

@@ -293,3 +293,31 @@ func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
 	}
 	closeTo(t, got, want)
 }
+
+// TestAsmKernelsSameOrder checks that the assembly kernels give each row
+// bit for bit the same result whatever the size of its tile, as batched
+// inference relies on.
+func TestAsmKernelsSameOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, mk := range asmKernels() {
+		for _, k := range []int{1, 5, 300, 25088} {
+			nr, lda := mk.nr, k
+			a, b, bias := randSlice(r, mk.mr*lda), randSlice(r, k*nr), randSlice(r, nr)
+			want := make([]float32, nr)
+			mk.row(want, a[:k], b, nr, k, bias, false)
+			for _, f := range []struct {
+				name string
+				rows int
+				f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+			}{{"full", mk.mr, mk.full}, {"x4", 4, mk.x4}, {"x2", 2, mk.x2}} {
+				c := make([]float32, f.rows*nr)
+				f.f(c, nr, a, lda, b, nr, k, bias, false)
+				for j := range nr {
+					if c[j] != want[j] {
+						t.Fatalf("%s %s k=%d column %d: %v, row kernel %v", mk.name, f.name, k, j, c[j], want[j])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// asmKernels returns no kernels: the assembly ones are for amd64 only, and
+// the purego tag leaves them out.
+func asmKernels() []microKernel { return nil }
