@@ -17,9 +17,13 @@
 //
 // Usage (from the repository root; see README.md in this directory):
 //
-//	GOEXPERIMENT=simd go run -tags ort,libjpeg ./bench           # about 2 minutes
-//	GOEXPERIMENT=simd go run -tags ort,libjpeg ./bench -quick    # under a minute, rougher
-//	go run ./bench                     # pure Go, portable kernels: no ORT, no libjpeg rows
+//	go run -tags ort,libjpeg ./bench           # about 2 minutes
+//	go run -tags ort,libjpeg ./bench -quick    # under a minute, rougher
+//	go run ./bench                             # no cgo: no ORT, no libjpeg rows
+//
+// The native engine's kernel is the one internal/kernels picks for this
+// CPU (assembly on amd64 with AVX2 or AVX-512; -tags purego forces the
+// portable Go path); its name is printed.
 //
 // (a) and (b) run in this process; (c) starts the server binary. The ONNX
 // Runtime library is taken from -ort-lib, $HUSKYAI_ORT_LIB or
@@ -95,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "duration of each concurrency level of (c) (default 8s, 2s with -quick)")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "(c): serve plain HTTP instead of HTTPS")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: GOEXPERIMENT=simd go run -tags ort,libjpeg ./bench [flags] [-- huskyai serve flags for (c)]\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: go run -tags ort,libjpeg ./bench [flags] [-- huskyai serve flags for (c)]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -208,9 +212,6 @@ func header(w io.Writer, tags string) {
 	}
 	fmt.Fprintf(w, "build: %s, tags %s, cgo %s, GOEXPERIMENT %s; ONNX Runtime built in: %v; libjpeg built in: %v\n",
 		runtime.Version(), tags, orDefault(buildSetting("CGO_ENABLED"), "?"), exp, ortengine.Available, imageprep.LibJPEG)
-	if runtime.GOARCH == "amd64" && !strings.Contains(exp, "simd") {
-		fmt.Fprintln(w, "note: built without GOEXPERIMENT=simd, so the native engine runs its portable Go kernels, not its AVX2/AVX-512 ones")
-	}
 	fmt.Fprintln(w, "note: wall-clock figures; on a shared machine they are noisy. Compare the rows of one run (measured back to back), not runs.")
 }
 
