@@ -97,15 +97,12 @@ func handlePredict(s *server, raw bool) http.Handler {
 		}
 		// Admit the request before reading its body, so that a flood of
 		// uploads is refused instead of held in memory.
-		select {
-		case s.pending <- struct{}{}:
-			defer func() { <-s.pending }()
-		default:
-			s.metrics.rejected.WithLabelValues("pending").Inc()
-			w.Header().Set("Connection", "close")
+		releasePending, ok := s.admitPending(w)
+		if !ok {
 			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment")
 			return
 		}
+		defer releasePending()
 		defer func() { s.auditPrediction(r, start, info, img, sum, res, status, code) }()
 
 		img, err = s.readUpload(w, r, raw)
@@ -344,4 +341,19 @@ func bodyError(err error, tooLarge *uploadError) *uploadError {
 		return &uploadError{http.StatusBadRequest, codeBadRequest, "the upload was cut off before it was complete"}
 	}
 	return &uploadError{http.StatusBadRequest, codeBadRequest, "malformed multipart request: " + err.Error()}
+}
+
+// admitPending takes one of the MaxPending places of prediction requests
+// being read, queued or classified, before the request's body is read. When
+// none is free it counts the rejection and marks the connection to close
+// (the unread body is not drained), and the caller answers 503.
+func (s *server) admitPending(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case s.pending <- struct{}{}:
+		return func() { <-s.pending }, true
+	default:
+		s.metrics.rejected.WithLabelValues("pending").Inc()
+		w.Header().Set("Connection", "close")
+		return nil, false
+	}
 }

@@ -736,15 +736,12 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 		status = http.StatusTooManyRequests
 		return nil, false
 	}
-	select {
-	case s.pending <- struct{}{}:
-		defer func() { <-s.pending }()
-	default:
-		s.metrics.rejected.WithLabelValues("pending").Inc()
-		w.Header().Set("Connection", "close")
+	release, admitted := s.admitPending(w)
+	if !admitted {
 		fail(&uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other requests; try again in a moment"})
 		return nil, false
 	}
+	defer release()
 
 	limit := s.inferBodyLimit(info)
 	tooLarge := &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
