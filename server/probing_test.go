@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // sceneImage returns a 64 x 48 picture: smooth waves of brightness with a
@@ -47,18 +48,7 @@ func perturbedPNGs(t testing.TB, n int) [][]byte {
 	var out [][]byte
 	for i := range n {
 		img := sceneImage()
-		r := rand.New(rand.NewPCG(uint64(i), 1))
-		for range 4 {
-			x, y := r.IntN(64), r.IntN(48)
-			c := img.NRGBAAt(x, y)
-			d := uint8(3)
-			if r.IntN(2) == 0 {
-				c.R, c.G, c.B = c.R+d, c.G+d, c.B+d
-			} else {
-				c.R, c.G, c.B = c.R-d, c.G-d, c.B-d
-			}
-			img.SetNRGBA(x, y, c)
-		}
+		testtool.Perturb(img, rand.New(rand.NewPCG(uint64(i), 1)), 4)
 		out = append(out, encodePNG(t, img))
 	}
 	return out

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // post sends image img as a raw body to /api/v1/predict, with an
@@ -239,18 +240,7 @@ func scenePNG(t *testing.T, n int, seed uint64) []byte {
 			img.SetNRGBA(x, y, c)
 		}
 	}
-	r := rand.New(rand.NewPCG(seed, 3))
-	for range n {
-		x, y := r.IntN(96), r.IntN(64)
-		c := img.NRGBAAt(x, y)
-		d := uint8(3)
-		if r.IntN(2) == 0 {
-			c.R, c.G, c.B = c.R+d, c.G+d, c.B+d
-		} else {
-			c.R, c.G, c.B = c.R-d, c.G-d, c.B-d
-		}
-		img.SetNRGBA(x, y, c)
-	}
+	testtool.Perturb(img, rand.New(rand.NewPCG(seed, 3)), n)
 	return encodePNGImage(t, img)
 }
 
