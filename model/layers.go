@@ -256,7 +256,7 @@ func (l *Pool2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _
 	c := in.C
 	if l.Max && l.KernelH == 2 && l.KernelW == 2 && l.StrideH == 2 && l.StrideW == 2 &&
 		l.Pad.Top == 0 && l.Pad.Left == 0 && 2*out.H <= in.H && 2*out.W <= in.W {
-		maxPool2x2(dst, src, in, out)
+		kernels.MaxPool2x2(dst, src, in.W, c, out.H, out.W)
 		return
 	}
 	for oy := range out.H {
@@ -296,27 +296,6 @@ func (l *Pool2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _
 				for i := range o {
 					o[i] *= inv
 				}
-			}
-		}
-	}
-}
-
-// maxPool2x2 is the common 2x2, stride 2, unpadded max pooling, without
-// the -Inf start and the per-cell loops of the general case. max is
-// associative and commutative, NaNs and signed zeros included, so the
-// result is the same.
-func maxPool2x2(dst, src []float32, in, out Shape) {
-	c := in.C
-	for oy := range out.H {
-		row0 := src[2*oy*in.W*c : (2*oy+1)*in.W*c]
-		row1 := src[(2*oy+1)*in.W*c : (2*oy+2)*in.W*c]
-		for ox := range out.W {
-			o := dst[(oy*out.W+ox)*c:][:c]
-			x := 2 * ox * c
-			p00, p01 := row0[x:x+c], row0[x+c:x+2*c]
-			p10, p11 := row1[x:x+c], row1[x+c:x+2*c]
-			for i := range o {
-				o[i] = max(max(p00[i], p01[i]), max(p10[i], p11[i]))
 			}
 		}
 	}

@@ -68,34 +68,48 @@ func im2col(dst, src []float32, g *ConvGeom) { im2colRows(dst, src, g, 0, g.OutH
 // im2colRows writes the im2col rows of output pixels p0 to p1-1 (counted
 // row by row) to dst.
 func im2colRows(dst, src []float32, g *ConvGeom, p0, p1 int) {
-	rowLen := g.KW * g.InC
+	// The geometry in locals: the compiler would reload g's fields after
+	// every store to dst.
+	inH, inW, inC, outW := g.InH, g.InW, g.InC, g.OutW
+	kh, kw, sh, sw, pt, pl := g.KH, g.KW, g.StrideH, g.StrideW, g.PadT, g.PadL
+	rowLen := kw * inC
 	i := 0
-	oy, ox := p0/g.OutW, p0%g.OutW
+	oy, ox := p0/outW, p0%outW
 	for range p1 - p0 {
-		x0 := ox*g.StrideW - g.PadL
-		for ky := 0; ky < g.KH; ky++ {
+		x0 := ox*sw - pl
+		inside := x0 >= 0 && x0+kw <= inW
+		for ky := 0; ky < kh; ky++ {
 			row := dst[i : i+rowLen]
 			i += rowLen
-			iy := oy*g.StrideH + ky - g.PadT
-			if iy < 0 || iy >= g.InH {
+			iy := oy*sh + ky - pt
+			if iy < 0 || iy >= inH {
 				clear(row)
 				continue
 			}
-			if x0 >= 0 && x0+g.KW <= g.InW {
-				copy(row, src[(iy*g.InW+x0)*g.InC:])
+			if inside {
+				s := src[(iy*inW+x0)*inC:]
+				switch len(row) {
+				case 9:
+					// 3 RGB pixels, a first layer's 3x3 kernel: moves the
+					// compiler inlines, not a call to memmove for 36 bytes.
+					r, s := row[:9:9], s[:9:9]
+					r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]
+				default:
+					copy(row, s)
+				}
 				continue
 			}
-			for kx := 0; kx < g.KW; kx++ {
-				cell := row[kx*g.InC : (kx+1)*g.InC]
+			for kx := 0; kx < kw; kx++ {
+				cell := row[kx*inC : (kx+1)*inC]
 				ix := x0 + kx
-				if ix < 0 || ix >= g.InW {
+				if ix < 0 || ix >= inW {
 					clear(cell)
 				} else {
-					copy(cell, src[(iy*g.InW+ix)*g.InC:])
+					copy(cell, src[(iy*inW+ix)*inC:])
 				}
 			}
 		}
-		if ox++; ox == g.OutW {
+		if ox++; ox == outW {
 			ox, oy = 0, oy+1
 		}
 	}

@@ -23,10 +23,12 @@ import (
 func asmKernels() []microKernel {
 	var ks []microKernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, microKernel{"asm-avx512", 12, 32, asm512x12, asm512x4, asm512x2, asmRow512})
+		ks = append(ks, microKernel{"asm-avx512", 12, 32, asm512x12, asm512x4, asm512x2, asmRow512,
+			asmStrip(12, 32, gemm512x12, gemm512x4, gemm512x2, gemm512x1)})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, microKernel{"asm-avx2", 6, 16, asm256x6, asm256x4, asm256x2, asmRow256})
+		ks = append(ks, microKernel{"asm-avx2", 6, 16, asm256x6, asm256x4, asm256x2, asmRow256,
+			asmStrip(6, 16, gemm256x6, gemm256x4, gemm256x2, gemm256x1)})
 	}
 	return ks
 }
@@ -42,33 +44,33 @@ func asmKernels() []microKernel {
 // gives alone (TestInferBatch in package classifier relies on it).
 
 //go:noescape
-func gemm512x12(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm512x12(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm512x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm512x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm512x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm512x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm512x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm512x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm256x6(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm256x6(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm256x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm256x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm256x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm256x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 //go:noescape
-func gemm256x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+func gemm256x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 // zeroBias stands in for a nil bias.
 var zeroBias [32]float32
 
-type asmFunc func(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
+type asmFunc func(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 // callAsm checks that the mr x nr tile and its operands lie within the
 // slices, then runs f on them.
@@ -85,7 +87,48 @@ func callAsm(f asmFunc, mr, nr int, c []float32, ldc int, a []float32, lda int, 
 	if bias != nil {
 		bp = &bias[:nr][0]
 	}
-	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, bp, relu)
+	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, bp, reluFlag(relu))
+}
+
+func reluFlag(relu bool) int {
+	if relu {
+		return flagReLU
+	}
+	return 0
+}
+
+// asmStrip returns the strip function of the kernel set with the given
+// full-tile rows: it computes `rows` rows of an nr-wide tile of c with the
+// kernel's flags, through as many full, 4-, 2- and 1-row calls as it
+// takes. Unlike callAsm it lets rows of a overlap (lda < k): an implicit
+// convolution reads each input pixel in several rows.
+func asmStrip(mr, nr int, full, x4, x2, x1 asmFunc) stripFunc {
+	return func(rows int, c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, flags int) {
+		if rows <= 0 || k <= 0 || ldc < nr || lda < 0 || ldb < nr {
+			panic("kernels: bad strip")
+		}
+		_ = c[(rows-1)*ldc+nr-1]
+		_ = a[(rows-1)*lda+k-1]
+		_ = b[(k-1)*ldb+nr-1]
+		bp := &zeroBias[0]
+		if bias != nil {
+			bp = &bias[:nr][0]
+		}
+		pb := unsafe.SliceData(b)
+		for i := 0; i < rows; {
+			f, n := x1, 1
+			switch r := rows - i; {
+			case r >= mr:
+				f, n = full, mr
+			case r >= 4:
+				f, n = x4, 4
+			case r >= 2:
+				f, n = x2, 2
+			}
+			f(&c[i*ldc], ldc, &a[i*lda], lda, pb, ldb, k, bp, flags)
+			i += n
+		}
+	}
 }
 
 func asm512x12(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
@@ -118,4 +161,20 @@ func asm256x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k in
 
 func asmRow256(c, a, b []float32, ldb, k int, bias []float32, relu bool) {
 	callAsm(gemm256x1, 1, 16, c, 16, a, k, b, ldb, k, bias, relu)
+}
+
+//go:noescape
+func maxPool2x2Row(dst, row0, row1 *float32, c, ow int)
+
+// maxPoolRowAsm is maxPoolRow in assembly, when the CPU has AVX and c is
+// a multiple of 8; it reports whether it did the row.
+func maxPoolRowAsm(dst, row0, row1 []float32, c, ow int) bool {
+	if !cpu.X86.HasAVX || c <= 0 || c%8 != 0 || ow <= 0 {
+		return false
+	}
+	_ = dst[ow*c-1]
+	_ = row0[2*ow*c-1]
+	_ = row1[2*ow*c-1]
+	maxPool2x2Row(&dst[0], &row0[0], &row1[0], c, ow)
+	return true
 }

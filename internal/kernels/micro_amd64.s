@@ -8,10 +8,10 @@
 //   DI  c, then each output row in turn   DX  ldc*4
 //   SI  a (rows 0-4), R10 row 5, R11 row 10   R8 lda*4, R9 3*lda*4
 //   BX  b                                  R12 ldb*4
-//   CX  steps of k left                    AX  bias (never nil)   R13 relu
+//   CX  steps of k left                    AX  bias (never nil)   R13 flags
 
-// func gemm512x12(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm512x12(SB), NOSPLIT, $0-65
+// func gemm512x12(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm512x12(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -28,7 +28,47 @@ TEXT ·gemm512x12(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	ADDQ DX, DI
+	VMOVUPS (DI), Z2
+	VMOVUPS 64(DI), Z3
+	ADDQ DX, DI
+	VMOVUPS (DI), Z4
+	VMOVUPS 64(DI), Z5
+	ADDQ DX, DI
+	VMOVUPS (DI), Z6
+	VMOVUPS 64(DI), Z7
+	ADDQ DX, DI
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	ADDQ DX, DI
+	VMOVUPS (DI), Z10
+	VMOVUPS 64(DI), Z11
+	ADDQ DX, DI
+	VMOVUPS (DI), Z12
+	VMOVUPS 64(DI), Z13
+	ADDQ DX, DI
+	VMOVUPS (DI), Z14
+	VMOVUPS 64(DI), Z15
+	ADDQ DX, DI
+	VMOVUPS (DI), Z16
+	VMOVUPS 64(DI), Z17
+	ADDQ DX, DI
+	VMOVUPS (DI), Z18
+	VMOVUPS 64(DI), Z19
+	ADDQ DX, DI
+	VMOVUPS (DI), Z20
+	VMOVUPS 64(DI), Z21
+	ADDQ DX, DI
+	VMOVUPS (DI), Z22
+	VMOVUPS 64(DI), Z23
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -180,6 +220,8 @@ tail:
 	VFMADD231PS Z24, Z31, Z22
 	VFMADD231PS Z25, Z31, Z23
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Z24
 	VMOVUPS 64(AX), Z25
 	VADDPS Z24, Z0, Z0
@@ -206,7 +248,7 @@ epilogue:
 	VADDPS Z25, Z21, Z21
 	VADDPS Z24, Z22, Z22
 	VADDPS Z25, Z23, Z23
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VPXORD Z31, Z31, Z31
 	VMAXPS Z31, Z0, Z0
@@ -272,8 +314,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm512x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm512x4(SB), NOSPLIT, $0-65
+// func gemm512x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm512x4(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -286,7 +328,23 @@ TEXT ·gemm512x4(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	ADDQ DX, DI
+	VMOVUPS (DI), Z2
+	VMOVUPS 64(DI), Z3
+	ADDQ DX, DI
+	VMOVUPS (DI), Z4
+	VMOVUPS 64(DI), Z5
+	ADDQ DX, DI
+	VMOVUPS (DI), Z6
+	VMOVUPS 64(DI), Z7
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -348,6 +406,8 @@ tail:
 	VFMADD231PS Z8, Z21, Z6
 	VFMADD231PS Z9, Z21, Z7
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Z8
 	VMOVUPS 64(AX), Z9
 	VADDPS Z8, Z0, Z0
@@ -358,7 +418,7 @@ epilogue:
 	VADDPS Z9, Z5, Z5
 	VADDPS Z8, Z6, Z6
 	VADDPS Z9, Z7, Z7
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VPXORD Z31, Z31, Z31
 	VMAXPS Z31, Z0, Z0
@@ -384,8 +444,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm512x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm512x2(SB), NOSPLIT, $0-65
+// func gemm512x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm512x2(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -398,7 +458,17 @@ TEXT ·gemm512x2(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	ADDQ DX, DI
+	VMOVUPS (DI), Z2
+	VMOVUPS 64(DI), Z3
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -438,13 +508,15 @@ tail:
 	VFMADD231PS Z4, Z11, Z2
 	VFMADD231PS Z5, Z11, Z3
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Z4
 	VMOVUPS 64(AX), Z5
 	VADDPS Z4, Z0, Z0
 	VADDPS Z5, Z1, Z1
 	VADDPS Z4, Z2, Z2
 	VADDPS Z5, Z3, Z3
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VPXORD Z31, Z31, Z31
 	VMAXPS Z31, Z0, Z0
@@ -460,8 +532,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm512x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm512x1(SB), NOSPLIT, $0-65
+// func gemm512x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm512x1(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -474,7 +546,14 @@ TEXT ·gemm512x1(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 loop2:
@@ -503,11 +582,13 @@ tail:
 	VFMADD231PS Z2, Z6, Z0
 	VFMADD231PS Z3, Z6, Z1
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Z2
 	VMOVUPS 64(AX), Z3
 	VADDPS Z2, Z0, Z0
 	VADDPS Z3, Z1, Z1
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VPXORD Z31, Z31, Z31
 	VMAXPS Z31, Z0, Z0
@@ -518,8 +599,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm256x6(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm256x6(SB), NOSPLIT, $0-65
+// func gemm256x6(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm256x6(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -534,7 +615,29 @@ TEXT ·gemm256x6(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	ADDQ DX, DI
+	VMOVUPS (DI), Y2
+	VMOVUPS 32(DI), Y3
+	ADDQ DX, DI
+	VMOVUPS (DI), Y4
+	VMOVUPS 32(DI), Y5
+	ADDQ DX, DI
+	VMOVUPS (DI), Y6
+	VMOVUPS 32(DI), Y7
+	ADDQ DX, DI
+	VMOVUPS (DI), Y8
+	VMOVUPS 32(DI), Y9
+	ADDQ DX, DI
+	VMOVUPS (DI), Y10
+	VMOVUPS 32(DI), Y11
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -619,6 +722,8 @@ tail:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Y12
 	VMOVUPS 32(AX), Y13
 	VADDPS Y12, Y0, Y0
@@ -633,7 +738,7 @@ epilogue:
 	VADDPS Y13, Y9, Y9
 	VADDPS Y12, Y10, Y10
 	VADDPS Y13, Y11, Y11
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y15, Y0, Y0
@@ -669,8 +774,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm256x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm256x4(SB), NOSPLIT, $0-65
+// func gemm256x4(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm256x4(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -683,7 +788,23 @@ TEXT ·gemm256x4(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	ADDQ DX, DI
+	VMOVUPS (DI), Y2
+	VMOVUPS 32(DI), Y3
+	ADDQ DX, DI
+	VMOVUPS (DI), Y4
+	VMOVUPS 32(DI), Y5
+	ADDQ DX, DI
+	VMOVUPS (DI), Y6
+	VMOVUPS 32(DI), Y7
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -745,6 +866,8 @@ tail:
 	VFMADD231PS Y8, Y15, Y6
 	VFMADD231PS Y9, Y15, Y7
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Y8
 	VMOVUPS 32(AX), Y9
 	VADDPS Y8, Y0, Y0
@@ -755,7 +878,7 @@ epilogue:
 	VADDPS Y9, Y5, Y5
 	VADDPS Y8, Y6, Y6
 	VADDPS Y9, Y7, Y7
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y15, Y0, Y0
@@ -781,8 +904,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm256x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm256x2(SB), NOSPLIT, $0-65
+// func gemm256x2(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm256x2(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -795,7 +918,17 @@ TEXT ·gemm256x2(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	ADDQ DX, DI
+	VMOVUPS (DI), Y2
+	VMOVUPS 32(DI), Y3
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -835,13 +968,15 @@ tail:
 	VFMADD231PS Y4, Y11, Y2
 	VFMADD231PS Y5, Y11, Y3
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Y4
 	VMOVUPS 32(AX), Y5
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
 	VADDPS Y4, Y2, Y2
 	VADDPS Y5, Y3, Y3
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y15, Y0, Y0
@@ -857,8 +992,8 @@ store:
 	VZEROUPPER
 	RET
 
-// func gemm256x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)
-TEXT ·gemm256x1(SB), NOSPLIT, $0-65
+// func gemm256x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
+TEXT ·gemm256x1(SB), NOSPLIT, $0-72
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), DX
 	SHLQ $2, DX
@@ -871,7 +1006,14 @@ TEXT ·gemm256x1(SB), NOSPLIT, $0-65
 	SHLQ $2, R12
 	MOVQ k+48(FP), CX
 	MOVQ bias+56(FP), AX
-	MOVBQZX relu+64(FP), R13
+	MOVQ flags+64(FP), R13
+	TESTQ $2, R13
+	JEQ zero
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	MOVQ c+0(FP), DI
+	JMP loop2
+zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 loop2:
@@ -900,11 +1042,13 @@ tail:
 	VFMADD231PS Y2, Y6, Y0
 	VFMADD231PS Y3, Y6, Y1
 epilogue:
+	TESTQ $4, R13
+	JNE store
 	VMOVUPS (AX), Y2
 	VMOVUPS 32(AX), Y3
 	VADDPS Y2, Y0, Y0
 	VADDPS Y3, Y1, Y1
-	TESTQ R13, R13
+	TESTQ $1, R13
 	JEQ store
 	VXORPS Y15, Y15, Y15
 	VMAXPS Y15, Y0, Y0
@@ -912,5 +1056,51 @@ epilogue:
 store:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func maxPool2x2Row(dst, row0, row1 *float32, c, ow int)
+TEXT ·maxPool2x2Row(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ row0+8(FP), SI
+	MOVQ row1+16(FP), BX
+	MOVQ c+24(FP), DX
+	SHLQ $2, DX
+	MOVQ ow+32(FP), CX
+pixel:
+	TESTQ CX, CX
+	JEQ done
+	MOVQ DX, R8
+chunk:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(DX*1), Y1
+	VMOVUPS (BX), Y2
+	VMOVUPS (BX)(DX*1), Y3
+	VMAXPS Y1, Y0, Y4
+	VMAXPS Y0, Y1, Y5
+	VANDPS Y5, Y4, Y4
+	VCMPPS $3, Y1, Y0, Y5
+	VORPS Y5, Y4, Y4
+	VMAXPS Y3, Y2, Y6
+	VMAXPS Y2, Y3, Y7
+	VANDPS Y7, Y6, Y6
+	VCMPPS $3, Y3, Y2, Y7
+	VORPS Y7, Y6, Y6
+	VMAXPS Y6, Y4, Y0
+	VMAXPS Y4, Y6, Y1
+	VANDPS Y1, Y0, Y0
+	VCMPPS $3, Y6, Y4, Y1
+	VORPS Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	SUBQ $32, R8
+	JNE chunk
+	ADDQ DX, SI
+	ADDQ DX, BX
+	DECQ CX
+	JMP pixel
+done:
 	VZEROUPPER
 	RET

@@ -7,6 +7,11 @@
 # registers, broadcasts a[i][p] for each row i and adds the products into
 # two accumulators per row with VFMADD231PS; k is unrolled by two. Then it
 # adds the bias, applies max(x, 0) if relu and stores the tile.
+#
+# flags: 1 relu; 2 start from the tile's values in c instead of zero; 4 a
+# partial sum: store it without bias or relu. A product split along k into
+# calls (0|4, 2|4, ..., 2|relu) thus sums in exactly the order of one call:
+# the accumulators are float32 in registers as in c.
 out = []
 def e(s=""): out.append(s)
 
@@ -20,7 +25,7 @@ e("// Register use, for every kernel below:")
 e("//   DI  c, then each output row in turn   DX  ldc*4")
 e("//   SI  a (rows 0-4), R10 row 5, R11 row 10   R8 lda*4, R9 3*lda*4")
 e("//   BX  b                                  R12 ldb*4")
-e("//   CX  steps of k left                    AX  bias (never nil)   R13 relu")
+e("//   CX  steps of k left                    AX  bias (never nil)   R13 flags")
 e("")
 
 def aaddr(r, disp):
@@ -46,8 +51,8 @@ def kernel(isa, rows, partial=False):
     first_bc = nacc + (4 if partial else 2)
     bcs = [f"{V}{i}" for i in range(first_bc, regs)]
     acc = lambda r, h, ch=0: f"{V}{(ch*rows + r)*2 + h}"
-    e(f"// func {name}(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, relu bool)")
-    e(f"TEXT ·{name}(SB), NOSPLIT, $0-65")
+    e(f"// func {name}(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)")
+    e(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
     e("\tMOVQ c+0(FP), DI")
     e("\tMOVQ ldc+8(FP), DX")
     e("\tSHLQ $2, DX")
@@ -66,8 +71,22 @@ def kernel(isa, rows, partial=False):
     e("\tSHLQ $2, R12")
     e("\tMOVQ k+48(FP), CX")
     e("\tMOVQ bias+56(FP), AX")
-    e("\tMOVBQZX relu+64(FP), R13")
+    e("\tMOVQ flags+64(FP), R13")
     xor = "VPXORD" if isa == 512 else "VXORPS"
+    e("\tTESTQ $2, R13")
+    e("\tJEQ zero")
+    for r in range(rows):
+        e(f"\tVMOVUPS (DI), {acc(r,0)}")
+        e(f"\tVMOVUPS {vb}(DI), {acc(r,1)}")
+        if r < rows - 1:
+            e("\tADDQ DX, DI")
+    for ch in range(1, chains):
+        for r in range(rows):
+            for h in range(2):
+                e(f"\t{xor} {acc(r,h,ch)}, {acc(r,h,ch)}, {acc(r,h,ch)}")
+    e("\tMOVQ c+0(FP), DI")
+    e("\tJMP loop2")
+    e("zero:")
     for i in range(nacc):
         e(f"\t{xor} {V}{i}, {V}{i}, {V}{i}")
     bi = [0]
@@ -102,12 +121,14 @@ def kernel(isa, rows, partial=False):
             for h in range(2):
                 e(f"\tVADDPS {acc(r,h,1)}, {acc(r,h,0)}, {acc(r,h,0)}")
     zero = f"{V}{regs-1}"
+    e("\tTESTQ $4, R13")
+    e("\tJNE store")
     e(f"\tVMOVUPS (AX), {breg[0]}")
     e(f"\tVMOVUPS {vb}(AX), {breg[1]}")
     for r in range(rows):
         for h in range(2):
             e(f"\tVADDPS {breg[h]}, {acc(r,h)}, {acc(r,h)}")
-    e("\tTESTQ R13, R13")
+    e("\tTESTQ $1, R13")
     e("\tJEQ store")
     e(f"\t{xor} {zero}, {zero}, {zero}")
     for r in range(rows):
@@ -123,8 +144,57 @@ def kernel(isa, rows, partial=False):
     e("\tRET")
     e("")
 
+def maxpool():
+    # One output row of a 2x2, stride-2 max pooling of NHWC rows: for each
+    # of ow pixels, the c channels (a multiple of 8) of the four inputs,
+    # 8 at a time in YMM registers. max(a, b) is computed as Go's max is:
+    # VMAXPS returns its second operand when the two are equal (+0 and -0)
+    # or one is NaN, so the two orders are ANDed (+0 AND -0 is +0) and the
+    # unordered mask ORed in (all ones, a NaN, where either was NaN).
+    e("// func maxPool2x2Row(dst, row0, row1 *float32, c, ow int)")
+    e("TEXT ·maxPool2x2Row(SB), NOSPLIT, $0-40")
+    e("\tMOVQ dst+0(FP), DI")
+    e("\tMOVQ row0+8(FP), SI")
+    e("\tMOVQ row1+16(FP), BX")
+    e("\tMOVQ c+24(FP), DX")
+    e("\tSHLQ $2, DX")
+    e("\tMOVQ ow+32(FP), CX")
+    e("pixel:")
+    e("\tTESTQ CX, CX")
+    e("\tJEQ done")
+    e("\tMOVQ DX, R8")
+    e("chunk:")
+    e("\tVMOVUPS (SI), Y0")
+    e("\tVMOVUPS (SI)(DX*1), Y1")
+    e("\tVMOVUPS (BX), Y2")
+    e("\tVMOVUPS (BX)(DX*1), Y3")
+    def pair(a, b, r, t):
+        e(f"\tVMAXPS {b}, {a}, {r}")
+        e(f"\tVMAXPS {a}, {b}, {t}")
+        e(f"\tVANDPS {t}, {r}, {r}")
+        e(f"\tVCMPPS $3, {b}, {a}, {t}")
+        e(f"\tVORPS {t}, {r}, {r}")
+    pair("Y0", "Y1", "Y4", "Y5")
+    pair("Y2", "Y3", "Y6", "Y7")
+    pair("Y4", "Y6", "Y0", "Y1")
+    e("\tVMOVUPS Y0, (DI)")
+    e("\tADDQ $32, SI")
+    e("\tADDQ $32, BX")
+    e("\tADDQ $32, DI")
+    e("\tSUBQ $32, R8")
+    e("\tJNE chunk")
+    e("\tADDQ DX, SI")
+    e("\tADDQ DX, BX")
+    e("\tDECQ CX")
+    e("\tJMP pixel")
+    e("done:")
+    e("\tVZEROUPPER")
+    e("\tRET")
+    e("")
+
 for r in (12, 4, 2): kernel(512, r)
 kernel(512, 1)
 for r in (6, 4, 2): kernel(256, r)
 kernel(256, 1)
+maxpool()
 open("micro_amd64.s", "w").write("\n".join(out))

@@ -9,10 +9,10 @@ import "simd/archsimd"
 func simdKernels() []microKernel {
 	var ks []microKernel
 	if archsimd.X86.AVX512() {
-		ks = append(ks, microKernel{"avx512", 6, 32, micro512x6, micro512x4, micro512x2, microRow512})
+		ks = append(ks, microKernel{"avx512", 6, 32, micro512x6, micro512x4, micro512x2, microRow512, nil})
 	}
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
-		ks = append(ks, microKernel{"avx2", 6, 16, micro256x6, micro256x4, micro256x2, microRow256})
+		ks = append(ks, microKernel{"avx2", 6, 16, micro256x6, micro256x4, micro256x2, microRow256, nil})
 	}
 	return ks
 }

@@ -69,14 +69,30 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{}, nil)
 		return
 	}
-	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{g: g, src: src}, scratch)
+	conv := convA{g: g, src: src, implicit: implicitConv(g)}
+	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, conv, scratch)
+}
+
+// implicitConv reports whether the convolution g can run on the current
+// micro-kernel without im2col: with no padding, the KW x InC patch rows
+// of an output row's pixels lie in place in src, InC*StrideW floats apart, so each KH row of the kernel is
+// one product of overlapping rows of src with KW*InC rows of the weights,
+// and the KH products add up in c (flagLoad, flagPartial) in the very
+// order of one product over the im2col rows: the results are the same,
+// bit for bit. It needs the strip of the assembly kernels and output
+// channels in whole panels.
+func implicitConv(g *ConvGeom) bool {
+	return micro.strip != nil && g.PadT == 0 && g.PadL == 0 && g.OutC%micro.nr == 0 &&
+		g.StrideH > 0 && g.StrideW > 0 && g.OutH > 0 && g.OutW > 0 &&
+		(g.OutH-1)*g.StrideH+g.KH <= g.InH && (g.OutW-1)*g.StrideW+g.KW <= g.InW
 }
 
 // convA is the A operand of a convolution: the im2col matrix of src,
 // produced a tile of rows at a time. A nil g means a plain matrix.
 type convA struct {
-	g   *ConvGeom
-	src []float32
+	g        *ConvGeom
+	src      []float32
+	implicit bool // see implicitConv: tiles are output rows, no scratch
 }
 
 // WeightPacker is implemented by backends that rearrange a layer's
@@ -143,14 +159,29 @@ func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, 
 // product of a few rows (a small batch through a dense layer) thus reads
 // each panel of b once or twice rather than once per row. The portable set
 // has no functions and an unreachable nr, so that every row of a tile goes
-// through edge, a SAXPY per element of a.
+// through edge, a SAXPY per element of a. strip, where not nil, runs any
+// number of rows with the flags of the assembly kernels (flagLoad and
+// flagPartial split a product along k), which convolutions without
+// padding use to read their input in place (see implicitConv).
 type microKernel struct {
 	name   string
 	mr, nr int
 	full   func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
 	x4, x2 func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
 	row    func(c, a, b []float32, ldb, k int, bias []float32, relu bool)
+	strip  stripFunc
 }
+
+// Flags of a stripFunc (and of the assembly kernels, micro_amd64_gen.py).
+const (
+	flagReLU    = 1 // max(x, 0) after the bias
+	flagLoad    = 2 // start from the tile in c, not zero
+	flagPartial = 4 // store the sum without bias or ReLU
+)
+
+// A stripFunc computes rows x nr of c from a (rows of k, lda apart, which
+// may overlap) and b (k rows of nr, ldb apart), with the kernel's flags.
+type stripFunc func(rows int, c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, flags int)
 
 var portable = microKernel{name: "go", mr: 4, nr: 1 << 30}
 
@@ -232,11 +263,14 @@ func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, rel
 		j.nb = per * nr
 	}
 	j.ct = (n + j.nb - 1) / j.nb
+	if conv.implicit {
+		j.rt, j.ct = conv.g.OutH, 1
+	}
 	units := j.rt * j.ct
 	// Small products are not worth waking helpers for.
 	if units > 1 && int64(m)*int64(k)*int64(n) >= 1<<16 {
 		h := min(workers, units) - 1
-		if conv.g != nil {
+		if conv.g != nil && !conv.implicit {
 			h = min(h, len(scratch)/(j.mb*k)-1)
 		}
 		if h > 0 {
@@ -277,6 +311,15 @@ var jobs = sync.Pool{New: func() any { return new(gemmJob) }}
 // work takes tiles until none are left.
 func (j *gemmJob) work() {
 	units := int64(j.rt * j.ct)
+	if j.conv.implicit {
+		for {
+			u := j.next.Add(1) - 1
+			if u >= units {
+				return
+			}
+			j.convRow(int(u))
+		}
+	}
 	var buf []float32
 	if j.conv.g != nil {
 		slot := int(j.slots.Add(1) - 1)
@@ -296,6 +339,45 @@ func (j *gemmJob) work() {
 			im2colRows(a, j.conv.src, j.conv.g, i0, i1)
 		}
 		j.tile(a, ai, i0, i1, j0, min(j0+j.nb, j.n))
+	}
+}
+
+// convRow computes output row oy of an implicit convolution (see
+// implicitConv): for each panel of nr output channels and each run of mr
+// pixels, one strip call per row of the kernel, accumulating in c.
+func (j *gemmJob) convRow(oy int) {
+	g := j.conv.g
+	n, k, nr, mr := j.n, j.k, j.mk.nr, j.mk.mr
+	kwc, lda := g.KW*g.InC, g.StrideW*g.InC
+	c := j.c[oy*g.OutW*n : (oy+1)*g.OutW*n]
+	for q := 0; q < n; q += nr {
+		var bias []float32
+		if j.bias != nil {
+			bias = j.bias[q : q+nr]
+		}
+		for x0 := 0; x0 < g.OutW; x0 += mr {
+			rows := min(mr, g.OutW-x0)
+			for ky := range g.KH {
+				a := j.conv.src[((oy*g.StrideH+ky)*g.InW+x0*g.StrideW)*g.InC:]
+				var b []float32
+				ldb := n
+				if j.panels != nil {
+					b, ldb = j.panels[q*k+ky*kwc*nr:], nr
+				} else {
+					b = j.b[ky*kwc*n+q:]
+				}
+				flags := 0
+				if ky > 0 {
+					flags |= flagLoad
+				}
+				if ky < g.KH-1 {
+					flags |= flagPartial
+				} else if j.relu {
+					flags |= flagReLU
+				}
+				j.mk.strip(rows, c[x0*n+q:], n, a, lda, b, ldb, kwc, bias, flags)
+			}
+		}
 	}
 }
 

@@ -94,6 +94,14 @@ func TestPackedConvAgainstReference(t *testing.T) {
 		{InH: 10, InW: 10, InC: 16, KH: 1, KW: 1, StrideH: 1, StrideW: 1, OutC: 33},
 		{InH: 11, InW: 12, InC: 6, KH: 2, KW: 2, StrideH: 2, StrideW: 2, OutC: 64},
 		{InH: 4, InW: 4, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 1},
+		// Unpadded, with whole panels of output channels: implicit
+		// convolutions (see TestImplicitConvSameAsIm2col), with output
+		// rows that leave every tail of 4, 2 and 1 pixels.
+		{InH: 20, InW: 20, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 32},
+		{InH: 9, InW: 33, InC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 64},
+		{InH: 7, InW: 9, InC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 128},
+		{InH: 13, InW: 17, InC: 5, KH: 3, KW: 2, StrideH: 2, StrideW: 3, OutC: 96},
+		{InH: 5, InW: 40, InC: 1, KH: 5, KW: 5, StrideH: 1, StrideW: 1, OutC: 16},
 	}
 	for _, g := range cases {
 		// Outputs as with padding split evenly (extra at the end).
@@ -319,5 +327,71 @@ func TestAsmKernelsSameOrder(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestImplicitConvSameAsIm2col checks that convolutions computed in place
+// (implicitConv: one product per kernel row, summed in c) give bit for bit
+// what the same micro-kernel gives on the im2col rows, with packed and
+// unpacked weights, bias and ReLU, on one goroutine and on several.
+func TestImplicitConvSameAsIm2col(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	geoms := []ConvGeom{
+		{InH: 128, InW: 128, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 32},
+		{InH: 63, InW: 63, InC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 64},
+		{InH: 30, InW: 30, InC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 128},
+		{InH: 11, InW: 29, InC: 7, KH: 2, KW: 4, StrideH: 2, StrideW: 2, OutC: 64},
+	}
+	tested := 0
+	for _, mk := range microKernels() {
+		if mk.strip == nil {
+			continue
+		}
+		noStrip := mk
+		noStrip.strip = nil
+		for _, g := range geoms {
+			g.OutH = (g.InH-g.KH)/g.StrideH + 1
+			g.OutW = (g.InW-g.KW)/g.StrideW + 1
+			g.OutC -= g.OutC % mk.nr
+			src := randSlice(r, g.InH*g.InW*g.InC)
+			w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
+			bias := randSlice(r, g.OutC)
+			k := g.KH * g.KW * g.InC
+			for _, packed := range []bool{false, true} {
+				for _, procs := range []int{1, 2} {
+					name := fmt.Sprintf("%s/%dx%dx%d-%d/packed=%v/procs=%d", mk.name, g.InH, g.InW, g.InC, g.OutC, packed, procs)
+					t.Run(name, func(t *testing.T) {
+						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+						var p Packed
+						run := func(m microKernel) []float32 {
+							out := make([]float32, g.OutH*g.OutW*g.OutC)
+							withMicro(t, m, func() {
+								if !packed {
+									p.Conv2DReLU(out, src, w, bias, &g, make([]float32, p.ConvScratch(&g)), true)
+									return
+								}
+								p.Conv2DPacked(out, src, p.PackWeights(w, k, g.OutC), bias, &g, make([]float32, p.ConvScratch(&g)), true)
+							})
+							return out
+						}
+						var implicit bool
+						withMicro(t, mk, func() { implicit = implicitConv(&g) })
+						if !implicit {
+							t.Fatalf("%+v does not run as an implicit convolution", g)
+						}
+						got, want := run(mk), run(noStrip)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("element %d: implicit %v, im2col %v", i, got[i], want[i])
+							}
+						}
+						tested++
+					})
+				}
+			}
+		}
+	}
+	if tested == 0 && len(asmKernels()) > 0 {
+		t.Fatal("no micro-kernel with a strip was tested")
 	}
 }
