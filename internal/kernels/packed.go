@@ -8,7 +8,9 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Packed is huskyai's own GEMM backend. Convolutions are lowered with
+// Packed is huskyai's own GEMM backend. Unpadded convolutions read their
+// input in place when the micro-kernel allows it (see implicitConv: one
+// product per kernel row, no im2col at all); the others are lowered with
 // im2col like Gonum, but one tile of rows at a time into a per-goroutine
 // slot of the scratch, so the lowered rows stay in cache. Every product
 // runs through a register-blocked micro-kernel (on amd64, hand-written
