@@ -32,14 +32,34 @@ type prepResult struct {
 	decW, decH     int
 }
 
+// A prepPath is a way of decoding a JPEG for the model.
+type prepPath int
+
+const (
+	pathGo      prepPath = iota // image/jpeg, the whole image
+	pathEighth                  // the default build: 1/8 from DC coefficients where that is big enough
+	pathLibjpeg                 // libjpeg-turbo, DCT-scaled (a libjpeg build)
+)
+
+func (p prepPath) String() string {
+	return [...]string{"pure Go (image/jpeg)", "pure Go, 1/8 from DC (default)", "libjpeg-turbo, DCT-scaled"}[p]
+}
+
 // prepare is the classifier's preprocessing (classifier.Classify) with
 // the decoder chosen: decode, antialiased bicubic resize to 128x128 and the
 // [0,1] tensor, timed by stage.
-func prepare(data []byte, libjpeg bool, dst []float32) (tensor []float32, m *imageprep.RGB, decode time.Duration, err error) {
+func prepare(data []byte, path prepPath, dst []float32) (tensor []float32, m *imageprep.RGB, decode time.Duration, err error) {
 	t0 := time.Now()
-	if libjpeg {
+	switch path {
+	case pathLibjpeg:
 		m, _, err = imageprep.DecodeForSize(data, 0, 128, 128)
-	} else {
+	case pathEighth:
+		// What DecodeForSize does without libjpeg.
+		var ok bool
+		if m, _, ok = imageprep.DecodeJPEGEighth(data, 0); !ok || m.Width < 128 || m.Height < 128 {
+			m, _, err = imageprep.Decode(data, 0)
+		}
+	default:
 		m, _, err = imageprep.Decode(data, 0)
 	}
 	if err != nil {
@@ -56,22 +76,23 @@ func prepare(data []byte, libjpeg bool, dst []float32) (tensor []float32, m *ima
 // prep is part (b).
 func prep(o *options, w io.Writer, sum *summary) error {
 	fmt.Fprintln(w, "\n== (b) preprocessing per image: JPEG decode + antialiased bicubic resize to 128x128 + tensor, one goroutine ==")
-	paths := []bool{false}
+	paths := []prepPath{pathGo, pathEighth}
 	if imageprep.LibJPEG {
-		paths = append(paths, true)
+		paths = append(paths, pathLibjpeg)
 	} else {
 		fmt.Fprintln(w, "libjpeg path SKIPPED: this binary was built without -tags libjpeg (or without cgo)")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "image\tJPEG bytes\tpath\tdecoded to\tp50\tmean\tdecode (mean)\tresize+tensor (mean)\timages/s\truns\t")
-	type pair struct{ goP50, jpP50, goMean, jpMean time.Duration }
-	pairs := make([]pair, len(o.prepSizes))
+	type times struct{ p50, mean time.Duration }
+	got := make([]map[prepPath]times, len(o.prepSizes))
 	for i, s := range o.prepSizes {
+		got[i] = map[prepPath]times{}
 		data, err := photo(s.w, s.h, uint32(i+1))
 		if err != nil {
 			return err
 		}
-		for _, lj := range paths {
+		for _, path := range paths {
 			var res prepResult
 			var dst []float32
 			var decSum, totSum time.Duration
@@ -81,7 +102,7 @@ func prep(o *options, w io.Writer, sum *summary) error {
 				t := time.Now()
 				var dec *imageprep.RGB
 				var d time.Duration
-				dst, dec, d, perr = prepare(data, lj, dst)
+				dst, dec, d, perr = prepare(data, path, dst)
 				if dec != nil {
 					res.decW, res.decH = dec.Width, dec.Height
 				}
@@ -95,36 +116,40 @@ func prep(o *options, w io.Writer, sum *summary) error {
 			}
 			res.decode = decSum / time.Duration(runs)
 			res.resize = (totSum - decSum) / time.Duration(runs)
-			name := "pure Go (image/jpeg)"
-			if lj {
-				name = "libjpeg-turbo, DCT-scaled"
-				pairs[i].jpP50, pairs[i].jpMean = res.lat.p50, res.lat.mean
-				if s.label == "12 MP" {
+			got[i][path] = times{res.lat.p50, res.lat.mean}
+			if s.label == "12 MP" {
+				switch path {
+				case pathGo:
+					sum.prep12Go = res.lat.p50
+				case pathEighth:
+					sum.prep12Eighth = res.lat.p50
+				case pathLibjpeg:
 					sum.prep12 = res.lat.p50
 				}
-			} else {
-				pairs[i].goP50, pairs[i].goMean = res.lat.p50, res.lat.mean
 			}
-			fmt.Fprintf(tw, "%s %dx%d\t%d\t%s\t%dx%d\t%s\t%s\t%s\t%s\t%.1f\t%d\t\n", s.label, s.w, s.h, len(data), name,
+			fmt.Fprintf(tw, "%s %dx%d\t%d\t%s\t%dx%d\t%s\t%s\t%s\t%s\t%.1f\t%d\t\n", s.label, s.w, s.h, len(data), path,
 				res.decW, res.decH, msf(res.lat.p50), msf(res.lat.mean), msf(res.decode), msf(res.resize),
 				1/res.lat.mean.Seconds(), res.lat.n)
 		}
 	}
 	tw.Flush()
-	if len(paths) == 2 {
-		fmt.Fprintln(w, "\nratios pure Go / libjpeg, same run (>1 means libjpeg is faster)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "image\tp50\tmean\t")
-		for i, s := range o.prepSizes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", s.label, ratio(float64(pairs[i].goP50), float64(pairs[i].jpP50)),
-				ratio(float64(pairs[i].goMean), float64(pairs[i].jpMean)))
-		}
-		tw.Flush()
+	fmt.Fprintln(w, "\nratios pure Go (image/jpeg) / each path, same run, p50 (mean) (>1 means the path is faster)")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "image\t")
+	for _, path := range paths[1:] {
+		fmt.Fprintf(tw, "%s\t", path)
 	}
+	fmt.Fprintln(tw)
 	for i, s := range o.prepSizes {
-		if s.label == "12 MP" {
-			sum.prep12Go = pairs[i].goP50
+		fmt.Fprintf(tw, "%s\t", s.label)
+		g := got[i][pathGo]
+		for _, path := range paths[1:] {
+			p := got[i][path]
+			fmt.Fprintf(tw, "%s (%s)\t", ratio(float64(g.p50), float64(p.p50)), ratio(float64(g.mean), float64(p.mean)))
 		}
+		fmt.Fprintln(tw)
 	}
+	tw.Flush()
+	fmt.Fprintln(w, "pure Go, 1/8 from DC: JPEGs whose 1/8 scale is at least 128x128 (1024x1024 and up) are decoded from their DC coefficients alone (imageprep.DecodeJPEGEighth), the others by image/jpeg.")
 	return nil
 }

@@ -5,14 +5,18 @@ package imageprep
 // A JPEG can be decoded at 1/8, 2/8, ... 8/8 of its size for much less than
 // the full decode by scaling in the DCT domain (libjpeg's scale_num /
 // scale_denom): a 12 MP photo bound for a 128x128 model need never exist at
-// 12 MP in memory. The default build has no cgo and decodes every image
-// with the pure-Go path (Decode); a build with the libjpeg tag and cgo
-// (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at the
-// largest reduction that still leaves the image at least minW x minH (see
-// libjpeg.go). Everything that libjpeg does not decode cleanly (CMYK and
-// YCCK JPEGs, any libjpeg error or warning, such as truncated or corrupt
-// data) is decoded by the pure-Go path instead, so acceptance and error
-// kinds are exactly those of Decode in both builds.
+// 12 MP in memory. The default build has no cgo: it decodes a JPEG of at
+// least 8 minW x 8 minH at 1/8 scale from its DC coefficients with
+// huskyai's own entropy decoder (DecodeJPEGEighth, jpegdc.go), and every
+// other image with the pure-Go path (Decode). A build with the libjpeg tag
+// and cgo (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at
+// the largest reduction that still leaves the image at least minW x minH
+// (see libjpeg.go). Everything that these scaled decoders do not decode
+// cleanly (CMYK and YCCK JPEGs, progressive ones without libjpeg, any
+// error or warning, such as truncated or corrupt data) is decoded by the
+// pure-Go path instead, which then decides acceptance and error kinds.
+// The scaled decoders check less than it (they skip the AC values), so
+// some JPEGs with corrupt AC data that Decode refuses are accepted.
 
 // LibJPEG reports whether this binary was built with the libjpeg tag (and
 // cgo), so that DecodeForSize decodes JPEGs through libjpeg-turbo with DCT
@@ -27,8 +31,10 @@ const LibJPEG = libjpegBuild
 // unless the image itself is (then it is returned at full size): with the
 // libjpeg build tag, a JPEG is decoded by libjpeg-turbo at the largest DCT
 // scale reduction (1/8 to 8/8) whose output is at least minW x minH after
-// the Exif orientation is applied. Every other image, and every JPEG in the
-// default (pure-Go) build, is decoded exactly as Decode does.
+// the Exif orientation is applied; without it, a baseline JPEG whose 1/8
+// scale is at least minW x minH is decoded at that scale from its DC
+// coefficients (DecodeJPEGEighth). Every other image is decoded exactly as
+// Decode does.
 //
 // The Info reports the format and the declared size (upright, as Decode's:
 // swapped for Exif orientations 5 to 8), not the size of the returned
@@ -37,6 +43,11 @@ func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, er
 	if minW > 0 && minH > 0 {
 		if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
 			return m, info, nil
+		}
+		if !LibJPEG {
+			if m, info, ok := decodeJPEGEighth(data, maxPixels, minW, minH); ok {
+				return m, info, nil
+			}
 		}
 	}
 	m, info, _, err := decode(data, maxPixels)
