@@ -56,7 +56,7 @@ func prepare(data []byte, path prepPath, dst []float32) (tensor []float32, m *im
 	case pathEighth:
 		// What DecodeForSize does without libjpeg.
 		var ok bool
-		if m, _, ok = imageprep.DecodeJPEGEighth(data, 0); !ok || m.Width < 128 || m.Height < 128 {
+		if m, _, ok = imageprep.DecodeJPEGEighth(data, 0, 128, 128); !ok {
 			m, _, err = imageprep.Decode(data, 0)
 		}
 	default:

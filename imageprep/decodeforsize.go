@@ -45,7 +45,7 @@ func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, er
 			return m, info, nil
 		}
 		if !LibJPEG {
-			if m, info, ok := decodeJPEGEighth(data, maxPixels, minW, minH); ok {
+			if m, info, ok := DecodeJPEGEighth(data, maxPixels, minW, minH); ok {
 				return m, info, nil
 			}
 		}

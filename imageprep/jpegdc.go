@@ -702,23 +702,17 @@ func dcPlane(c *dcComp, ow, oh, hmax, vmax int) []uint8 {
 }
 
 // DecodeJPEGEighth decodes a JPEG at 1/8 of its size, ceil(w/8) x
-// ceil(h/8) pixels, from its DC coefficients alone (see the top of
+// ceil(h/8) pixels, from its coefficients alone (see the top of
 // jpegdc.go), with Decode's header checks first and the Exif orientation
-// applied. ok is false when the data is not a JPEG this path decodes
-// (progressive, CMYK, Adobe RGB, several scans, ...), when its header is
-// one Decode refuses, or when anything in its data is wrong; the caller
-// then decodes it in full, which decides. Each pixel is the mean of an
-// 8x8 block of the full decode to within a few levels (chroma is taken
-// at its own resolution; TestDecodeJPEGEighth bounds the difference).
+// applied. ok is false, before anything is decoded, when the upright 1/8
+// image would be smaller than minW x minH, or when the header is one
+// Decode refuses; and it is false when the data is not a JPEG this path
+// decodes (progressive, CMYK, Adobe RGB, several scans, ...) or anything
+// in it is wrong. The caller then decodes the image in full, which
+// decides. Each pixel is the mean of an 8x8 block of the full decode to
+// within a few levels (TestDecodeJPEGEighth bounds the difference).
 // DecodeForSize uses it in builds without libjpeg.
-func DecodeJPEGEighth(data []byte, maxPixels int64) (*RGB, Info, bool) {
-	return decodeJPEGEighth(data, maxPixels, 0, 0)
-}
-
-// decodeJPEGEighth is DecodeJPEGEighth for an image that must come out at
-// least minW x minH (upright): it declines, before decoding, one that
-// would not.
-func decodeJPEGEighth(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
+func DecodeJPEGEighth(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
 	if format, _ := Sniff(data); format != "jpeg" {
 		return nil, Info{}, false
 	}

@@ -2,6 +2,7 @@ package imageprep
 
 import (
 	"bytes"
+	"encoding/binary"
 	"image/jpeg"
 	"math"
 	"os"
@@ -86,7 +87,7 @@ func TestDecodeJPEGEighth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, got, ok := DecodeJPEGEighth(tc.data, 0)
+			m, got, ok := DecodeJPEGEighth(tc.data, 0, 0, 0)
 			if !ok {
 				t.Fatal("declined")
 			}
@@ -143,10 +144,31 @@ func TestDecodeJPEGEighthDeclines(t *testing.T) {
 		{"empty", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if m, _, ok := DecodeJPEGEighth(tc.data, 0); ok {
+			if m, _, ok := DecodeJPEGEighth(tc.data, 0, 0, 0); ok {
 				t.Errorf("decoded a %dx%d image", m.Width, m.Height)
 			}
 		})
+	}
+	// The minimum size applies upright: 160x120 gives 20x15, and with Exif
+	// orientation 6 (a quarter turn) 15x20.
+	rotated := withSegment(base, 0xE1, exifPayload(binary.BigEndian, 3, 6))
+	for _, c := range []struct {
+		data       []byte
+		minW, minH int
+		ok         bool
+	}{
+		{base, 20, 15, true}, {base, 21, 15, false}, {base, 20, 16, false},
+		{rotated, 15, 20, true}, {rotated, 20, 15, false},
+	} {
+		m, _, ok := DecodeJPEGEighth(c.data, 0, c.minW, c.minH)
+		if ok != c.ok {
+			t.Errorf("minimum %dx%d: ok %v, want %v", c.minW, c.minH, ok, c.ok)
+		} else if ok && (m.Width != c.minW || m.Height != c.minH) {
+			t.Errorf("minimum %dx%d: decoded %dx%d", c.minW, c.minH, m.Width, m.Height)
+		}
+	}
+	if _, _, ok := DecodeJPEGEighth(base, 160*120-1, 0, 0); ok {
+		t.Error("decoded an image over maxPixels")
 	}
 }
 
@@ -197,7 +219,7 @@ func BenchmarkDecodeJPEGEighth(b *testing.B) {
 	b.Run("eighth", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			if _, _, ok := DecodeJPEGEighth(data, 0); !ok {
+			if _, _, ok := DecodeJPEGEighth(data, 0, 0, 0); !ok {
 				b.Fatal("declined")
 			}
 		}
