@@ -37,12 +37,12 @@ type prepPath int
 
 const (
 	pathGo      prepPath = iota // image/jpeg, the whole image
-	pathEighth                  // the default build: 1/8 from DC coefficients where that is big enough
+	pathReduced                 // the default build: 1/8 or 2/8 from the coefficients where that is big enough
 	pathLibjpeg                 // libjpeg-turbo, DCT-scaled (a libjpeg build)
 )
 
 func (p prepPath) String() string {
-	return [...]string{"pure Go (image/jpeg)", "pure Go, 1/8 from DC (default)", "libjpeg-turbo, DCT-scaled"}[p]
+	return [...]string{"pure Go (image/jpeg)", "pure Go, n/8 reduced (default)", "libjpeg-turbo, DCT-scaled"}[p]
 }
 
 // prepare is the classifier's preprocessing (classifier.Classify) with
@@ -53,10 +53,10 @@ func prepare(data []byte, path prepPath, dst []float32) (tensor []float32, m *im
 	switch path {
 	case pathLibjpeg:
 		m, _, err = imageprep.DecodeForSize(data, 0, 128, 128)
-	case pathEighth:
+	case pathReduced:
 		// What DecodeForSize does without libjpeg.
 		var ok bool
-		if m, _, ok = imageprep.DecodeJPEGEighth(data, 0, 128, 128); !ok {
+		if m, _, ok = imageprep.DecodeJPEGReduced(data, 0, 128, 128); !ok {
 			m, _, err = imageprep.Decode(data, 0)
 		}
 	default:
@@ -76,7 +76,7 @@ func prepare(data []byte, path prepPath, dst []float32) (tensor []float32, m *im
 // prep is part (b).
 func prep(o *options, w io.Writer, sum *summary) error {
 	fmt.Fprintln(w, "\n== (b) preprocessing per image: JPEG decode + antialiased bicubic resize to 128x128 + tensor, one goroutine ==")
-	paths := []prepPath{pathGo, pathEighth}
+	paths := []prepPath{pathGo, pathReduced}
 	if imageprep.LibJPEG {
 		paths = append(paths, pathLibjpeg)
 	} else {
@@ -121,8 +121,8 @@ func prep(o *options, w io.Writer, sum *summary) error {
 				switch path {
 				case pathGo:
 					sum.prep12Go = res.lat.p50
-				case pathEighth:
-					sum.prep12Eighth = res.lat.p50
+				case pathReduced:
+					sum.prep12Reduced = res.lat.p50
 				case pathLibjpeg:
 					sum.prep12 = res.lat.p50
 				}
@@ -150,6 +150,6 @@ func prep(o *options, w io.Writer, sum *summary) error {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "pure Go, 1/8 from DC: JPEGs whose 1/8 scale is at least 128x128 (1024x1024 and up) are decoded from their DC coefficients alone (imageprep.DecodeJPEGEighth), the others by image/jpeg.")
+	fmt.Fprintln(w, "pure Go, n/8 reduced: JPEGs of at least 512x512 are decoded at 1/8 or 2/8, the smaller that is at least 128x128, from their coefficients (imageprep.DecodeJPEGReduced); smaller ones by image/jpeg.")
 	return nil
 }

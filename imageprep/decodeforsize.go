@@ -5,9 +5,10 @@ package imageprep
 // A JPEG can be decoded at 1/8, 2/8, ... 8/8 of its size for much less than
 // the full decode by scaling in the DCT domain (libjpeg's scale_num /
 // scale_denom): a 12 MP photo bound for a 128x128 model need never exist at
-// 12 MP in memory. The default build has no cgo: it decodes a JPEG of at
-// least 8 minW x 8 minH at 1/8 scale from its DC coefficients with
-// huskyai's own entropy decoder (DecodeJPEGEighth, jpegdc.go), and every
+// 12 MP in memory. The default build has no cgo: it decodes a baseline
+// JPEG of at least 4 minW x 4 minH at 1/8 or 2/8, the smaller that still
+// leaves it at least minW x minH, from its coefficients, with
+// huskyai's own entropy decoder (DecodeJPEGReduced, jpegdc.go), and every
 // other image with the pure-Go path (Decode). A build with the libjpeg tag
 // and cgo (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at
 // the largest reduction that still leaves the image at least minW x minH
@@ -31,10 +32,9 @@ const LibJPEG = libjpegBuild
 // unless the image itself is (then it is returned at full size): with the
 // libjpeg build tag, a JPEG is decoded by libjpeg-turbo at the largest DCT
 // scale reduction (1/8 to 8/8) whose output is at least minW x minH after
-// the Exif orientation is applied; without it, a baseline JPEG whose 1/8
-// scale is at least minW x minH is decoded at that scale from its DC
-// coefficients (DecodeJPEGEighth). Every other image is decoded exactly as
-// Decode does.
+// the Exif orientation is applied; without it, a baseline JPEG is decoded
+// by DecodeJPEGReduced at 1/8 or 2/8, the smaller that is at least minW x
+// minH, if one is. Every other image is decoded exactly as Decode does.
 //
 // The Info reports the format and the declared size (upright, as Decode's:
 // swapped for Exif orientations 5 to 8), not the size of the returned
@@ -45,7 +45,7 @@ func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, er
 			return m, info, nil
 		}
 		if !LibJPEG {
-			if m, info, ok := DecodeJPEGEighth(data, maxPixels, minW, minH); ok {
+			if m, info, ok := DecodeJPEGReduced(data, maxPixels, minW, minH); ok {
 				return m, info, nil
 			}
 		}

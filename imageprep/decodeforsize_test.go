@@ -140,7 +140,7 @@ func pureTensor(t testing.TB, data []byte, w, h int) []float32 {
 // checkForSize decodes data with DecodeForSize for a w x h model input and
 // compares the result with Decode's: the same Info, a decoded image of at
 // least w x h (unless the image is smaller), and the same image (default
-// build, unless decoded at 1/8 from DC coefficients) or a tensor within the
+// build, unless its JPEG decoder reduced it) or a tensor within the
 // tolerance of the scaled decoders. It returns the difference.
 func checkForSize(t *testing.T, data []byte, w, h int, maxLimit, meanLimit float64) (maxd, mean float64) {
 	t.Helper()
@@ -161,14 +161,21 @@ func checkForSize(t *testing.T, data []byte, w, h int, maxLimit, meanLimit float
 	if len(m.Pix) != 3*m.Width*m.Height {
 		t.Fatalf("%d bytes for %dx%d", len(m.Pix), m.Width, m.Height)
 	}
-	// Without libjpeg, a (baseline) JPEG whose 1/8 scale still covers w x h
-	// is decoded at that scale from its DC coefficients, anything else as
-	// Decode does.
-	eighth := !LibJPEG && info.Format == "jpeg" && (want.Width+7)/8 >= w && (want.Height+7)/8 >= h
+	// Without libjpeg, a JPEG the reduced decoder handles (baseline, not
+	// CMYK: TestDecodeJPEGReduced*) is decoded at 1/8 or 2/8, the smaller
+	// that covers w x h, if one does, anything else as Decode does.
+	scale := 0
+	if _, handled := decodeJPEGReduced(data, 1); handled && !LibJPEG && info.Format == "jpeg" {
+		for n := 1; n <= 2 && scale == 0; n *= 2 {
+			if (want.Width*n+7)/8 >= w && (want.Height*n+7)/8 >= h {
+				scale = n
+			}
+		}
+	}
 	switch {
-	case eighth:
-		if m.Width != (want.Width+7)/8 || m.Height != (want.Height+7)/8 {
-			t.Errorf("decoded at %dx%d, want 1/8 of %dx%d", m.Width, m.Height, want.Width, want.Height)
+	case scale > 0:
+		if m.Width != (want.Width*scale+7)/8 || m.Height != (want.Height*scale+7)/8 {
+			t.Errorf("decoded at %dx%d, want %d/8 of %dx%d", m.Width, m.Height, scale, want.Width, want.Height)
 		}
 	case !LibJPEG || info.Format != "jpeg":
 		if d := firstDiff(m, want); d != "" {

@@ -3,6 +3,7 @@ package imageprep
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"image/jpeg"
 	"math"
 	"os"
@@ -20,18 +21,18 @@ func readJpegtranFixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// blockMeans returns the image of the means of m's 8x8 blocks (those at
-// the right and bottom edges cut to the image), what a 1/8-scale decode
-// approximates.
-func blockMeans(m *RGB) (w, h int, means []float64) {
-	w, h = (m.Width+7)/8, (m.Height+7)/8
+// areaMeans returns the image of the means of m's a x a areas (those at
+// the right and bottom edges cut to the image), what a decode at 1/a of
+// the size approximates.
+func areaMeans(m *RGB, a int) (w, h int, means []float64) {
+	w, h = (m.Width+a-1)/a, (m.Height+a-1)/a
 	means = make([]float64, 3*w*h)
 	for by := range h {
 		for bx := range w {
 			var sum [3]float64
 			n := 0.0
-			for y := by * 8; y < min(by*8+8, m.Height); y++ {
-				for x := bx * 8; x < min(bx*8+8, m.Width); x++ {
+			for y := by * a; y < min(by*a+a, m.Height); y++ {
+				for x := bx * a; x < min(bx*a+a, m.Width); x++ {
 					p := m.Pix[3*(y*m.Width+x):]
 					sum[0], sum[1], sum[2] = sum[0]+float64(p[0]), sum[1]+float64(p[1]), sum[2]+float64(p[2])
 					n++
@@ -45,85 +46,132 @@ func blockMeans(m *RGB) (w, h int, means []float64) {
 	return w, h, means
 }
 
-// Limits of TestDecodeJPEGEighth, in levels of 255, against the block means
-// of Decode. Each component's value is the exact mean of its samples over
-// the block (or, for subsampled chroma, over the block's part), but for
-// rounding and Decode's IDCT; what differs is that Decode upsamples chroma
-// smoothly across block edges, and that the colour conversion is of means
-// rather than a mean of conversions. Measured on the cases below: max 15.8
-// levels (noisy 4:2:2 at quality 50), mean 1.55 (97x61 at quality 75).
-const (
-	eighthMaxDiff  = 20
-	eighthMeanDiff = 2
+// greySampled22 is Pillow's grey fixture with its one component's sampling
+// factors set to 2x2 in the frame header.
+func greySampled22(t testing.TB) []byte {
+	data := readFixture(t, "jpeg_gray_160x120.jpg")
+	sof := bytes.Index(data, []byte{0xFF, 0xC0})
+	if sof < 0 || data[sof+9] != 1 || data[sof+11] != 0x11 {
+		t.Fatal("unexpected frame header")
+	}
+	data = append([]byte(nil), data...)
+	data[sof+11] = 0x22
+	return data
+}
+
+// Limits of TestDecodeJPEGReduced, in levels of 255, against the means of
+// the areas of Decode's image. Each component's value is the exact mean of
+// its samples over the area, but for rounding and Decode's IDCT: grey
+// images stay within a few levels at every scale (measured: max 2.8, mean
+// 0.27). In colour, Decode upsamples chroma smoothly across blocks (as
+// libjpeg's "fancy" upsampling), where the reduced decoder has each
+// area's own chroma from the block's coefficients, and the colour
+// conversion is of means rather than a mean of conversions: at sharp
+// colour edges the two differ the more the finer the scale. Measured on
+// the cases below: max 15.8 / 24.8 / 58.2 levels at 1/8, 2/8, 4/8 (noisy
+// 4:2:2 at quality 50, 4:2:0), mean at most 2.54 (97x61 at 4/8).
+var (
+	reducedGreyMax, reducedGreyMean = 4.0, 0.5
+	reducedColourMax                = map[int]float64{1: 20, 2: 32, 4: 64}
+	reducedColourMean               = 3.0
 )
 
-// TestDecodeJPEGEighth decodes Pillow's baseline fixtures (4:2:0, 4:2:2,
+// TestDecodeJPEGReduced decodes Pillow's baseline fixtures (4:2:0, 4:2:2,
 // 4:4:4, grey, odd sizes, quality 50 to 95), the same with restart markers
-// every 1 to 3 MCU rows or 5 MCUs (jpegtran), and generated photos, and
-// compares each pixel with the mean of its 8x8 block in Decode's image.
-func TestDecodeJPEGEighth(t *testing.T) {
+// every 1 to 3 MCU rows or 5 MCUs (jpegtran), and generated photos, at
+// 1/8, 2/8 and 4/8, and compares each pixel with the mean of its 8x8, 4x4
+// or 2x2 area in Decode's image.
+func TestDecodeJPEGReduced(t *testing.T) {
 	cases := []struct {
 		name string
 		data []byte
+		grey bool
 	}{
-		{"pillow 4:2:0", readFixture(t, "jpeg_420_160x120.jpg")},
-		{"pillow 4:2:0 q75 97x61", readFixture(t, "jpeg_420_q75_97x61.jpg")},
-		{"pillow 4:2:2 q50 161x119", readFixture(t, "jpeg_422_q50_161x119.jpg")},
-		{"pillow 4:4:4", readFixture(t, "jpeg_444_160x120.jpg")},
-		{"pillow grey", readFixture(t, "jpeg_gray_160x120.jpg")},
-		{"restart every MCU row", readJpegtranFixture(t, "jpeg_420_restart1_160x120.jpg")},
-		{"restart every 3 MCU rows", readJpegtranFixture(t, "jpeg_420_restart3_160x120.jpg")},
-		{"restart 4:2:2 every 2 rows", readJpegtranFixture(t, "jpeg_422_restart2_161x119.jpg")},
-		{"restart grey every row", readJpegtranFixture(t, "jpeg_gray_restart1_160x120.jpg")},
-		{"restart 4:4:4 every 5 MCUs", readJpegtranFixture(t, "jpeg_444_restart5B_160x120.jpg")},
-		{"go 4:2:0 1600x1200", sceneJPEG(t, 1600, 1200, false)},
-		{"go grey 1600x1200", sceneJPEG(t, 1600, 1200, true)},
-		{"go 4:2:0 203x77", sceneJPEG(t, 203, 77, false)},
+		{"pillow 4:2:0", readFixture(t, "jpeg_420_160x120.jpg"), false},
+		{"pillow 4:2:0 q75 97x61", readFixture(t, "jpeg_420_q75_97x61.jpg"), false},
+		{"pillow 4:2:2 q50 161x119", readFixture(t, "jpeg_422_q50_161x119.jpg"), false},
+		{"pillow 4:4:4", readFixture(t, "jpeg_444_160x120.jpg"), false},
+		{"pillow grey", readFixture(t, "jpeg_gray_160x120.jpg"), true},
+		{"restart every MCU row", readJpegtranFixture(t, "jpeg_420_restart1_160x120.jpg"), false},
+		{"restart every 3 MCU rows", readJpegtranFixture(t, "jpeg_420_restart3_160x120.jpg"), false},
+		{"restart 4:2:2 every 2 rows", readJpegtranFixture(t, "jpeg_422_restart2_161x119.jpg"), false},
+		{"restart grey every row", readJpegtranFixture(t, "jpeg_gray_restart1_160x120.jpg"), true},
+		{"restart 4:4:4 every 5 MCUs", readJpegtranFixture(t, "jpeg_444_restart5B_160x120.jpg"), false},
+		{"go 4:2:0 1600x1200", sceneJPEG(t, 1600, 1200, false), false},
+		{"go grey 1600x1200", sceneJPEG(t, 1600, 1200, true), true},
+		{"go 4:2:0 203x77", sceneJPEG(t, 203, 77, false), false},
+		// One component declared with 2x2 sampling, which a single
+		// component's scan ignores (JPEG A.2): scaled at first as if its
+		// blocks were twice as many.
+		{"grey declared 2x2", greySampled22(t), true},
 	}
 	var worst, worstMean float64
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			full, info, _, err := decode(tc.data, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, got, ok := DecodeJPEGEighth(tc.data, 0, 0, 0)
-			if !ok {
-				t.Fatal("declined")
-			}
-			if got != info {
-				t.Errorf("Info %+v, want %+v", got, info)
-			}
-			w, h, means := blockMeans(full)
-			if m.Width != w || m.Height != h {
-				t.Fatalf("%dx%d, want %dx%d", m.Width, m.Height, w, h)
-			}
-			// Blocks cut by the right or bottom edge are left out: the
-			// decoder gives the mean of the whole block, padding included,
-			// as libjpeg's 1/8 scale does.
-			var maxd, sum, cnt float64
-			for i, v := range means {
-				if x, y := i/3%w, i/3/w; 8*x+8 > full.Width || 8*y+8 > full.Height {
-					continue
+		full, info, _, err := decode(tc.data, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2, 4} {
+			t.Run(fmt.Sprintf("%s/%d8", tc.name, n), func(t *testing.T) {
+				a := 8 / n
+				w, h, means := areaMeans(full, a)
+				// DecodeJPEGReduced uses 1/8 and 2/8 (the smallest minimum
+				// that gives 2/8 is one more than 1/8 gives); 4/8 is
+				// tested on the decoder itself.
+				var m *RGB
+				if n <= 2 {
+					minW := 0
+					if n == 2 {
+						minW = (info.Width+7)/8 + 1
+					}
+					var got Info
+					var ok bool
+					if m, got, ok = DecodeJPEGReduced(tc.data, 0, minW, 0); !ok {
+						t.Fatal("declined")
+					}
+					if got != info {
+						t.Errorf("Info %+v, want %+v", got, info)
+					}
+				} else {
+					var ok bool
+					if m, ok = decodeJPEGReduced(tc.data, n); !ok {
+						t.Fatal("declined")
+					}
 				}
-				d := math.Abs(float64(m.Pix[i]) - v)
-				maxd, sum, cnt = max(maxd, d), sum+d, cnt+1
-			}
-			mean := sum / cnt
-			t.Logf("%dx%d -> %dx%d: max |diff| %.1f levels, mean %.2f", info.Width, info.Height, w, h, maxd, mean)
-			if maxd > eighthMaxDiff || mean > eighthMeanDiff {
-				t.Errorf("max |diff| %.1f (limit %d), mean %.2f (limit %d)", maxd, eighthMaxDiff, mean, eighthMeanDiff)
-			}
-			worst, worstMean = max(worst, maxd), max(worstMean, mean)
-		})
+				if m.Width != w || m.Height != h {
+					t.Fatalf("%dx%d, want %dx%d", m.Width, m.Height, w, h)
+				}
+				// Areas cut by the right or bottom edge are left out: the
+				// decoder gives the mean of the whole area, the block's
+				// padding included, as libjpeg's scaled decoding does.
+				var maxd, sum, cnt float64
+				for i, v := range means {
+					if x, y := i/3%w, i/3/w; a*x+a > full.Width || a*y+a > full.Height {
+						continue
+					}
+					d := math.Abs(float64(m.Pix[i]) - v)
+					maxd, sum, cnt = max(maxd, d), sum+d, cnt+1
+				}
+				mean := sum / cnt
+				t.Logf("%dx%d -> %dx%d: max |diff| %.1f levels, mean %.2f", info.Width, info.Height, w, h, maxd, mean)
+				maxLimit, meanLimit := reducedColourMax[n], reducedColourMean
+				if tc.grey {
+					maxLimit, meanLimit = reducedGreyMax, reducedGreyMean
+				}
+				if maxd > maxLimit || mean > meanLimit {
+					t.Errorf("max |diff| %.1f (limit %.0f), mean %.2f (limit %.1f)", maxd, maxLimit, mean, meanLimit)
+				}
+				worst, worstMean = max(worst, maxd), max(worstMean, mean)
+			})
+		}
 	}
 	t.Logf("worst: max %.1f levels, mean %.2f", worst, worstMean)
 }
 
-// TestDecodeJPEGEighthDeclines checks the JPEGs the DC decoder leaves to
+// TestDecodeJPEGReducedDeclines checks the JPEGs the DC decoder leaves to
 // the full decoder: other codings and colour spaces, and broken data,
 // which must never come out as an image.
-func TestDecodeJPEGEighthDeclines(t *testing.T) {
+func TestDecodeJPEGReducedDeclines(t *testing.T) {
 	base := readFixture(t, "jpeg_420_160x120.jpg")
 	rst := readJpegtranFixture(t, "jpeg_420_restart1_160x120.jpg")
 	sos := bytes.Index(base, []byte{0xFF, 0xDA})
@@ -144,43 +192,46 @@ func TestDecodeJPEGEighthDeclines(t *testing.T) {
 		{"empty", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if m, _, ok := DecodeJPEGEighth(tc.data, 0, 0, 0); ok {
+			if m, _, ok := DecodeJPEGReduced(tc.data, 0, 0, 0); ok {
 				t.Errorf("decoded a %dx%d image", m.Width, m.Height)
 			}
 		})
 	}
-	// The minimum size applies upright: 160x120 gives 20x15, and with Exif
-	// orientation 6 (a quarter turn) 15x20.
+	// The scale is 1/8 or 2/8, the smaller that covers the minimum,
+	// upright: 160x120 gives 20x15 or 40x30, and with Exif orientation 6
+	// (a quarter turn) 15x20 or 30x40.
 	rotated := withSegment(base, 0xE1, exifPayload(binary.BigEndian, 3, 6))
 	for _, c := range []struct {
-		data       []byte
-		minW, minH int
-		ok         bool
+		data         []byte
+		minW, minH   int
+		wantW, wantH int // 0: declined
 	}{
-		{base, 20, 15, true}, {base, 21, 15, false}, {base, 20, 16, false},
-		{rotated, 15, 20, true}, {rotated, 20, 15, false},
+		{base, 0, 0, 20, 15}, {base, 20, 15, 20, 15}, {base, 21, 15, 40, 30}, {base, 20, 16, 40, 30},
+		{base, 40, 30, 40, 30}, {base, 41, 1, 0, 0}, {base, 1, 31, 0, 0},
+		{rotated, 15, 20, 15, 20}, {rotated, 20, 15, 30, 40}, {rotated, 40, 30, 0, 0},
 	} {
-		m, _, ok := DecodeJPEGEighth(c.data, 0, c.minW, c.minH)
-		if ok != c.ok {
-			t.Errorf("minimum %dx%d: ok %v, want %v", c.minW, c.minH, ok, c.ok)
-		} else if ok && (m.Width != c.minW || m.Height != c.minH) {
-			t.Errorf("minimum %dx%d: decoded %dx%d", c.minW, c.minH, m.Width, m.Height)
+		m, _, ok := DecodeJPEGReduced(c.data, 0, c.minW, c.minH)
+		switch {
+		case ok != (c.wantW > 0):
+			t.Errorf("minimum %dx%d: ok %v", c.minW, c.minH, ok)
+		case ok && (m.Width != c.wantW || m.Height != c.wantH):
+			t.Errorf("minimum %dx%d: decoded %dx%d, want %dx%d", c.minW, c.minH, m.Width, m.Height, c.wantW, c.wantH)
 		}
 	}
-	if _, _, ok := DecodeJPEGEighth(base, 160*120-1, 0, 0); ok {
+	if _, _, ok := DecodeJPEGReduced(base, 160*120-1, 0, 0); ok {
 		t.Error("decoded an image over maxPixels")
 	}
 }
 
-// TestDecodeJPEGEighthBoundsMemory checks, on a header that declares
+// TestDecodeJPEGReducedBoundsMemory checks, on a header that declares
 // 60000x60000 over the data of a 160x120 JPEG (what the fuzzer first
 // found slow: the DC planes were allocated from the header alone), that
 // the DC decoder declines after allocating about the size of the data.
-func TestDecodeJPEGEighthBoundsMemory(t *testing.T) {
+func TestDecodeJPEGReducedBoundsMemory(t *testing.T) {
 	data := jpegSOFSize(t, readFixture(t, "jpeg_420_160x120.jpg"), 60000, 60000)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, ok := decodeJPEGDC(data)
+	_, ok := decodeJPEGReduced(data, 1)
 	runtime.ReadMemStats(&after)
 	if ok {
 		t.Fatal("decoded")
@@ -190,46 +241,53 @@ func TestDecodeJPEGEighthBoundsMemory(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJPEGEighth feeds the DC decoder arbitrary bytes: it must not
-// panic, and an image it returns must have the size of 1/8 of the header's.
-func FuzzDecodeJPEGEighth(f *testing.F) {
+// FuzzDecodeJPEGReduced feeds the reduced decoder arbitrary bytes at each
+// scale: it must not panic, and an image it returns must have the size of
+// n/8 of the header's.
+func FuzzDecodeJPEGReduced(f *testing.F) {
 	for _, name := range []string{"jpeg_420_160x120.jpg", "jpeg_422_q50_161x119.jpg", "jpeg_gray_160x120.jpg", "jpeg_444_160x120.jpg", "jpeg_prog_160x120.jpg"} {
 		f.Add(readFixture(f, name))
 	}
 	f.Add(readJpegtranFixture(f, "jpeg_420_restart3_160x120.jpg"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, ok := decodeJPEGDC(data)
-		if !ok {
-			return
-		}
-		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
-		if err != nil {
-			return // the DC decoder reads less than DecodeConfig checks
-		}
-		if m.Width != (cfg.Width+7)/8 || m.Height != (cfg.Height+7)/8 || len(m.Pix) != 3*m.Width*m.Height {
-			t.Fatalf("%dx%d (%d bytes) for a %dx%d JPEG", m.Width, m.Height, len(m.Pix), cfg.Width, cfg.Height)
+		for _, n := range []int{1, 2, 4} {
+			m, ok := decodeJPEGReduced(data, n)
+			if !ok {
+				continue
+			}
+			cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+			if err != nil {
+				continue // the reduced decoder reads less than DecodeConfig checks
+			}
+			if m.Width != (cfg.Width*n+7)/8 || m.Height != (cfg.Height*n+7)/8 || len(m.Pix) != 3*m.Width*m.Height {
+				t.Fatalf("%dx%d (%d bytes) at %d/8 of a %dx%d JPEG", m.Width, m.Height, len(m.Pix), n, cfg.Width, cfg.Height)
+			}
 		}
 	})
 }
 
-// BenchmarkDecodeJPEGEighth times the DC decoder on a generated 12 MP
-// photo-like JPEG (3.3 MB, as bench/ makes), against Decode.
-func BenchmarkDecodeJPEGEighth(b *testing.B) {
-	data := sceneJPEG(b, 4000, 3000, false)
-	b.Run("eighth", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			if _, _, ok := DecodeJPEGEighth(data, 0, 0, 0); !ok {
-				b.Fatal("declined")
+// BenchmarkDecodeJPEGReduced times the reduced decoder on generated
+// photo-like JPEGs, at 4/8 of 640x480 (which DecodeJPEGReduced does not
+// use), 2/8 of 1280x800 and 1/8 of 4000x3000, the scales a 128x128 model
+// input needs, against Decode.
+func BenchmarkDecodeJPEGReduced(b *testing.B) {
+	for _, sz := range [][3]int{{640, 480, 4}, {1280, 800, 2}, {4000, 3000, 1}} {
+		data := sceneJPEG(b, sz[0], sz[1], false)
+		b.Run(fmt.Sprintf("%dx%d/reduced", sz[0], sz[1]), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, ok := decodeJPEGReduced(data, sz[2]); !ok {
+					b.Fatal("declined")
+				}
 			}
-		}
-	})
-	b.Run("decode", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		for b.Loop() {
-			if _, _, _, err := decode(data, 0); err != nil {
-				b.Fatal(err)
+		})
+		b.Run(fmt.Sprintf("%dx%d/decode", sz[0], sz[1]), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, _, _, err := decode(data, 0); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }
