@@ -1,5 +1,12 @@
 package imageprep
 
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+)
+
 // DecodeForSize: decoding for a known output size.
 //
 // A JPEG can be decoded at 1/8, 2/8, ... 8/8 of its size for much less than
@@ -52,4 +59,40 @@ func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, er
 	}
 	m, info, _, err := decode(data, maxPixels)
 	return m, info, err
+}
+
+// scalableJPEG is the header check of the reduced JPEG decoders
+// (DecodeJPEGReduced, and libjpeg's decodeJPEGScaled): it reports the
+// declared size and Exif orientation of data, and false, before any pixel
+// is decoded, when it is not a JPEG, or a header that Decode would refuse
+// (so that the refusal is Decode's own), or CMYK or YCCK colour.
+func scalableJPEG(data []byte, maxPixels int64) (cfg image.Config, orientation int, ok bool) {
+	if format, _ := Sniff(data); format != "jpeg" {
+		return cfg, 0, false
+	}
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return cfg, 0, false
+	}
+	if cfg.ColorModel == color.CMYKModel {
+		return cfg, 0, false
+	}
+	return cfg, exifOrientation(data), true
+}
+
+// upright applies Exif orientation o to m, a reduced decode of a JPEG
+// whose header declared cfg, and returns it with the Info Decode gives
+// (the declared size, upright).
+func upright(m *RGB, cfg image.Config, o int) (*RGB, Info) {
+	info := Info{Format: "jpeg", Width: cfg.Width, Height: cfg.Height}
+	if o != 1 {
+		m = orient(m, o)
+		if o >= 5 {
+			info.Width, info.Height = cfg.Height, cfg.Width
+		}
+	}
+	return m, info
 }

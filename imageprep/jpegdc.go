@@ -23,7 +23,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image/color"
-	"image/jpeg"
 	"math"
 )
 
@@ -135,14 +134,9 @@ type dcComp struct {
 func fullAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, q *[64]int32, coef *[64]int32) (int, uint64, uint, bool, bool) {
 	any := false
 	for k := 1; k < 64; {
-		if n < 32 {
-			if pos+8 > len(buf) {
-				return pos, acc, n, false, false
-			}
-			acc |= binary.BigEndian.Uint64(buf[pos:]) >> (n & 63)
-			kk := (63 - n) >> 3
-			pos += int(kk)
-			n += kk * 8
+		var ok bool
+		if pos, acc, n, ok = refill(buf, pos, acc, n); !ok {
+			return pos, acc, n, false, false
 		}
 		var sym uint8
 		if e := t.fast[acc>>(64-huffFastBits)]; e != 0 {
@@ -290,6 +284,22 @@ func quarterMeans(coef *[64]int32, part []uint8) {
 	part[0], part[1], part[2], part[3] = pixel(l0+lo), pixel(r0+ro), pixel(l0-lo), pixel(r0-ro)
 }
 
+// refill tops up the bit reader of dcInterval (buf, pos, acc, n) to at
+// least 32 bits, loading 8 bytes at a time, and reports false if it would
+// read past buf (which cannot happen while the bits handed out lie within
+// the data, see dcPad). It is small enough for the compiler to inline.
+func refill(buf []byte, pos int, acc uint64, n uint) (int, uint64, uint, bool) {
+	if n >= 32 {
+		return pos, acc, n, true
+	}
+	if pos+8 > len(buf) {
+		return pos, acc, n, false
+	}
+	acc |= binary.BigEndian.Uint64(buf[pos:]) >> (n & 63)
+	k := (63 - n) >> 3
+	return pos + int(k), acc, n + k*8, true
+}
+
 // skipAC reads past one block's AC values, from index k on, from the bit reader of
 // dcInterval (buf, pos, acc, n), one lookup of t.skip and one shift per
 // value, and returns the reader's new state, or false for a bad code or a
@@ -297,14 +307,9 @@ func quarterMeans(coef *[64]int32, part []uint8) {
 // few variables stay in registers.
 func skipAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, k int) (int, uint64, uint, bool) {
 	for k < 64 {
-		if n < 32 {
-			if pos+8 > len(buf) {
-				return pos, acc, n, false
-			}
-			acc |= binary.BigEndian.Uint64(buf[pos:]) >> (n & 63)
-			kk := (63 - n) >> 3
-			pos += int(kk)
-			n += kk * 8
+		var ok bool
+		if pos, acc, n, ok = refill(buf, pos, acc, n); !ok {
+			return pos, acc, n, false
 		}
 		e := t.skip[acc>>(64-huffFastBits)]
 		if e == 0 {
@@ -346,14 +351,9 @@ func dcInterval(buf []byte, comps []dcComp, q *[4][64]int32, mcusX, from, to int
 			for y := range cp.v {
 				for x := range cp.h {
 					// The DC difference: a size, then that many bits.
-					if n < 32 {
-						if pos+8 > len(buf) {
-							return 0, false
-						}
-						acc |= binary.BigEndian.Uint64(buf[pos:]) >> (n & 63)
-						k := (63 - n) >> 3
-						pos += int(k)
-						n += k * 8
+					var ok bool
+					if pos, acc, n, ok = refill(buf, pos, acc, n); !ok {
+						return 0, false
 					}
 					var size uint
 					if e := dcTab.fast[acc>>(64-huffFastBits)]; e != 0 {
@@ -385,7 +385,6 @@ func dcInterval(buf []byte, comps []dcComp, q *[4][64]int32, mcusX, from, to int
 					cp.dc[b] = pred[c] * q[cp.tq][0]
 					// The AC values: skipped, unless the block gives more
 					// than one output pixel.
-					var ok bool
 					if cp.part != nil {
 						coef := [64]int32{cp.dc[b]}
 						var ac bool
@@ -698,21 +697,10 @@ func plane(c *dcComp, ow, oh int) []uint8 {
 // ...) or anything in it is wrong. The caller then decodes the image in
 // full, which decides. DecodeForSize uses it in builds without libjpeg.
 func DecodeJPEGReduced(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
-	if format, _ := Sniff(data); format != "jpeg" {
+	cfg, o, ok := scalableJPEG(data, maxPixels)
+	if !ok {
 		return nil, Info{}, false
 	}
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
-	}
-	// The same header check as decode, before any pixel is decoded.
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
-	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, Info{}, false
-	}
-	if cfg.ColorModel == color.CMYKModel {
-		return nil, Info{}, false
-	}
-	o := exifOrientation(data)
 	n := 1
 	for ; n <= 2; n *= 2 {
 		w, h := (cfg.Width*n+7)/8, (cfg.Height*n+7)/8
@@ -730,12 +718,6 @@ func DecodeJPEGReduced(data []byte, maxPixels int64, minW, minH int) (*RGB, Info
 	if !ok || m.Width != (cfg.Width*n+7)/8 || m.Height != (cfg.Height*n+7)/8 {
 		return nil, Info{}, false
 	}
-	info := Info{Format: "jpeg", Width: cfg.Width, Height: cfg.Height}
-	if o != 1 {
-		m = orient(m, o)
-		if o >= 5 {
-			info.Width, info.Height = cfg.Height, cfg.Width
-		}
-	}
+	m, info := upright(m, cfg, o)
 	return m, info, true
 }

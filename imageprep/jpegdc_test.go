@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"image/jpeg"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 )
 
+// readJpegtranFixture reads a fixture of testdata/jpegtran (see its README).
 func readJpegtranFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "jpegtran", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return readFixture(t, filepath.Join("..", "jpegtran", name))
 }
 
 // areaMeans returns the image of the means of m's a x a areas (those at

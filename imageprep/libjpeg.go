@@ -124,12 +124,7 @@ static int hp_decode(const unsigned char *data, unsigned long n, int minw, int m
 */
 import "C"
 
-import (
-	"bytes"
-	"image/color"
-	"image/jpeg"
-	"unsafe"
-)
+import "unsafe"
 
 const libjpegBuild = true
 
@@ -139,21 +134,11 @@ const libjpegBuild = true
 // JPEG, a header that Decode would refuse (so that the refusal is Decode's
 // own), CMYK or YCCK colour, or any libjpeg error or warning.
 func decodeJPEGScaled(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
-	if format, _ := Sniff(data); format != "jpeg" {
-		return nil, Info{}, false
-	}
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
-	}
 	// The same header check as decode, before any pixel is decoded.
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
-	if err != nil || cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+	cfg, o, ok := scalableJPEG(data, maxPixels)
+	if !ok {
 		return nil, Info{}, false
 	}
-	if cfg.ColorModel == color.CMYKModel {
-		return nil, Info{}, false
-	}
-	o := exifOrientation(data)
 	if o >= 5 {
 		// The minimum applies to the upright image.
 		minW, minH = minH, minW
@@ -170,12 +155,6 @@ func decodeJPEGScaled(data []byte, maxPixels int64, minW, minH int) (*RGB, Info,
 	}
 	m := NewRGB(w, h)
 	copy(m.Pix, unsafe.Slice((*byte)(unsafe.Pointer(r.pix)), len(m.Pix)))
-	info := Info{Format: "jpeg", Width: cfg.Width, Height: cfg.Height}
-	if o != 1 {
-		m = orient(m, o)
-		if o >= 5 {
-			info.Width, info.Height = cfg.Height, cfg.Width
-		}
-	}
+	m, info := upright(m, cfg, o)
 	return m, info, true
 }

@@ -37,6 +37,15 @@ def aaddr(r, disp):
     idx = ["", "(R8*1)", "(R8*2)", "(R9*1)", "(R8*4)"][rr]
     return f"{d}({base}){idx}"
 
+def tile_rows(rows, vb, move):
+    # The tile's rows of c, DI moving down a row (DX) after each but the
+    # last: move(r, half, memory operand) is the instruction for each half.
+    for r in range(rows):
+        e(move(r, 0, "(DI)"))
+        e(move(r, 1, f"{vb}(DI)"))
+        if r < rows - 1:
+            e("\tADDQ DX, DI")
+
 def kernel(isa, rows, partial=False):
     if isa == 512:
         V, vb, regs = "Z", 64, 32
@@ -75,11 +84,7 @@ def kernel(isa, rows, partial=False):
     xor = "VPXORD" if isa == 512 else "VXORPS"
     e("\tTESTQ $2, R13")
     e("\tJEQ zero")
-    for r in range(rows):
-        e(f"\tVMOVUPS (DI), {acc(r,0)}")
-        e(f"\tVMOVUPS {vb}(DI), {acc(r,1)}")
-        if r < rows - 1:
-            e("\tADDQ DX, DI")
+    tile_rows(rows, vb, lambda r, h, m: f"\tVMOVUPS {m}, {acc(r,h)}")
     for ch in range(1, chains):
         for r in range(rows):
             for h in range(2):
@@ -135,11 +140,7 @@ def kernel(isa, rows, partial=False):
         for h in range(2):
             e(f"\tVMAXPS {zero}, {acc(r,h)}, {acc(r,h)}")
     e("store:")
-    for r in range(rows):
-        e(f"\tVMOVUPS {acc(r,0)}, (DI)")
-        e(f"\tVMOVUPS {acc(r,1)}, {vb}(DI)")
-        if r < rows - 1:
-            e("\tADDQ DX, DI")
+    tile_rows(rows, vb, lambda r, h, m: f"\tVMOVUPS {acc(r,h)}, {m}")
     e("\tVZEROUPPER")
     e("\tRET")
     e("")
