@@ -26,14 +26,14 @@ import (
 	"math"
 )
 
-// dcHuff is a Huffman table of a JPEG. fast maps the next huffFastBits
+// huffTable is a Huffman table of a JPEG. fast maps the next huffFastBits
 // bits of the stream to (code length << 8 | symbol) for codes of up to
 // that length (0 for longer ones); the canonical maxcode/valptr/mincode
 // arrays decode the rest. skip, for AC tables, maps the same bits to what
 // skipping the coefficient takes: (code length + value bits) << 8 | how
 // far the coefficient index moves (run + 1, 16 for 16 zeros, eobStep for
 // the end of the block), so that one lookup and one shift skip it.
-type dcHuff struct {
+type huffTable struct {
 	fast    [1 << huffFastBits]uint16
 	skip    [1 << huffFastBits]uint16
 	maxcode [17]int32
@@ -64,7 +64,7 @@ func skipEntry(sym uint8, l int) uint16 {
 
 // build makes the table from a DHT segment's 16 counts and symbols, and
 // reports whether they form a valid prefix code.
-func (t *dcHuff) build(counts []byte, syms []byte) bool {
+func (t *huffTable) build(counts []byte, syms []byte) bool {
 	code, k := int32(0), int32(0)
 	for l := 1; l <= 16; l++ {
 		n := int32(counts[l-1])
@@ -101,7 +101,7 @@ func (t *dcHuff) build(counts []byte, syms []byte) bool {
 
 // slow decodes a symbol whose code is longer than huffFastBits from the
 // top 16 bits of acc, returning it and its code length (0 if no code).
-func (t *dcHuff) slow(acc uint64) (uint8, int) {
+func (t *huffTable) slow(acc uint64) (uint8, int) {
 	code := int32(acc >> 48)
 	for l := huffFastBits + 1; l <= 16; l++ {
 		c := code >> (16 - l)
@@ -112,10 +112,10 @@ func (t *dcHuff) slow(acc uint64) (uint8, int) {
 	return 0, 0
 }
 
-// dcComp is a component of the frame, with its block plane of DC values.
-type dcComp struct {
+// scanComp is a component of the frame, with its block plane of DC values.
+type scanComp struct {
 	id, h, v, tq int
-	dcTab, acTab *dcHuff
+	dcTab, acTab *huffTable
 	bw, bh       int     // blocks per line and per column in the scan
 	dc           []int32 // dequantized DC coefficient of each block
 	// kx, ky are the output pixels per block along x and y: the scale
@@ -129,10 +129,10 @@ type dcComp struct {
 
 // fullAC decodes all the AC values of a block into coef, in natural
 // order and dequantized with q (zigzag order), from the bit reader of
-// dcInterval, and returns the reader's state and whether any AC value was
+// decodeInterval, and returns the reader's state and whether any AC value was
 // not zero.
-func fullAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, q *[64]int32, coef *[64]int32) (int, uint64, uint, bool, bool) {
-	any := false
+func fullAC(buf []byte, pos int, acc uint64, n uint, t *huffTable, q *[64]int32, coef *[64]int32) (int, uint64, uint, bool, bool) {
+	nonzero := false
 	for k := 1; k < 64; {
 		var ok bool
 		if pos, acc, n, ok = refill(buf, pos, acc, n); !ok {
@@ -169,10 +169,10 @@ func fullAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, q *[64]int32, co
 			v += -1<<size + 1
 		}
 		coef[zigzag[k]] = v * q[k]
-		any = true
+		nonzero = true
 		k++
 	}
-	return pos, acc, n, any, true
+	return pos, acc, n, nonzero, true
 }
 
 // zigzag maps the zigzag index of a coefficient to its natural index
@@ -284,10 +284,10 @@ func quarterMeans(coef *[64]int32, part []uint8) {
 	part[0], part[1], part[2], part[3] = pixel(l0+lo), pixel(r0+ro), pixel(l0-lo), pixel(r0-ro)
 }
 
-// refill tops up the bit reader of dcInterval (buf, pos, acc, n) to at
+// refill tops up the bit reader of decodeInterval (buf, pos, acc, n) to at
 // least 32 bits, loading 8 bytes at a time, and reports false if it would
 // read past buf (which cannot happen while the bits handed out lie within
-// the data, see dcPad). It is small enough for the compiler to inline.
+// the data, see scanPad). It is small enough for the compiler to inline.
 func refill(buf []byte, pos int, acc uint64, n uint) (int, uint64, uint, bool) {
 	if n >= 32 {
 		return pos, acc, n, true
@@ -300,12 +300,13 @@ func refill(buf []byte, pos int, acc uint64, n uint) (int, uint64, uint, bool) {
 	return pos + int(k), acc, n + k*8, true
 }
 
-// skipAC reads past one block's AC values, from index k on, from the bit reader of
-// dcInterval (buf, pos, acc, n), one lookup of t.skip and one shift per
-// value, and returns the reader's new state, or false for a bad code or a
-// run past the last coefficient. It is a function of its own so that its
-// few variables stay in registers.
-func skipAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, k int) (int, uint64, uint, bool) {
+// skipAC reads past one block's AC values from the bit reader of
+// decodeInterval (buf, pos, acc, n), one lookup of t.skip and one shift
+// per value, and returns the reader's new state, or false for a bad code
+// or a run past the last coefficient. It is a function of its own so that
+// its few variables stay in registers.
+func skipAC(buf []byte, pos int, acc uint64, n uint, t *huffTable) (int, uint64, uint, bool) {
+	k := 1
 	for k < 64 {
 		var ok bool
 		if pos, acc, n, ok = refill(buf, pos, acc, n); !ok {
@@ -326,14 +327,14 @@ func skipAC(buf []byte, pos int, acc uint64, n uint, t *dcHuff, k int) (int, uin
 	return pos, acc, n, k <= 64 || k >= eobStep
 }
 
-// dcInterval decodes the blocks of the MCUs [from, to) of one restart
+// decodeInterval decodes the blocks of the MCUs [from, to) of one restart
 // interval, which starts buf: the interval's unstuffed data, followed by
-// the data after it and, at the end, dcPad zero bytes. It stores each
+// the data after it and, at the end, scanPad zero bytes. It stores each
 // block's DC value and skips its AC values, and reports how many bits it
 // used, or false for a bad code or run. The bit reader is in locals: acc
 // holds the next n bits at its top (and below them correct further bits
 // of the byte at pos, which the next 8-byte load ORs in again).
-func dcInterval(buf []byte, comps []dcComp, q *[4][64]int32, mcusX, from, to int) (int, bool) {
+func decodeInterval(buf []byte, comps []scanComp, q *[4][64]int32, mcusX, from, to int) (int, bool) {
 	var (
 		acc  uint64
 		n    uint
@@ -404,7 +405,7 @@ func dcInterval(buf []byte, comps []dcComp, q *[4][64]int32, mcusX, from, to int
 						default:
 							partMeans(&coef, kx, ky, part)
 						}
-					} else if pos, acc, n, ok = skipAC(buf, pos, acc, n, cp.acTab, 1); !ok {
+					} else if pos, acc, n, ok = skipAC(buf, pos, acc, n, cp.acTab); !ok {
 						return 0, false
 					}
 				}
@@ -430,8 +431,8 @@ func decodeJPEGReduced(data []byte, scale int) (*RGB, bool) {
 	var (
 		q        [4][64]int32 // quantization tables, in zigzag order
 		qSet     [4]bool
-		tabs     [2][4]*dcHuff
-		comps    []dcComp
+		tabs     [2][4]*huffTable
+		comps    []scanComp
 		w, h     int
 		ri       int
 		adobeRGB bool
@@ -487,7 +488,7 @@ func decodeJPEGReduced(data []byte, scale int) (*RGB, bool) {
 				if tc > 1 || th > 3 || len(seg) < 17+total {
 					return nil, false
 				}
-				t := new(dcHuff)
+				t := new(huffTable)
 				if !t.build(seg[1:17], seg[17:17+total]) {
 					return nil, false
 				}
@@ -504,7 +505,7 @@ func decodeJPEGReduced(data []byte, scale int) (*RGB, bool) {
 			}
 			for c := range nc {
 				p := seg[6+3*c:]
-				cp := dcComp{id: int(p[0]), h: int(p[1] >> 4), v: int(p[1] & 15), tq: int(p[2])}
+				cp := scanComp{id: int(p[0]), h: int(p[1] >> 4), v: int(p[1] & 15), tq: int(p[2])}
 				if cp.h < 1 || cp.h > 4 || cp.v < 1 || cp.v > 4 || cp.tq > 3 {
 					return nil, false
 				}
@@ -546,7 +547,7 @@ func decodeJPEGReduced(data []byte, scale int) (*RGB, bool) {
 
 // decodeScan decodes the entropy-coded data of the scan that starts
 // data into each component's plane of DC values.
-func decodeScan(data []byte, comps []dcComp, q *[4][64]int32, w, h, ri, n int) bool {
+func decodeScan(data []byte, comps []scanComp, q *[4][64]int32, w, h, ri, n int) bool {
 	hmax, vmax := 1, 1
 	for _, c := range comps {
 		hmax, vmax = max(hmax, c.h), max(vmax, c.v)
@@ -597,7 +598,7 @@ func decodeScan(data []byte, comps []dcComp, q *[4][64]int32, w, h, ri, n int) b
 	}
 	for s := 0; s+1 < len(offs); s++ {
 		start, end := offs[s], offs[s+1]
-		used, ok := dcInterval(buf[start:], comps, q, mcusX, s*per, min(total, (s+1)*per))
+		used, ok := decodeInterval(buf[start:], comps, q, mcusX, s*per, min(total, (s+1)*per))
 		if !ok || used > (end-start)*8 {
 			return false // a bad code, or data missing
 		}
@@ -605,13 +606,13 @@ func decodeScan(data []byte, comps []dcComp, q *[4][64]int32, w, h, ri, n int) b
 	return true
 }
 
-// dcPad is the zero bytes after the scan data: dcBits.fill loads 8 bytes
+// scanPad is the zero bytes after the scan data: dcBits.fill loads 8 bytes
 // at a time and keeps at least 32 bits, so while the bits it has handed
 // out lie within the data it reads at most 12 bytes past the end.
-const dcPad = 16
+const scanPad = 16
 
 // unstuff returns the entropy-coded data that starts data, with the
-// stuffed zero after each 0xFF byte removed and dcPad zero bytes after the
+// stuffed zero after each 0xFF byte removed and scanPad zero bytes after the
 // end, and the offsets in it where each restart interval starts, the
 // end of the data last. The data ends at the first marker other than a
 // restart marker.
@@ -636,14 +637,14 @@ func unstuff(data []byte) (buf []byte, offs []int, ok bool) {
 			i++
 		default:
 			offs = append(offs, len(buf))
-			return append(buf, make([]byte, dcPad)...), offs, true
+			return append(buf, make([]byte, scanPad)...), offs, true
 		}
 	}
 }
 
 // reducedImage makes the RGB image at n/8 scale from the components'
 // planes: ceil(w*n/8) x ceil(h*n/8) pixels.
-func reducedImage(comps []dcComp, w, h, n int) *RGB {
+func reducedImage(comps []scanComp, w, h, n int) *RGB {
 	ow, oh := (w*n+7)/8, (h*n+7)/8
 	planes := make([][]uint8, len(comps))
 	for ci := range comps {
@@ -663,7 +664,7 @@ func reducedImage(comps []dcComp, w, h, n int) *RGB {
 
 // plane returns component c's samples at the output resolution ow x oh:
 // its blocks' DC pixels, or the means of their parts.
-func plane(c *dcComp, ow, oh int) []uint8 {
+func plane(c *scanComp, ow, oh int) []uint8 {
 	out := make([]uint8, ow*oh)
 	kx, ky := c.kx, c.ky
 	for y := range oh {

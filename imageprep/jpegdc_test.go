@@ -164,7 +164,7 @@ func TestDecodeJPEGReduced(t *testing.T) {
 	t.Logf("worst: max %.1f levels, mean %.2f", worst, worstMean)
 }
 
-// TestDecodeJPEGReducedDeclines checks the JPEGs the DC decoder leaves to
+// TestDecodeJPEGReducedDeclines checks the JPEGs the reduced decoder leaves to
 // the full decoder: other codings and colour spaces, and broken data,
 // which must never come out as an image.
 func TestDecodeJPEGReducedDeclines(t *testing.T) {
@@ -222,18 +222,20 @@ func TestDecodeJPEGReducedDeclines(t *testing.T) {
 // TestDecodeJPEGReducedBoundsMemory checks, on a header that declares
 // 60000x60000 over the data of a 160x120 JPEG (what the fuzzer first
 // found slow: the DC planes were allocated from the header alone), that
-// the DC decoder declines after allocating about the size of the data.
+// the reduced decoder declines after allocating about the size of the data.
 func TestDecodeJPEGReducedBoundsMemory(t *testing.T) {
 	data := jpegSOFSize(t, readFixture(t, "jpeg_420_160x120.jpg"), 60000, 60000)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, ok := decodeJPEGReduced(data, 1)
-	runtime.ReadMemStats(&after)
-	if ok {
-		t.Fatal("decoded")
-	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > 64*uint64(len(data))+1<<16 {
-		t.Errorf("allocated %d bytes for %d bytes of data", n, len(data))
+	for _, n := range []int{1, 2, 4} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, ok := decodeJPEGReduced(data, n)
+		runtime.ReadMemStats(&after)
+		if ok {
+			t.Fatalf("%d/8: decoded", n)
+		}
+		if a := after.TotalAlloc - before.TotalAlloc; a > 64*uint64(len(data))+1<<16 {
+			t.Errorf("%d/8: allocated %d bytes for %d bytes of data", n, a, len(data))
+		}
 	}
 }
 
