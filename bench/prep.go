@@ -37,7 +37,7 @@ type prepPath int
 
 const (
 	pathGo      prepPath = iota // image/jpeg, the whole image
-	pathReduced                 // the default build: 1/8 or 2/8 from the coefficients where that is big enough
+	pathReduced                 // the default build: 1/8, 2/8 or 4/8 from the coefficients where that is big enough
 	pathLibjpeg                 // libjpeg-turbo, DCT-scaled (a libjpeg build)
 )
 
@@ -150,6 +150,6 @@ func prep(o *options, w io.Writer, sum *summary) error {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "pure Go, n/8 reduced: JPEGs of at least 512x512 are decoded at 1/8 or 2/8, the smaller that is at least 128x128, from their coefficients (imageprep.DecodeJPEGReduced); smaller ones by image/jpeg.")
+	fmt.Fprintln(w, "pure Go, n/8 reduced: JPEGs of at least 256x256 are decoded at 1/8, 2/8 or 4/8, the smallest that is at least 128x128, from their coefficients (imageprep.DecodeJPEGReduced); smaller ones by image/jpeg.")
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 // the full decode by scaling in the DCT domain (libjpeg's scale_num /
 // scale_denom): a 12 MP photo bound for a 128x128 model need never exist at
 // 12 MP in memory. The default build has no cgo: it decodes a baseline
-// JPEG of at least 4 minW x 4 minH at 1/8 or 2/8, the smaller that still
-// leaves it at least minW x minH, from its coefficients, with
+// JPEG of at least 2 minW x 2 minH at 1/8, 2/8 or 4/8, the smallest that
+// still leaves it at least minW x minH, from its coefficients, with
 // huskyai's own entropy decoder (DecodeJPEGReduced, jpegdc.go), and every
 // other image with the pure-Go path (Decode). A build with the libjpeg tag
 // and cgo (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at
@@ -40,8 +40,9 @@ const LibJPEG = libjpegBuild
 // libjpeg build tag, a JPEG is decoded by libjpeg-turbo at the largest DCT
 // scale reduction (1/8 to 8/8) whose output is at least minW x minH after
 // the Exif orientation is applied; without it, a baseline JPEG is decoded
-// by DecodeJPEGReduced at 1/8 or 2/8, the smaller that is at least minW x
-// minH, if one is. Every other image is decoded exactly as Decode does.
+// by DecodeJPEGReduced at 1/8, 2/8 or 4/8, the smallest that is at least
+// minW x minH, if one is. Every other image is decoded exactly as Decode
+// does.
 //
 // The Info reports the format and the declared size (upright, as Decode's:
 // swapped for Exif orientations 5 to 8), not the size of the returned

@@ -162,11 +162,11 @@ func checkForSize(t *testing.T, data []byte, w, h int, maxLimit, meanLimit float
 		t.Fatalf("%d bytes for %dx%d", len(m.Pix), m.Width, m.Height)
 	}
 	// Without libjpeg, a JPEG the reduced decoder handles (baseline, not
-	// CMYK: TestDecodeJPEGReduced*) is decoded at 1/8 or 2/8, the smaller
-	// that covers w x h, if one does, anything else as Decode does.
+	// CMYK: TestDecodeJPEGReduced*) is decoded at 1/8, 2/8 or 4/8, the
+	// smallest that covers w x h, if one does, anything else as Decode does.
 	scale := 0
 	if _, handled := decodeJPEGReduced(data, 1); handled && !LibJPEG && info.Format == "jpeg" {
-		for n := 1; n <= 2 && scale == 0; n *= 2 {
+		for n := 1; n <= 4 && scale == 0; n *= 2 {
 			if (want.Width*n+7)/8 >= w && (want.Height*n+7)/8 >= h {
 				scale = n
 			}

@@ -111,28 +111,18 @@ func TestDecodeJPEGReduced(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d8", tc.name, n), func(t *testing.T) {
 				a := 8 / n
 				w, h, means := areaMeans(full, a)
-				// DecodeJPEGReduced uses 1/8 and 2/8 (the smallest minimum
-				// that gives 2/8 is one more than 1/8 gives); 4/8 is
-				// tested on the decoder itself.
-				var m *RGB
-				if n <= 2 {
-					minW := 0
-					if n == 2 {
-						minW = (info.Width+7)/8 + 1
-					}
-					var got Info
-					var ok bool
-					if m, got, ok = DecodeJPEGReduced(tc.data, 0, minW, 0); !ok {
-						t.Fatal("declined")
-					}
-					if got != info {
-						t.Errorf("Info %+v, want %+v", got, info)
-					}
-				} else {
-					var ok bool
-					if m, ok = decodeJPEGReduced(tc.data, n); !ok {
-						t.Fatal("declined")
-					}
+				// The smallest minimum that gives scale n/8: one more than
+				// half of it gives.
+				minW := 0
+				if n > 1 {
+					minW = (info.Width*n/2+7)/8 + 1
+				}
+				m, got, ok := DecodeJPEGReduced(tc.data, 0, minW, 0)
+				if !ok {
+					t.Fatal("declined")
+				}
+				if got != info {
+					t.Errorf("Info %+v, want %+v", got, info)
 				}
 				if m.Width != w || m.Height != h {
 					t.Fatalf("%dx%d, want %dx%d", m.Width, m.Height, w, h)
@@ -193,9 +183,9 @@ func TestDecodeJPEGReducedDeclines(t *testing.T) {
 			}
 		})
 	}
-	// The scale is 1/8 or 2/8, the smaller that covers the minimum,
-	// upright: 160x120 gives 20x15 or 40x30, and with Exif orientation 6
-	// (a quarter turn) 15x20 or 30x40.
+	// The scale is the smallest of 1/8, 2/8 and 4/8 that covers the
+	// minimum, upright: 160x120 gives 20x15, 40x30 or 80x60, and with Exif
+	// orientation 6 (a quarter turn) 15x20, 30x40 or 60x80.
 	rotated := withSegment(base, 0xE1, exifPayload(binary.BigEndian, 3, 6))
 	for _, c := range []struct {
 		data         []byte
@@ -203,8 +193,8 @@ func TestDecodeJPEGReducedDeclines(t *testing.T) {
 		wantW, wantH int // 0: declined
 	}{
 		{base, 0, 0, 20, 15}, {base, 20, 15, 20, 15}, {base, 21, 15, 40, 30}, {base, 20, 16, 40, 30},
-		{base, 40, 30, 40, 30}, {base, 41, 1, 0, 0}, {base, 1, 31, 0, 0},
-		{rotated, 15, 20, 15, 20}, {rotated, 20, 15, 30, 40}, {rotated, 40, 30, 0, 0},
+		{base, 41, 1, 80, 60}, {base, 80, 60, 80, 60}, {base, 81, 60, 0, 0}, {base, 1, 61, 0, 0},
+		{rotated, 15, 20, 15, 20}, {rotated, 20, 15, 30, 40}, {rotated, 80, 60, 0, 0},
 	} {
 		m, _, ok := DecodeJPEGReduced(c.data, 0, c.minW, c.minH)
 		switch {
@@ -265,9 +255,8 @@ func FuzzDecodeJPEGReduced(f *testing.F) {
 }
 
 // BenchmarkDecodeJPEGReduced times the reduced decoder on generated
-// photo-like JPEGs, at 4/8 of 640x480 (which DecodeJPEGReduced does not
-// use), 2/8 of 1280x800 and 1/8 of 4000x3000, the scales a 128x128 model
-// input needs, against Decode.
+// photo-like JPEGs, at 4/8 of 640x480, 2/8 of 1280x800 and 1/8 of
+// 4000x3000, the scales a 128x128 model input needs, against Decode.
 func BenchmarkDecodeJPEGReduced(b *testing.B) {
 	for _, sz := range [][3]int{{640, 480, 4}, {1280, 800, 2}, {4000, 3000, 1}} {
 		data := sceneJPEG(b, sz[0], sz[1], false)
