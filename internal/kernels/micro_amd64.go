@@ -70,6 +70,15 @@ func gemm256x1(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int,
 // zeroBias stands in for a nil bias.
 var zeroBias [32]float32
 
+// biasPtr is what the assembly kernels take for bias: its first of nr
+// elements (checked), or zeroBias's for nil.
+func biasPtr(bias []float32, nr int) *float32 {
+	if bias == nil {
+		return &zeroBias[0]
+	}
+	return &bias[:nr][0]
+}
+
 type asmFunc func(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k int, bias *float32, flags int)
 
 // callAsm checks that the mr x nr tile and its operands lie within the
@@ -83,11 +92,7 @@ func callAsm(f asmFunc, mr, nr int, c []float32, ldc int, a []float32, lda int, 
 		_ = a[(mr-1)*lda+k-1]
 		_ = b[(k-1)*ldb+nr-1]
 	}
-	bp := &zeroBias[0]
-	if bias != nil {
-		bp = &bias[:nr][0]
-	}
-	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, bp, reluFlag(relu))
+	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, biasPtr(bias, nr), reluFlag(relu))
 }
 
 func reluFlag(relu bool) int {
@@ -110,10 +115,7 @@ func asmStrip(mr, nr int, full, x4, x2, x1 asmFunc) stripFunc {
 		_ = c[(rows-1)*ldc+nr-1]
 		_ = a[(rows-1)*lda+k-1]
 		_ = b[(k-1)*ldb+nr-1]
-		bp := &zeroBias[0]
-		if bias != nil {
-			bp = &bias[:nr][0]
-		}
+		bp := biasPtr(bias, nr)
 		pb := unsafe.SliceData(b)
 		for i := 0; i < rows; {
 			f, n := x1, 1
