@@ -21,6 +21,16 @@ const (
 	TextNotHusky  = "Does not look like a husky to me."
 )
 
+// UntrainedNote starts the description (model.Model.Note) of a model file
+// that declares itself untrained, such as the seeded random models of the
+// test fixtures: its scores mean nothing, and everything that reports on
+// it says so with PlaceholderWarning.
+const UntrainedNote = "UNTRAINED PLACEHOLDER"
+
+// PlaceholderWarning is the sentence shown wherever an untrained model's
+// output appears.
+const PlaceholderWarning = "This is an UNTRAINED PLACEHOLDER model with random weights: its scores mean nothing. Use --model to load a trained model."
+
 // DefaultScorePrecision is the number of decimals of Verdict.Score, as the
 // original's "87.12".
 const DefaultScorePrecision = 2

@@ -76,7 +76,8 @@ func huskyFiles(o *options, stderr io.Writer) (onnxPath, h5Path string, sameWeig
 }
 
 // huskyModels reads huskyFiles' models; without an .h5 file it takes the
-// embedded default model, which has other weights.
+// untrained Husky CNN of the reference fixtures
+// (testdata/parity/husky_placeholder.h5), which has other weights.
 func huskyModels(o *options, stderr io.Writer) (onnxData, h5Data []byte, h5Desc string, err error) {
 	onnxPath, h5Path, same, err := huskyFiles(o, stderr)
 	if err != nil {
@@ -86,7 +87,10 @@ func huskyModels(o *options, stderr io.Writer) (onnxData, h5Data []byte, h5Desc 
 		return nil, nil, "", err
 	}
 	if h5Path == "" {
-		return onnxData, defaultmodel.Bytes(), "native (.h5 default, OTHER weights)", nil
+		if h5Data, err = os.ReadFile(filepath.Join(o.root, "testdata", "parity", "husky_placeholder.h5")); err != nil {
+			return nil, nil, "", err
+		}
+		return onnxData, h5Data, "native (.h5 placeholder, OTHER weights)", nil
 	}
 	if h5Data, err = os.ReadFile(h5Path); err != nil {
 		return nil, nil, "", err
@@ -133,6 +137,7 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 		p         predictor
 		batch     func() (float32, error)
 		note      string
+		gflop     float64 // per image; 0: the Husky CNN's
 	}
 	procs := runtime.GOMAXPROCS(0)
 	nativeBatch := func(m *model.Model) func() (float32, error) {
@@ -152,6 +157,17 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 		{key: "native", name: "native (ONNX file)", cpus: fmt.Sprint(procs), p: native, batch: nativeBatch(native)},
 		{key: "native1", name: "native (ONNX file)", cpus: "1", procs: 1, p: native, batch: nativeBatch(native)},
 		{key: "h5", name: h5Desc, cpus: fmt.Sprint(procs), p: nativeH5, batch: nativeBatch(nativeH5)},
+	}
+	// The embedded default model, a different architecture with the same
+	// input: its latency next to the original Husky CNN's.
+	if def, err := keras.Load(defaultmodel.Bytes()); err != nil {
+		return fmt.Errorf("native engine, embedded default model: %w", err)
+	} else if def.InputShape() == native.InputShape() {
+		name := "native, default model " + defaultmodel.Name
+		g := 2 * float64(def.MACs()) / 1e9
+		list = append(list,
+			entry{key: "default", name: name, cpus: fmt.Sprint(procs), p: def, batch: nativeBatch(def), gflop: g},
+			entry{key: "default1", name: name, cpus: "1", procs: 1, p: def, batch: nativeBatch(def), gflop: g})
 	}
 
 	// Same weights: the two native files against each other, and ONNX
@@ -243,8 +259,12 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 	var notes []string
 	for _, e := range list {
 		r := rows[e.key]
+		g := gflop
+		if e.gflop > 0 {
+			g = e.gflop
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%.0f\t%d\t\n", r.name, e.cpus, msf(r.lat.p50), msf(r.lat.mean),
-			gflop/r.lat.p50.Seconds(), num(r.par), num(r.batch), r.allocs, r.lat.n)
+			g/r.lat.p50.Seconds(), num(r.par), num(r.batch), r.allocs, r.lat.n)
 		if e.note != "" || r.batchNote != "" {
 			notes = append(notes, fmt.Sprintf("%s, %s CPUs: no batch figure (%s)", r.name, e.cpus, r.batchNote))
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,8 @@ type ModelInfo struct {
 	// Engine names the engine that runs the model when it is not the
 	// native one ("onnxruntime 1.24.1").
 	Engine string `json:"engine,omitempty"`
-	// Placeholder is set for the untrained embedded model; Warning then
-	// says so in words.
+	// Placeholder is set for a model whose file declares it untrained
+	// (huskyai.UntrainedNote); Warning then says so in words.
 	Placeholder bool   `json:"placeholder,omitempty"`
 	Warning     string `json:"warning,omitempty"`
 	// Provenance says how the file was checked before it was loaded; it
@@ -121,6 +122,9 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 		Input:  [3]int{in.H, in.W, in.C},
 		Params: m.Params(),
 	}}
+	if strings.HasPrefix(m.Note, huskyai.UntrainedNote) {
+		c.info.Placeholder, c.info.Warning = true, huskyai.PlaceholderWarning
+	}
 	return c, nil
 }
 
@@ -131,10 +135,6 @@ func LoadDefault(opt Options) (*Classifier, error) {
 		return nil, fmt.Errorf("embedded default model: %w", err)
 	}
 	c.info.Name = defaultmodel.Name
-	if defaultmodel.Placeholder {
-		c.info.Placeholder = true
-		c.info.Warning = defaultmodel.Warning
-	}
 	return c, nil
 }
 

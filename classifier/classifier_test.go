@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/defaultmodel"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 func pngBytes(t *testing.T, w, h int) []byte {
@@ -27,14 +29,31 @@ func pngBytes(t *testing.T, w, h int) []byte {
 	return buf.Bytes()
 }
 
+// TestUntrainedModelWarns loads a model whose file declares itself
+// untrained (huskyai_note "UNTRAINED PLACEHOLDER: ..."): its Info carries
+// the warning that every output repeats.
+func TestUntrainedModelWarns(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "parity", "husky_placeholder.h5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(data, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := c.Info(); !info.Placeholder || info.Warning != huskyai.PlaceholderWarning {
+		t.Errorf("Info() = %+v; want the placeholder warning", info)
+	}
+}
+
 func TestClassifyDefault(t *testing.T) {
 	c, err := LoadDefault(DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	info := c.Info()
-	if !info.Placeholder || !strings.Contains(info.Warning, "UNTRAINED PLACEHOLDER") || info.Input != [3]int{128, 128, 3} || len(info.SHA256) != 64 {
-		t.Errorf("Info() = %+v", info)
+	if info.Name != defaultmodel.Name || info.Placeholder || info.Warning != "" || info.Input != [3]int{128, 128, 3} || len(info.SHA256) != 64 {
+		t.Errorf("Info() = %+v; want %s, trained (no warning)", info, defaultmodel.Name)
 	}
 	r, err := c.Classify(pngBytes(t, 300, 200))
 	if err != nil {
@@ -43,7 +62,7 @@ func TestClassifyDefault(t *testing.T) {
 	if r.Image != (imageprep.Info{Format: "png", Width: 300, Height: 200}) {
 		t.Errorf("Image = %+v", r.Image)
 	}
-	if r.Probability <= 0 || r.Probability >= 1 || r.Verdict != huskyai.NewVerdict(r.Probability, 2) {
+	if r.Probability < 0 || r.Probability > 1 || r.Verdict != huskyai.NewVerdict(r.Probability, 2) {
 		t.Errorf("Verdict = %+v", r.Verdict)
 	}
 	if r.Timings.Decode <= 0 || r.Timings.Preprocess <= 0 || r.Timings.Inference <= 0 {

@@ -9,10 +9,10 @@
 // scripts/sign-default-model.sh re-signs it, or rotates the key; the
 // private key is never in this repository.
 //
-// For now it is an UNTRAINED PLACEHOLDER: the original Husky AI
-// architecture with seeded random weights, written by
-// scripts/gen_parity.py. Its scores mean nothing, and everything that
-// reports on it says so (see Placeholder).
+// The model is trained by this repository's pipeline (train/train.py) on
+// labelled photos that are not in the repository; docs/model-card.md says
+// what it is for, how well it does, measured by "huskyai eval", and how to
+// reproduce both.
 package defaultmodel
 
 import _ "embed"
@@ -26,15 +26,9 @@ var sig []byte
 //go:embed release.pub
 var releaseKey []byte
 
-// Name is the name under which the embedded model is reported.
-const Name = "huskyai-placeholder-untrained"
-
-// Placeholder reports that the embedded model is not trained, so callers
-// must warn that its scores are meaningless.
-const Placeholder = true
-
-// Warning is the sentence shown wherever the placeholder's output appears.
-const Warning = "This is an UNTRAINED PLACEHOLDER model with random weights: its scores mean nothing. Use --model to load a trained model."
+// Name is the name under which the embedded model is reported: the same
+// in every API (native, KServe v2, TF Serving) and in the logs.
+const Name = "huskyai-2026.12"
 
 // Bytes returns the embedded model file (Keras HDF5). The caller must not
 // modify it.

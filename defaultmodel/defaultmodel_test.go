@@ -1,10 +1,14 @@
 package defaultmodel_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/evaluate"
 	"github.com/huskyai/huskyai/modelsign"
 )
 
@@ -32,5 +36,40 @@ func TestEmbeddedSignature(t *testing.T) {
 	}
 	if err := c.SelfTest(sig.Checks); err != nil {
 		t.Errorf("the embedded model fails its signed self-test: %v", err)
+	}
+}
+
+// TestNotFooledByGreyOrNoise guards the failures of the original Husky AI
+// model: every solid grey shade and a fixed set of uniform and Gaussian
+// noise images (evaluate.Probes, the first 100 of each noise kind) must
+// score below the threshold, through the upload path (PNG, decode, resize).
+// "huskyai eval --probes" runs all 2,256.
+func TestNotFooledByGreyOrNoise(t *testing.T) {
+	c, err := classifier.LoadDefault(classifier.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var above []string
+	n := 0
+	for _, p := range evaluate.Probes() {
+		if p.Kind != evaluate.ProbeGrey && p.Index >= 100 {
+			continue
+		}
+		n++
+		img, err := p.PNG()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Classify(img)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name(), err)
+		}
+		if r.Probability > huskyai.Threshold {
+			above = append(above, fmt.Sprintf("%s (%.4f)", p.Name(), r.Probability))
+		}
+	}
+	if len(above) > 0 {
+		t.Errorf("the embedded model calls %d of %d grey and noise images a husky (threshold %v): %s",
+			len(above), n, huskyai.Threshold, strings.Join(above[:min(len(above), 8)], ", "))
 	}
 }

@@ -10,16 +10,15 @@ import (
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
-// TestFixturesUpToDate regenerates the reference fixtures and the embedded
-// placeholder model with scripts/gen_parity.py and requires them to equal
-// the committed ones byte for byte, so that neither the script nor the
-// fixtures can drift from each other.
+// TestFixturesUpToDate regenerates the reference fixtures with
+// scripts/gen_parity.py and requires them to equal the committed ones byte
+// for byte, so that neither the script nor the fixtures can drift from each
+// other.
 func TestFixturesUpToDate(t *testing.T) {
 	py := testtool.Python(t)
 	root := testtool.RepoRoot()
 	dir := t.TempDir()
-	def := filepath.Join(dir, "huskymodel.h5")
-	cmd := exec.Command(py, filepath.Join(root, "scripts", "gen_parity.py"), "--out", dir, "--default-model", def)
+	cmd := exec.Command(py, filepath.Join(root, "scripts", "gen_parity.py"), "--out", dir)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gen_parity.py: %v\n%s", err, out)
@@ -31,9 +30,6 @@ func TestFixturesUpToDate(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
-		if e.Name() == "huskymodel.h5" {
-			continue
-		}
 		seen[e.Name()] = true
 		same(t, filepath.Join(dir, e.Name()), filepath.Join(committed, e.Name()))
 	}
@@ -43,7 +39,6 @@ func TestFixturesUpToDate(t *testing.T) {
 			t.Errorf("testdata/parity/%s is committed but no longer generated", e.Name())
 		}
 	}
-	same(t, def, filepath.Join(root, "defaultmodel", "huskymodel.h5"))
 }
 
 func same(t *testing.T, generated, committed string) {
@@ -58,6 +53,6 @@ func same(t *testing.T, generated, committed string) {
 		return
 	}
 	if !bytes.Equal(a, b) {
-		t.Errorf("%s differs from what scripts/gen_parity.py writes now; regenerate: /usr/bin/python3 scripts/gen_parity.py --out testdata/parity --default-model defaultmodel/huskymodel.h5", committed)
+		t.Errorf("%s differs from what scripts/gen_parity.py writes now; regenerate: /usr/bin/python3 scripts/gen_parity.py --out testdata/parity", committed)
 	}
 }

@@ -38,6 +38,10 @@ type Model struct {
 	Name string
 	// Format names the file format it was loaded from ("keras-h5", ...).
 	Format string
+	// Note is the file's description of itself, where its format has
+	// one (keras.NoteAttr), else empty. A model that declares itself
+	// untrained starts it with huskyai.UntrainedNote.
+	Note string
 
 	input   Shape
 	layers  []Layer

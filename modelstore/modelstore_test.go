@@ -158,7 +158,7 @@ func TestEmbedded(t *testing.T) {
 			t.Fatalf("%+v: %v", opt, err)
 		}
 		info := st.Current().Info()
-		if !info.Signed || info.SignerKeyID != modelsign.KeyID(pub) || info.Checks == 0 || !info.Placeholder ||
+		if !info.Signed || info.SignerKeyID != modelsign.KeyID(pub) || info.Checks == 0 || info.Placeholder ||
 			info.Name != defaultmodel.Name || info.LoadedAt.IsZero() {
 			t.Errorf("embedded model info %+v", info)
 		}

@@ -14,8 +14,8 @@
 # commit it, and keep it off build and serving machines. RELEASE_PUB
 # defaults to the same NAME with .pub.
 #
-# Re-sign whenever huskymodel.h5 changes (scripts/gen_parity.py rewrites
-# it): the tests (TestEmbeddedSignature) and every start of "huskyai
+# Re-sign whenever huskymodel.h5 changes (train/train.py writes a new
+# one): the tests (TestEmbeddedSignature) and every start of "huskyai
 # serve" fail until the signature matches the model again.
 #
 # Rotate the release key:

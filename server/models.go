@@ -80,15 +80,17 @@ type defaultNamer interface {
 }
 
 // servedModel is the model picked for a request, and the name and
-// version it is served as in a Repository (both empty for the single
-// model of Models).
+// version it is served as: in a Repository, the repository's; for the
+// single model of Models, its own name and singleVersion, whichever name
+// (its own or modelAlias) the request used. Both are empty only when a
+// Repository's default model changed under a request.
 type servedModel struct {
 	c             Classifier
 	name, version string
 }
 
-// ref describes the model in a prediction response: in a Repository its
-// name is the repository's name for it, with the version.
+// ref describes the model in a prediction response: its name as served
+// (in a Repository, the repository's name for it) and its version.
 func (m servedModel) ref() modelRef {
 	ref := newModelRef(m.c.Info())
 	if m.name != "" {
@@ -124,7 +126,7 @@ func (s *server) pick(w http.ResponseWriter, r *http.Request) (servedModel, bool
 	if name == "" {
 		if dn, ok := s.models.(defaultNamer); ok {
 			name = dn.DefaultModel()
-		} else if c := s.current(); c != nil && version != "" {
+		} else if c := s.current(); c != nil {
 			name = c.Info().Name
 		}
 	}
@@ -166,9 +168,18 @@ type modelsResponse struct {
 // modelEntry is one model of GET /api/v1/models.
 type modelEntry struct {
 	Name string `json:"name"`
-	// Versions are the versions served, newest first; empty for a server
-	// of one model.
+	// Aliases are other names the model answers to on every route: a
+	// server of one model also answers to modelAlias ("huskyai").
+	Aliases []string `json:"aliases,omitempty"`
+	// Versions are the versions served, newest first; a server of one
+	// model serves it as version singleVersion ("1").
 	Versions []versionEntry `json:"versions"`
+}
+
+// newVersionEntry describes the model c served as version.
+func newVersionEntry(version string, c Classifier) versionEntry {
+	info := c.Info()
+	return versionEntry{Version: version, SHA256: info.SHA256, Format: info.Format, Signed: info.Signed, LoadedAt: info.LoadedAt}
 }
 
 // versionEntry is one version of a model of GET /api/v1/models.
@@ -180,7 +191,9 @@ type versionEntry struct {
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
 }
 
-// handleModels lists the models served and their versions.
+// handleModels lists the models served and their versions. A server of
+// one model lists it under the name and version that every route uses:
+// its own name (with the alias modelAlias) and singleVersion.
 func handleModels(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repo, ok := s.models.(Repository)
@@ -190,8 +203,11 @@ func handleModels(s *server) http.Handler {
 				errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
 				return
 			}
-			name := c.Info().Name
-			encode(w, http.StatusOK, modelsResponse{Models: []modelEntry{{Name: name, Versions: []versionEntry{}}}, DefaultModel: name})
+			e := modelEntry{Name: c.Info().Name, Versions: []versionEntry{newVersionEntry(singleVersion, c)}}
+			if e.Name != modelAlias {
+				e.Aliases = []string{modelAlias}
+			}
+			encode(w, http.StatusOK, modelsResponse{Models: []modelEntry{e}, DefaultModel: e.Name})
 			return
 		}
 		var body modelsResponse
@@ -203,9 +219,7 @@ func handleModels(s *server) http.Handler {
 			e := modelEntry{Name: m.Name, Versions: []versionEntry{}}
 			for _, v := range m.Versions {
 				if c, got, ok := repo.Lookup(m.Name, v); ok {
-					info := c.Info()
-					e.Versions = append(e.Versions, versionEntry{Version: got, SHA256: info.SHA256, Format: info.Format,
-						Signed: info.Signed, LoadedAt: info.LoadedAt})
+					e.Versions = append(e.Versions, newVersionEntry(got, c))
 				}
 			}
 			body.Models = append(body.Models, e)

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -93,9 +95,9 @@ func TestRepositoryRoutes(t *testing.T) {
 		{"describe by name", namedRepo{repo}, "GET", "/api/v1/model?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32), "format": "onnx"}},
 		{"describe the default", namedRepo{repo}, "GET", "/api/v1/model", 200, map[string]string{"name": "alpha", "version": "3"}},
 		{"describe unknown", namedRepo{repo}, "GET", "/api/v1/model?model=beta&version=1", 404, map[string]string{"code": codeModelNotFound}},
-		{"single model", single, "POST", "/api/v1/predict", 200, map[string]string{"name": "trained", "version": ""}},
+		{"single model", single, "POST", "/api/v1/predict", 200, map[string]string{"name": "trained", "version": singleVersion}},
 		{"single model by name", single, "POST", "/api/v1/predict?model=trained", 200, map[string]string{"name": "trained", "version": singleVersion}},
-		{"single model by alias", single, "POST", "/api/v1/predict?model=" + modelAlias + "&version=" + singleVersion, 200, map[string]string{"name": modelAlias, "sha256": trainedInfo.SHA256}},
+		{"single model by alias", single, "POST", "/api/v1/predict?model=" + modelAlias + "&version=" + singleVersion, 200, map[string]string{"name": "trained", "version": singleVersion, "sha256": trainedInfo.SHA256}},
 		{"single model, other name", single, "POST", "/api/v1/predict?model=alpha", 404, map[string]string{"code": codeModelNotFound}},
 		{"single model, its version", single, "GET", "/api/v1/model?version=" + singleVersion, 200, map[string]string{"name": "trained", "version": singleVersion}},
 		{"single model, another version", single, "GET", "/api/v1/model?version=2", 404, map[string]string{"code": codeModelNotFound}},
@@ -172,16 +174,73 @@ func TestModelsList(t *testing.T) {
 		t.Errorf("%d huskyai_model_version_info series, want 3", n)
 	}
 
-	// One model: itself, without versions, and no version series.
+	// One model: itself, with its alias, as version 1, and no version
+	// series.
 	h = NewServer(nil, &fake{info: trainedInfo}, Config{})
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/models", nil))
-	if want := `{"models":[{"name":"trained","versions":[]}],"default_model":"trained"}`; strings.TrimSpace(rec.Body.String()) != want {
+	if want := `{"models":[{"name":"trained","aliases":["huskyai"],"versions":[{"version":"1","sha256":"` + trainedInfo.SHA256 +
+		`","format":"` + trainedInfo.Format + `","signed":false}]}],"default_model":"trained"}`; strings.TrimSpace(rec.Body.String()) != want {
 		t.Errorf("one model: %s, want %s", rec.Body, want)
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if strings.Contains(rec.Body.String(), "huskyai_model_version_info") {
 		t.Error("a server of one model reports versions")
+	}
+}
+
+// TestOneModelOneName: a server of one model gives it one name and one
+// version on every route, whichever name (its own or the alias) a
+// request used: GET /api/v1/models, /api/v1/model, POST /api/v1/predict,
+// the KServe v2 and TF Serving routes.
+func TestOneModelOneName(t *testing.T) {
+	h := NewServer(nil, &fake{info: trainedInfo}, Config{})
+	get := func(method, path string, body []byte) map[string]any {
+		t.Helper()
+		req := httptest.NewRequest(method, path, bytes.NewReader(body))
+		if body != nil {
+			req.Header.Set("Content-Type", "image/png")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var m map[string]any
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &m) != nil {
+			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		return m
+	}
+	type nv struct{ name, version any }
+	want := nv{trainedInfo.Name, singleVersion}
+
+	list := get("GET", "/api/v1/models", nil)
+	models := list["models"].([]any)
+	entry := models[0].(map[string]any)
+	versions := entry["versions"].([]any)
+	if len(models) != 1 || len(versions) != 1 || (nv{entry["name"], versions[0].(map[string]any)["version"]}) != want ||
+		list["default_model"] != trainedInfo.Name || fmt.Sprint(entry["aliases"]) != "["+modelAlias+"]" {
+		t.Errorf("/api/v1/models: %v, want %v with the alias %s", list, want, modelAlias)
+	}
+	for _, path := range []string{"/api/v1/model", "/api/v1/model?model=" + modelAlias} {
+		m := get("GET", path, nil)["model"].(map[string]any)
+		if got := (nv{m["name"], m["version"]}); got != want {
+			t.Errorf("%s: %v, want %v", path, got, want)
+		}
+	}
+	for _, path := range []string{"/api/v1/predict", "/api/v1/predict?model=" + modelAlias} {
+		m := get("POST", path, encodeImage(t, "png", 8, 8))["model"].(map[string]any)
+		if got := (nv{m["name"], m["version"]}); got != want {
+			t.Errorf("%s: %v, want %v", path, got, want)
+		}
+	}
+	for _, name := range []string{modelAlias, trainedInfo.Name} {
+		md := get("GET", "/v2/models/"+name, nil)
+		if md["name"] != trainedInfo.Name || fmt.Sprint(md["versions"]) != "["+singleVersion+"]" {
+			t.Errorf("/v2/models/%s: %v, want %v", name, md, want)
+		}
+		st := get("GET", "/v1/models/"+name, nil)["model_version_status"].([]any)
+		if len(st) != 1 || st[0].(map[string]any)["version"] != singleVersion {
+			t.Errorf("/v1/models/%s: %v, want version %s", name, st, singleVersion)
+		}
 	}
 }

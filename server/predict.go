@@ -40,7 +40,7 @@ type modelRef struct {
 	// empty for an unsigned model.
 	SignerKeyID string `json:"signer_key_id,omitempty"`
 	// Version is the version of a Repository's model (then Name is the
-	// repository's name for it); empty for a single model.
+	// repository's name for it); singleVersion for a single model.
 	Version     string    `json:"version,omitempty"`
 	InputShape  [3]int    `json:"input_shape"`
 	LoadedAt    time.Time `json:"loaded_at,omitzero"`

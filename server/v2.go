@@ -40,7 +40,9 @@ import (
 // Names of the protocols' model and tensors.
 const (
 	// modelAlias is a name the single model (not a Repository) also
-	// answers to, so that clients need not know the name in its file.
+	// answers to, so that clients need not know its name; answers name
+	// the model by its own name all the same, and GET /api/v1/models
+	// lists the alias.
 	modelAlias = "huskyai"
 	// singleVersion is the version of the single model.
 	singleVersion = "1"
@@ -70,8 +72,10 @@ type tensorClassifier interface {
 // lookup returns the model that the path of a protocol request names,
 // name in version ("" for the newest). With a Repository it is the
 // repository's; otherwise the single model answers to its own name and
-// to modelAlias, as version singleVersion. It is the one place where the
-// protocols resolve a model.
+// to modelAlias, as version singleVersion, and is served under its own
+// name: one name and one version on every route and in
+// GET /api/v1/models. It is the one place where the protocols resolve a
+// model.
 func (s *server) lookup(name, version string) (servedModel, bool) {
 	if repo, ok := s.models.(Repository); ok {
 		c, v, ok := repo.Lookup(name, version)
@@ -81,7 +85,7 @@ func (s *server) lookup(name, version string) (servedModel, bool) {
 	if c == nil || name != c.Info().Name && name != modelAlias || version != "" && version != singleVersion {
 		return servedModel{}, false
 	}
-	return servedModel{c, name, singleVersion}, true
+	return servedModel{c, c.Info().Name, singleVersion}, true
 }
 
 // modelLabel is the model label of m in the metrics: the repository's

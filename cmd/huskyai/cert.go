@@ -17,12 +17,107 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// selfSignedHosts are the names of the self-signed certificate.
+// selfSignedHosts are the names of every self-signed certificate.
 var selfSignedHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// interfaceIPs returns the addresses of the machine's network interfaces
+// that another machine could reach: neither loopback nor link-local
+// (which need a zone in a URL).
+func interfaceIPs() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip := ipn.IP
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+			continue
+		}
+		ips = append(ips, ip)
+	}
+	return ips
+}
+
+// listenAddrs are where serve listens, for the URLs it prints and the
+// names of its self-signed certificate: the listener's address, and for
+// a wildcard one (0.0.0.0, ::) the machine's interface addresses and
+// hostname.
+type listenAddrs struct {
+	ip       net.IP
+	port     int
+	ifaces   []net.IP // interfaceIPs, read for a wildcard address only
+	hostname string   // os.Hostname, for an address that is not loopback
+}
+
+// newListenAddrs describes the listener's address a.
+func newListenAddrs(a net.Addr) listenAddrs {
+	l := listenAddrs{ip: net.IPv6loopback}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		l.ip, l.port = ta.IP, ta.Port
+	}
+	if l.ip.IsUnspecified() {
+		l.ifaces = interfaceIPs()
+	}
+	if !l.ip.IsLoopback() {
+		l.hostname, _ = os.Hostname()
+	}
+	return l
+}
+
+// urls are the URLs that reach the server, the most usable first:
+// https://localhost:PORT/ then each interface address and the hostname
+// for a wildcard address, which is no address to browse to; the
+// address itself otherwise.
+func (l listenAddrs) urls(scheme string) []string {
+	port := strconv.Itoa(l.port)
+	url := func(host string) string { return scheme + "://" + net.JoinHostPort(host, port) + "/" }
+	if !l.ip.IsUnspecified() {
+		return []string{url(l.ip.String())}
+	}
+	out := []string{url("localhost")}
+	for _, ip := range l.ifaces {
+		out = append(out, url(ip.String()))
+	}
+	if l.hostname != "" && l.hostname != "localhost" {
+		out = append(out, url(l.hostname))
+	}
+	return out
+}
+
+// certHosts are the names of serve's self-signed certificate:
+// selfSignedHosts, and the listen address and the hostname when they are
+// not loopback (for a wildcard address, every interface address).
+func (l listenAddrs) certHosts() []string {
+	hosts := slices.Clone(selfSignedHosts)
+	add := func(h string) {
+		if h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	switch {
+	case l.ip.IsUnspecified():
+		for _, ip := range l.ifaces {
+			add(ip.String())
+		}
+	case !l.ip.IsLoopback():
+		add(l.ip.String())
+	}
+	if !l.ip.IsLoopback() {
+		add(l.hostname)
+	}
+	return hosts
+}
 
 // selfSignedValidity is how long a generated certificate is valid.
 const selfSignedValidity = 365 * 24 * time.Hour

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/huskyai/huskyai/classifier"
@@ -22,7 +21,7 @@ type engineFlags struct {
 // register adds --engine, --ort-lib and --ort-threads; getenv gives their
 // defaults where the command reads environment variables that way
 // (predict), nil where it applies them after parsing (serve, serveEnv).
-func (f *engineFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+func (f *engineFlags) register(fs flagDefiner, getenv func(string) string) {
 	env := func(name, def string) string {
 		if getenv != nil {
 			if v := getenv(name); v != "" {

@@ -3,12 +3,15 @@
 //
 // Usage:
 //
-//	huskyai predict [--model PATH] IMAGE...
+//	huskyai predict [--model PATH] [--format jsonl|csv|table] IMAGE|DIR|-...
+//	huskyai eval [flags] DIR
 //	huskyai serve [flags]
 //	huskyai cert --out-cert FILE --out-key FILE
 //	huskyai version
 //
-// Run "huskyai help" or "huskyai COMMAND --help" for the flags.
+// Run "huskyai help" or "huskyai COMMAND --help" for the flags. The exit
+// status is 0 on success, 1 on failure (for predict: some image could not
+// be classified) and 2 for a bad command line.
 package main
 
 import (
@@ -25,12 +28,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, errReported) {
-			fmt.Fprintln(os.Stderr, "huskyai:", err)
-		}
-		os.Exit(1)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode reports err on stderr unless it was already reported, and
+// returns the exit status: 0 for success, 2 for a bad command line
+// (*usageError), 1 for any other failure, such as images that could not
+// be classified.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
 	}
+	if !errors.Is(err, errReported) {
+		fmt.Fprintln(stderr, "huskyai:", err)
+	}
+	if _, ok := errors.AsType[*usageError](err); ok {
+		return 2
+	}
+	return 1
 }
 
 // errReported is returned when the failure has already been written to
@@ -41,7 +56,8 @@ var errReported = errors.New("errors reported")
 const usage = `huskyai: is this a husky?
 
 Usage:
-  huskyai predict [--model PATH] IMAGE...   classify images, one JSON line each
+  huskyai predict [--model M] IMAGE|DIR|-   classify images: JSON lines, CSV or a table
+  huskyai eval [--probes] DIR               measure a model on DIR/husky/**, DIR/other/**
   huskyai serve [--addr HOST:PORT] ...      serve the upload page and JSON API over HTTPS
   huskyai cert --out-cert F --out-key F     write a self-signed certificate for serve
   huskyai keygen --out NAME                 write a model-signing key pair NAME.key, NAME.pub
@@ -62,12 +78,14 @@ var version = "dev"
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageErrorf("no command given")
 	}
 	cmd, rest := args[1], args[2:]
 	switch cmd {
 	case "predict":
-		return runPredict(ctx, rest, getenv, stdout, stderr)
+		return runPredict(ctx, rest, getenv, stdin, stdout, stderr)
+	case "eval":
+		return runEval(ctx, rest, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "cert":
@@ -88,6 +106,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return usageErrorf("unknown command %q", cmd)
 	}
 }

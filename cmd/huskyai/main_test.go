@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/huskyai/huskyai/defaultmodel"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
@@ -113,29 +114,29 @@ func writePNG(t *testing.T, dir string) string {
 	return p
 }
 
-// TestPredictDefaultModel runs the embedded model, which must warn that
-// it is an untrained placeholder on stderr and in every line.
+// TestPredictDefaultModel runs the embedded model, which answers under
+// its release name, one line per image and no warning in the lines.
 func TestPredictDefaultModel(t *testing.T) {
 	png := writePNG(t, t.TempDir())
 	stdout, stderr, err := runCmd(t, "predict", png, png)
 	if err != nil {
 		t.Fatalf("predict: %v\n%s", err, stderr)
 	}
-	if !strings.Contains(stderr, "UNTRAINED PLACEHOLDER") {
-		t.Errorf("stderr does not warn about the placeholder: %q", stderr)
-	}
 	lines := decodeLines(t, stdout)
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines, want 2", len(lines))
 	}
 	for _, l := range lines {
-		for _, k := range []string{"file", "probability", "score", "label", "text"} {
+		for _, k := range []string{"file", "probability", "score", "label", "text", "width", "height", "model"} {
 			if _, ok := l[k]; !ok {
 				t.Errorf("line lacks %q: %v", k, l)
 			}
 		}
-		if w, _ := l["warning"].(string); !strings.Contains(w, "UNTRAINED PLACEHOLDER") {
-			t.Errorf("line does not carry the placeholder warning: %v", l)
+		if l["model"] != defaultmodel.Name {
+			t.Errorf("model %v, want %s", l["model"], defaultmodel.Name)
+		}
+		if _, ok := l["warning"]; ok {
+			t.Errorf("line carries a warning: %v", l)
 		}
 	}
 }
@@ -161,7 +162,7 @@ func TestPredictErrors(t *testing.T) {
 		wantErrMsg string
 	}{
 		{"mixed", []string{"predict", good, text, filepath.Join(dir, "missing.png"), truncated, good}, 2,
-			[]string{text + ": ", "missing.png: ", "cut.png: ", "3 of 5 images failed"}, ""},
+			[]string{text + ": not a PNG, JPEG or GIF image\n", "missing.png: no such file\n", "cut.png: the PNG image is truncated or damaged", "huskyai predict: 5 images, ", " not husky, 3 errors, "}, ""},
 		{"bad model", []string{"predict", "--model", badModel, good}, 0, nil, "model " + badModel},
 		{"missing model", []string{"predict", "--model", filepath.Join(dir, "none.onnx"), good}, 0, nil, "no such file"},
 		{"no images", []string{"predict"}, 0, nil, "no image given"},

@@ -2,16 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/imageprep"
 )
 
 // predictLine is one line of "huskyai predict" output.
@@ -21,125 +23,248 @@ type predictLine struct {
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
 	Model  string `json:"model"`
-	// Warning repeats the placeholder model's warning on every line.
-	Warning string `json:"warning,omitempty"`
 }
 
 // maxImageFile bounds the size of an image file read by predict, as the
 // service bounds uploads.
 const maxImageFile = 64 << 20
 
-func runPredict(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("huskyai predict", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	modelPath := fs.String("model", getenv("HUSKYAI_MODEL"), "model file: Keras .h5 or .keras, or ONNX (env HUSKYAI_MODEL; default: the embedded model)")
-	filter := fs.String("resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box (all antialiased, as Pillow)")
-	maxPixels := fs.Int64("max-pixels", imageprep.DefaultMaxPixels, "refuse images whose header declares more pixels than this")
-	precision := fs.Int("score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score")
-	var eng engineFlags // --engine, --ort-lib, --ort-threads: engine.go
-	eng.register(fs, getenv)
+// Output formats of predict.
+const (
+	formatJSONL = "jsonl"
+	formatCSV   = "csv"
+	formatTable = "table"
+)
+
+// predictInput is one image to classify: a file named on the command
+// line or found in a folder, or standard input.
+type predictInput struct {
+	name string // as printed
+	read func() ([]byte, error)
+}
+
+const predictUsage = `Usage: huskyai predict [flags] IMAGE|DIR|- ...
+
+Classifies PNG, JPEG and GIF images: files, folders (searched recursively,
+symbolic links followed; their files are told to be images by their content
+and the others are skipped) and - for one image on standard input. Flags may
+come before or after the images; after --, every argument is an image.
+
+Results are written in the order of the arguments, as --format says:
+  jsonl  one JSON object per line (the default when the output is not a terminal):
+         {"file", "probability", "score", "label", "text", "width", "height", "model"}
+  csv    a header line, then file,label,probability,score,width,height,model
+  table  aligned columns (the default on a terminal)
+The model is named after its file (models/husky-v3.h5 is husky-v3).
+
+Errors go to standard error, one line each, then a summary line: images,
+husky, not husky, errors and images per second. A progress bar shows on a
+terminal. Exit status: 0 when every image was classified, 1 when some were
+not, 2 for a bad command line.
+
+Flags:
+`
+
+func runPredict(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("huskyai predict", stderr)
+	var cf classifyFlags
+	cf.register(fs, getenv)
+	precision := fs.Int("score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score (0..10)")
+	format := fs.String("format", "", "output: jsonl, csv or table (default: table on a terminal, jsonl otherwise)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: huskyai predict [flags] IMAGE...\n\nClassifies PNG, JPEG and GIF images and prints one JSON object per line:\n{\"file\", \"probability\", \"score\", \"label\", \"text\", ...}.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), predictUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := parseCmdFlags(fs, "predict", args, stdout); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
 		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("predict: no image given")
+		return usageErrorf("predict: no image given: name image files, folders, or - for standard input")
 	}
-	opt := classifier.DefaultOptions()
-	var err error
-	if opt.Filter, err = imageprep.ParseFilter(*filter); err != nil {
-		return fmt.Errorf("predict: --resize: %w", err)
+	if *format == "" {
+		*format = formatJSONL
+		if isTerminal(stdout) {
+			*format = formatTable
+		}
+	}
+	if *format != formatJSONL && *format != formatCSV && *format != formatTable {
+		return usageErrorf("predict: --format %q: want jsonl, csv or table", *format)
 	}
 	if *precision < 0 || *precision > 10 {
-		return fmt.Errorf("predict: --score-precision %d is outside 0..10", *precision)
+		return usageErrorf("predict: --score-precision %d is outside 0..10", *precision)
 	}
-	opt.MaxPixels, opt.ScorePrecision = *maxPixels, *precision
-	if err := eng.apply(&opt); err != nil {
-		return fmt.Errorf("predict: %w", err)
+	opt, err := cf.options("predict")
+	if err != nil {
+		return err
+	}
+	opt.ScorePrecision = *precision
+
+	inputs, skipped, err := predictInputs(fs.Args(), stdin)
+	if err != nil {
+		return err
+	}
+	if len(skipped) > 0 {
+		what := "files that are not PNG, JPEG or GIF images"
+		if len(skipped) == 1 {
+			what = "file that is not a PNG, JPEG or GIF image"
+		}
+		fmt.Fprintf(stderr, "huskyai predict: skipped %d %s: %s\n", len(skipped), what, list(skipped, 5))
+	}
+	if len(inputs) == 0 {
+		return fmt.Errorf("predict: no PNG, JPEG or GIF image in %s", list(fs.Args(), 5))
 	}
 
-	c, err := loadClassifier(*modelPath, opt)
+	m, err := loadModel(cf.model, opt)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	info := c.Info()
-	if info.Placeholder {
-		fmt.Fprintln(stderr, "huskyai predict: warning:", info.Warning)
+	if info := m.Info(); info.Placeholder {
+		fmt.Fprintf(stderr, "huskyai predict: warning: model %s: %s\n", m.Name, info.Warning)
 	}
-	enc := json.NewEncoder(stdout)
-	failed := 0
-	for _, path := range fs.Args() {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		line, err := predictFile(c, path)
+
+	out, err := newPredictWriter(*format, stdout, *precision)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stderr)
+	outIsTerm := isTerminal(stdout)
+	tasks := make([]func() ([]byte, error), len(inputs))
+	for i, in := range inputs {
+		tasks[i] = in.read
+	}
+	var husky, notHusky, failed int
+	start := time.Now()
+	err = classifyEach(ctx, m.Classifier, tasks, cf.workers, bar.callback(), func(i int, r classifier.Result, err error) error {
 		if err != nil {
 			failed++
-			fmt.Fprintf(stderr, "huskyai predict: %s: %v\n", path, err)
-			continue
+			bar.clear()
+			fmt.Fprintf(stderr, "huskyai predict: %s: %s\n", inputs[i].name, imageError(err))
+			return nil
 		}
-		if err := enc.Encode(line); err != nil {
-			return err
+		if r.Label == huskyai.LabelHusky {
+			husky++
+		} else {
+			notHusky++
 		}
+		if outIsTerm {
+			bar.clear()
+		}
+		return out.write(predictLine{File: inputs[i].name, Verdict: r.Verdict, Width: r.Image.Width, Height: r.Image.Height, Model: m.Name})
+	})
+	bar.clear()
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
+	if err := out.flush(); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	n := husky + notHusky + failed
+	rate := float64(n) / max(time.Since(start).Seconds(), 1e-6)
+	fmt.Fprintf(stderr, "huskyai predict: %d %s, %d husky, %d not husky, %d %s, %.1f images/s (model %s)\n",
+		n, plural(n, "image", "images"), husky, notHusky, failed, plural(failed, "error", "errors"), rate, m.Name)
 	if failed > 0 {
-		fmt.Fprintf(stderr, "huskyai predict: %d of %d images failed\n", failed, fs.NArg())
 		return errReported
 	}
 	return nil
 }
 
-// loadClassifier loads the model at path, or the embedded one if path is
-// empty.
-func loadClassifier(path string, opt classifier.Options) (*classifier.Classifier, error) {
-	if path == "" {
-		return classifier.LoadDefault(opt)
+// plural returns one or many as n is 1 or not.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	c, err := classifier.Load(data, opt)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", path, err)
-	}
-	return c, nil
+	return many
 }
 
-func predictFile(c *classifier.Classifier, path string) (predictLine, error) {
-	data, err := readLimited(path, maxImageFile)
-	if err != nil {
-		return predictLine{}, err
+// predictInputs lists the images of predict's arguments: files as given,
+// the image files under folders (the others in skipped), and standard
+// input for "-". A file that cannot be read is an input all the same, so
+// that its error is reported in order with the others.
+func predictInputs(args []string, stdin io.Reader) (inputs []predictInput, skipped []string, err error) {
+	stdinUsed := false
+	for _, arg := range args {
+		if arg == "-" {
+			if stdinUsed {
+				return nil, nil, usageErrorf("predict: - (standard input) is given more than once")
+			}
+			stdinUsed = true
+			inputs = append(inputs, predictInput{"-", func() ([]byte, error) {
+				data, err := readAllLimited(stdin, maxImageFile)
+				if err == nil && len(data) == 0 {
+					err = errEmptyImage
+				}
+				return data, err
+			}})
+			continue
+		}
+		if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
+			w := imageWalker{
+				image: func(path, _ string, _ int) {
+					inputs = append(inputs, predictInput{path, func() ([]byte, error) { return readImage(path) }})
+				},
+				skip: func(path, _ string) { skipped = append(skipped, path) },
+			}
+			if err := w.walk(arg, "", 0); err != nil {
+				// Reported with the images, in its place.
+				inputs = append(inputs, predictInput{arg, func() ([]byte, error) { return nil, err }})
+			}
+			continue
+		}
+		inputs = append(inputs, predictInput{arg, func() ([]byte, error) { return readImage(arg) }})
 	}
-	r, err := c.Classify(data)
-	if err != nil {
-		return predictLine{}, err
-	}
-	info := c.Info()
-	return predictLine{File: path, Verdict: r.Verdict, Width: r.Image.Width, Height: r.Image.Height,
-		Model: info.Name, Warning: info.Warning}, nil
+	return inputs, skipped, nil
 }
 
-// readLimited reads a file, refusing one larger than limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
+// predictWriter writes predict's results in one format.
+type predictWriter struct {
+	write func(predictLine) error
+	flush func() error
+}
+
+func newPredictWriter(format string, w io.Writer, precision int) (*predictWriter, error) {
+	noFlush := func() error { return nil }
+	switch format {
+	case formatJSONL:
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return &predictWriter{write: func(l predictLine) error { return enc.Encode(l) }, flush: noFlush}, nil
+	case formatCSV:
+		cw := csv.NewWriter(w)
+		if err := cw.Write([]string{"file", "label", "probability", "score", "width", "height", "model"}); err != nil {
+			return nil, err
+		}
+		return &predictWriter{
+			write: func(l predictLine) error {
+				cw.Write([]string{l.File, l.Label, strconv.FormatFloat(float64(l.Probability), 'g', -1, 32), l.Score,
+					strconv.Itoa(l.Width), strconv.Itoa(l.Height), l.Model})
+				cw.Flush() // a line at a time, for a reader that follows
+				return cw.Error()
+			},
+			flush: func() error { cw.Flush(); return cw.Error() },
+		}, nil
+	}
+	// A table whose columns have fixed widths, so that lines can be
+	// written as they come; the file, of any length, is last.
+	scoreWidth := 4 + precision // "100%", "100.0%"...
+	if precision > 0 {
+		scoreWidth++
+	}
+	row := func(label, score, size, file string) error {
+		line := fmt.Sprintf("%-9s  %*s  %-11s  %s", label, scoreWidth, score, size, file)
+		_, err := fmt.Fprintln(w, strings.TrimRight(line, " "))
+		return err
+	}
+	if err := row("LABEL", "SCORE", "SIZE", "FILE"); err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("file is larger than %d bytes", limit)
-	}
-	return data, nil
+	return &predictWriter{
+		write: func(l predictLine) error {
+			return row(l.Label, l.Score+"%", fmt.Sprintf("%dx%d", l.Width, l.Height), l.File)
+		},
+		flush: noFlush,
+	}, nil
 }

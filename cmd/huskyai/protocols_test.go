@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/huskyai/huskyai/defaultmodel"
 	"github.com/huskyai/huskyai/imageprep"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -176,7 +177,7 @@ func TestServeProtocols(t *testing.T) {
 	}
 	_, _, metrics := s.call(t, "GET", "/metrics", nil, nil)
 	for _, want := range []string{
-		`huskyai_inference_request_success_total{model="huskyai-placeholder-untrained"} 5`,
+		`huskyai_inference_request_success_total{model="` + defaultmodel.Name + `"} 5`,
 		`huskyai_inference_request_duration_seconds_count{stage="compute"} 5`,
 		`huskyai_inference_batch_size_count 5`,
 	} {

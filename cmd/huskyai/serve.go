@@ -124,7 +124,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs := flag.NewFlagSet("huskyai serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8443", "listen on this host:port (port 0 picks a free one)")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate file for HTTPS (with --tls-key); default: a self-signed\ncertificate for localhost, 127.0.0.1 and ::1 generated at start")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate file for HTTPS (with --tls-key; \"huskyai cert --hosts\" writes one); default:\na self-signed certificate generated at start for localhost, 127.0.0.1 and ::1,\nand for the --addr address and the hostname when they are not loopback (with\n0.0.0.0 or [::], every interface address)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)")
 	fs.StringVar(&f.model, "model", "", "model file: Keras .h5 or .keras, or ONNX (default: the embedded model)")
@@ -166,6 +166,9 @@ it with the same checks, and a refused model leaves the old one serving.
 With --model-dir it serves a repository of models, DIR/<name>/<version>/
 model.h5 (or .keras, .onnx), each version checked the same way; a request
 names one with ?model=NAME&version=V, and GET /api/v1/models lists them.
+A single model (--model, or the embedded one) is served under its own name
+as version 1 on every route (the KServe v2 /v2/models/NAME and TF Serving
+/v1/models/NAME routes too), and also answers to the alias "huskyai".
 
 Flags:
 `)
@@ -262,6 +265,51 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := f.engineFlags.apply(&opt); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Bind the listeners first: a start that fails because a port is in
+	// use must not load the model (an audit record) nor show a
+	// certificate as if it had started.
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	var adminLn net.Listener
+	started := false
+	defer func() {
+		if !started {
+			ln.Close()
+			if adminLn != nil {
+				adminLn.Close()
+			}
+		}
+	}()
+	if f.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", f.adminAddr); err != nil {
+			return fmt.Errorf("serve: --admin-addr: %w", err)
+		}
+	}
+	where := newListenAddrs(ln.Addr())
+
+	// The certificate too is read (or made) before the model is loaded,
+	// and shown once the model is ready.
+	var cert tls.Certificate
+	var certHosts []string // of the self-signed certificate
+	if !f.insecureHTTP {
+		if f.tlsCert != "" {
+			if cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+				return fmt.Errorf("serve: TLS certificate: %w", err)
+			}
+		} else {
+			certHosts = where.certHosts()
+			certPEM, keyPEM, err := selfSigned(certHosts, time.Now(), selfSignedValidity)
+			if err == nil {
+				cert, err = tls.X509KeyPair(certPEM, keyPEM)
+			}
+			if err != nil {
+				return fmt.Errorf("serve: self-signed certificate: %w", err)
+			}
+		}
+	}
+
 	auditOut := stdout
 	if f.auditLog == "-" {
 		stdout = stderr // stdout is the audit trail
@@ -286,22 +334,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		scheme = "http"
 		logger.Warn("INSECURE: serving plain HTTP without TLS; uploads and answers cross the network in clear text. Use --insecure-http only behind a TLS-terminating proxy.")
 	} else {
-		var cert tls.Certificate
-		if f.tlsCert != "" {
-			cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-			if err != nil {
-				return fmt.Errorf("serve: TLS certificate: %w", err)
-			}
-		} else {
-			certPEM, keyPEM, err := selfSigned(selfSignedHosts, time.Now(), selfSignedValidity)
-			if err == nil {
-				cert, err = tls.X509KeyPair(certPEM, keyPEM)
-			}
-			if err != nil {
-				return fmt.Errorf("serve: self-signed certificate: %w", err)
-			}
-			logger.Warn("using a self-signed certificate generated at start; browsers will ask to trust it",
-				"hosts", strings.Join(selfSignedHosts, ","))
+		if certHosts != nil {
+			logger.Warn("using a self-signed certificate generated at start, new at every start; browsers will ask to trust it",
+				"hosts", strings.Join(certHosts, ","),
+				"hint", "for a certificate that lasts across restarts, or for other names: huskyai cert --hosts "+
+					strings.Join(certHosts, ",")+",NAME --out-cert cert.pem --out-key key.pem, then huskyai serve --tls-cert cert.pem --tls-key key.pem")
 		}
 		fp := leafFingerprint(cert)
 		logger.Info("TLS certificate", "sha256_fingerprint", fp)
@@ -346,21 +383,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
-	reload, err := startReloaders(ctx, f, store, logger, stdout)
+	reload, err := startReloaders(ctx, f, store, adminLn, logger, stdout)
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	url := scheme + "://" + ln.Addr().String() + "/"
-	logger.Info("listening", "url", url, "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
+	started = true
+	urls := where.urls(scheme)
+	logger.Info("listening", "url", urls[0], "address", ln.Addr().String(), "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
 		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String(), "batch_max", f.batchMax)
+	if len(urls) > 1 {
+		logger.Info("also reachable", "urls", strings.Join(urls[1:], " "))
+	}
 	f.abuseFlags.log(logger)
-	fmt.Fprintf(stdout, "huskyai serve: listening on %s\n", url)
+	fmt.Fprintf(stdout, "huskyai serve: listening on %s\n", urls[0])
+	for _, u := range urls[1:] {
+		fmt.Fprintf(stdout, "huskyai serve: also on %s\n", u)
+	}
 
 	errc := make(chan error, 1)
 	go func() {

@@ -161,17 +161,13 @@ type reloaders struct {
 	errc  chan error // the admin listener's Serve error
 }
 
-// startReloaders starts the reloaders the flags ask for. SIGHUP always
-// reloads.
-func startReloaders(ctx context.Context, f *serveFlags, store servedModels, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
+// startReloaders starts the reloaders the flags ask for, serving the
+// admin endpoint on adminLn, the listener of --admin-addr (nil when it is
+// not set). SIGHUP always reloads.
+func startReloaders(ctx context.Context, f *serveFlags, store servedModels, adminLn net.Listener, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
-	if f.adminAddr != "" {
-		ln, err := net.Listen("tcp", f.adminAddr)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("--admin-addr: %w", err)
-		}
+	if ln := adminLn; ln != nil {
 		r.admin = &http.Server{
 			Handler:           server.NewAdminHandler(logger, store),
 			ReadHeaderTimeout: readHeaderTimeout,

@@ -23,6 +23,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // lockedBuffer collects a stream written by run's goroutines.
@@ -233,12 +237,33 @@ func errCode(m map[string]any) string {
 	return s
 }
 
+// TestServeUntrainedModelWarns serves a model whose file declares itself
+// untrained: the log, the model's description and every answer carry the
+// warning.
+func TestServeUntrainedModelWarns(t *testing.T) {
+	placeholder := filepath.Join(testtool.RepoRoot(), "testdata", "parity", "husky_placeholder.h5")
+	s := startServe(t, nil, "--model", placeholder)
+	if !strings.Contains(s.stderr.String(), "PLACEHOLDER") {
+		t.Errorf("no placeholder warning in the log:\n%s", s.stderr)
+	}
+	status, _, m := s.do(t, "GET", "/api/v1/model", "", nil)
+	model, _ := m["model"].(map[string]any)
+	if status != 200 || model["placeholder"] != true || m["warning"] != huskyai.PlaceholderWarning {
+		t.Errorf("/api/v1/model: %d %v", status, m)
+	}
+	body, ct := multipartFile(t, testPNG(t, 96, 64))
+	status, _, m = s.do(t, "POST", "/huskyai/", ct, body.Bytes())
+	if status != 200 || m["score"] == nil || m["warning"] != huskyai.PlaceholderWarning {
+		t.Errorf("POST /huskyai/: %d %v, want a verdict with the warning", status, m)
+	}
+}
+
 // TestServe runs the real server with the embedded model over HTTPS with
 // a self-signed certificate and goes through the routes.
 func TestServe(t *testing.T) {
 	s := startServe(t, nil, "--max-pixels", "10000", "--max-upload", "64KiB")
-	if !strings.Contains(s.stderr.String(), "PLACEHOLDER") {
-		t.Errorf("no placeholder warning in the log:\n%s", s.stderr)
+	if strings.Contains(s.stderr.String(), "PLACEHOLDER") {
+		t.Errorf("a placeholder warning in the log of the trained default model:\n%s", s.stderr)
 	}
 	img := testPNG(t, 96, 64)
 
@@ -248,14 +273,14 @@ func TestServe(t *testing.T) {
 	}
 	status, _, m = s.do(t, "GET", "/api/v1/model", "", nil)
 	model, _ := m["model"].(map[string]any)
-	if status != 200 || model["placeholder"] != true || m["warning"] == "" || model["sha256"] == "" {
+	if status != 200 || model["name"] != defaultmodel.Name || model["placeholder"] != nil || m["warning"] != nil || model["sha256"] == "" {
 		t.Errorf("/api/v1/model: %d %v", status, m)
 	}
 
 	// The original contract.
 	body, ct := multipartFile(t, img)
 	status, _, m = s.do(t, "POST", "/huskyai/", ct, body.Bytes())
-	if status != 200 || m["score"] == nil || m["text"] == nil || m["warning"] == nil {
+	if status != 200 || m["score"] == nil || m["text"] == nil || m["warning"] != nil {
 		t.Errorf("POST /huskyai/: %d %v", status, m)
 	}
 	orig := m
@@ -264,7 +289,7 @@ func TestServe(t *testing.T) {
 	status, _, m = s.do(t, "POST", "/api/v1/predict", "image/png", img)
 	mm, _ := m["model"].(map[string]any)
 	if status != 200 || m["probability"] != orig["probability"] || m["score"] != orig["score"] ||
-		mm["placeholder"] != true || m["warning"] == nil || m["elapsed_ms"] == nil {
+		mm["placeholder"] != nil || m["warning"] != nil || m["elapsed_ms"] == nil {
 		t.Errorf("POST /api/v1/predict: %d %v, want the verdict of %v", status, m, orig)
 	}
 

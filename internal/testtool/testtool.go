@@ -63,3 +63,20 @@ func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
+
+// Shared returns the path of sub (e.g. "data/photos") in the material
+// beside the repository, ../shared (or $HUSKYAI_SHARED), or calls Missing
+// when it is not there: the photos and teacher models are never copied
+// into the repository.
+func Shared(t testing.TB, sub string) string {
+	t.Helper()
+	root := os.Getenv("HUSKYAI_SHARED")
+	if root == "" {
+		root = filepath.Join(RepoRoot(), "..", "shared")
+	}
+	p := filepath.Join(root, sub)
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "%s beside the repository (set HUSKYAI_SHARED to its folder): %v", filepath.Join("shared", sub), err)
+	}
+	return p
+}

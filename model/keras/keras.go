@@ -75,8 +75,23 @@ func LoadH5(data []byte, opts ...model.Option) (*model.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}
-	return build([]byte(cfg), FormatH5, &h5Weights{g: weights}, opts)
+	m, err := build([]byte(cfg), FormatH5, &h5Weights{g: weights}, opts)
+	if err != nil {
+		return nil, err
+	}
+	// The file's description of itself, if it has one: huskyai's files
+	// carry it in a root attribute that Keras ignores.
+	if a, err := root.Attr(NoteAttr); err == nil {
+		if note, err := a.String(); err == nil {
+			m.Note = note
+		}
+	}
+	return m, nil
 }
+
+// NoteAttr is the root attribute of a .h5 file in which huskyai's training
+// pipeline describes the model (model.Model.Note). Keras ignores it.
+const NoteAttr = "huskyai_note"
 
 // LoadKeras loads a Keras 3 ".keras" archive.
 func LoadKeras(data []byte, opts ...model.Option) (*model.Model, error) {

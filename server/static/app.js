@@ -1,21 +1,43 @@
-// The upload page of huskyai: choose or drop a photo, upload it with
-// progress, show the verdict. No inline script, no third-party code.
+// The upload page of huskyai: choose, drop, paste or photograph an image,
+// upload it with progress, show the verdict. No inline script, no
+// third-party code.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  const form = $("form"), drop = $("drop"), input = $("file");
+  const form = $("form"), drop = $("drop"), input = $("file"), camera = $("camera");
   let maxUpload = 10 * 1024 * 1024;
 
   function show(el, on) { el.hidden = !on; }
 
   function mib(n) { return (n / (1024 * 1024)).toFixed(n % (1024 * 1024) ? 1 : 0) + " MiB"; }
 
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+
+  // reveal scrolls el into view if it is not all visible: on a phone the
+  // answer is below the photo, under the fold. Where the photo and the
+  // answer are side by side it is usually in view already, and nothing
+  // moves.
+  function reveal(el) {
+    el.scrollIntoView({ block: "nearest", behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
+  // After the photo is laid out, so that the scroll is not undone by the
+  // image taking its height.
+  function revealAfterPreview(el) {
+    const img = $("preview");
+    const ready = $("preview-box").hidden || !img.src ? Promise.resolve() : img.decode().catch(() => {});
+    ready.then(() => reveal(el));
+  }
+
   function setError(msg) {
     $("error").textContent = msg;
     show($("error"), !!msg);
     // The preview would show a broken image, or a photo the error is not about.
-    if (msg) show($("preview-box"), false);
+    if (msg) {
+      show($("preview-box"), false);
+      reveal($("error"));
+    }
   }
 
   // Model information and the placeholder warning.
@@ -33,24 +55,57 @@
     }
   }).catch(() => {});
 
+  // The page's own words, for answers without a message of the API's (a
+  // proxy's error page), and for the few whose message is written for
+  // programs rather than people: a malformed form, a limit in bytes, a
+  // rate limit's parameters.
   const messages = {
     400: "The upload was not understood. Please choose the file again.",
-    413: "This file is too large.",
-    415: "This is not a PNG, JPEG or GIF image.",
+    413: () => "This file is too large: the limit is " + mib(maxUpload) + ".",
+    415: "The file is not a PNG, JPEG or GIF image.",
     422: "This image could not be read: it is damaged or too large in pixels.",
     429: "Too many requests from your address. Please wait a moment before trying again.",
     503: "The server is busy. Please try again in a moment.",
   };
+  const ownWords = { 400: true, 413: true, 429: true };
+
+  // sentence makes the API's message ("the file is not a PNG, JPEG or GIF
+  // image") a sentence.
+  function sentence(s) {
+    s = s.trim();
+    s = s.charAt(0).toUpperCase() + s.slice(1);
+    return /[.!?]$/.test(s) ? s : s + ".";
+  }
+
+  // errorMessage is the one message shown for a failed upload: the API's
+  // own, or the page's words (see messages), never both.
+  function errorMessage(xhr, body) {
+    const err = body && body.error;
+    if (xhr.status === 429) {
+      let msg = err && err.code === "probing_suspected"
+        ? "Too many nearly identical images from your address. Please wait before trying again."
+        : messages[429];
+      const wait = parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
+      if (wait > 0) msg += " You can try again in " + wait + (wait === 1 ? " second." : " seconds.");
+      return msg;
+    }
+    if (err && typeof err.message === "string" && err.message.trim() && !ownWords[xhr.status]) {
+      return sentence(err.message);
+    }
+    const own = messages[xhr.status];
+    if (own) return typeof own === "function" ? own() : own;
+    return "Something went wrong (HTTP " + xhr.status + ").";
+  }
 
   function upload(file) {
     setError("");
     show($("result"), false);
     if (!/^image\/(png|jpeg|gif)$/.test(file.type) && file.type !== "") {
-      setError("This is not a PNG, JPEG or GIF image.");
+      setError(messages[415]);
       return;
     }
     if (file.size > maxUpload) {
-      setError("This file is too large: the limit is " + mib(maxUpload) + ".");
+      setError(messages[413]());
       return;
     }
     const img = $("preview");
@@ -64,6 +119,7 @@
     const bar = $("progress");
     bar.value = 0;
     show($("progress-box"), true);
+    revealAfterPreview($("progress-box"));
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
     });
@@ -72,14 +128,7 @@
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
       if (xhr.status !== 200 || !body) {
-        const detail = body && body.error ? " (" + body.error.message + ")" : "";
-        let msg = messages[xhr.status] || "Something went wrong (HTTP " + xhr.status + ").";
-        const wait = parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
-        if (xhr.status === 429 && body && body.error && body.error.code === "probing_suspected") {
-          msg = "Too many nearly identical images from your address. Please wait before trying again.";
-        }
-        if (xhr.status === 429 && wait > 0) msg += " You can try again in " + wait + (wait === 1 ? " second." : " seconds.");
-        setError(msg + detail);
+        setError(errorMessage(xhr, body));
         return;
       }
       showResult(body);
@@ -111,14 +160,40 @@
     }
     show($("score"), !!$("score").textContent);
     show($("result"), true);
+    revealAfterPreview($("result"));
   }
 
-  input.addEventListener("change", () => { if (input.files.length) upload(input.files[0]); });
-  form.addEventListener("submit", (e) => { e.preventDefault(); if (input.files.length) upload(input.files[0]); });
+  // picked uploads the file chosen in a file input, then empties the
+  // input: choosing the same file again is a change, and uploads it again.
+  function picked(el) {
+    const f = el.files.length ? el.files[0] : null;
+    el.value = "";
+    if (f) upload(f);
+  }
+
+  input.addEventListener("change", () => picked(input));
+  camera.addEventListener("change", () => picked(camera));
+  form.addEventListener("submit", (e) => { e.preventDefault(); picked(input); });
   ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
   ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
   drop.addEventListener("drop", (e) => {
     const f = e.dataTransfer && e.dataTransfer.files[0];
     if (f) upload(f);
   });
+
+  // Paste: the first image on the clipboard (a screenshot, an image copied
+  // in another program or page). Anything else is left to the browser.
+  document.addEventListener("paste", (e) => {
+    const items = e.clipboardData ? Array.from(e.clipboardData.items) : [];
+    const item = items.find((it) => it.kind === "file" && it.type.startsWith("image/"));
+    const f = item && item.getAsFile();
+    if (!f) return;
+    e.preventDefault();
+    upload(f);
+  });
+
+  // Features that need this script: pasting, and the camera (shown where
+  // the pointer is a finger, see style.css).
+  show($("paste-hint"), true);
+  show($("camera-button"), true);
 })();
