@@ -116,13 +116,7 @@ Flags:
 	if len(set.ignored) > 0 {
 		fmt.Fprintf(stderr, "huskyai eval: ignored %s: only %s/ and %s/ are read\n", list(set.ignored, 5), classHusky, classOther)
 	}
-	if len(set.skipped) > 0 {
-		what := "files that are not PNG, JPEG or GIF images"
-		if len(set.skipped) == 1 {
-			what = "file that is not a PNG, JPEG or GIF image"
-		}
-		fmt.Fprintf(stderr, "huskyai eval: skipped %d %s: %s\n", len(set.skipped), what, list(set.skipped, 5))
-	}
+	reportSkipped(stderr, "eval", set.skipped)
 
 	m, err := loadModel(cf.model, opt)
 	if err != nil {

@@ -349,7 +349,20 @@ func isImageFile(path string) bool {
 	return ok
 }
 
-// list writes up to n names, then how many more there are.
+// reportSkipped says on stderr, once, which files a command skipped
+// because they are not images.
+func reportSkipped(stderr io.Writer, cmd string, skipped []string) {
+	if len(skipped) == 0 {
+		return
+	}
+	what := "files that are not PNG, JPEG or GIF images"
+	if len(skipped) == 1 {
+		what = "file that is not a PNG, JPEG or GIF image"
+	}
+	fmt.Fprintf(stderr, "huskyai %s: skipped %d %s: %s\n", cmd, len(skipped), what, list(skipped, 5))
+}
+
+// list joins the first n names, saying how many more there are.
 func list(names []string, n int) string {
 	if len(names) <= n {
 		return strings.Join(names, ", ")

@@ -107,13 +107,7 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	if len(skipped) > 0 {
-		what := "files that are not PNG, JPEG or GIF images"
-		if len(skipped) == 1 {
-			what = "file that is not a PNG, JPEG or GIF image"
-		}
-		fmt.Fprintf(stderr, "huskyai predict: skipped %d %s: %s\n", len(skipped), what, list(skipped, 5))
-	}
+	reportSkipped(stderr, "predict", skipped)
 	if len(inputs) == 0 {
 		return fmt.Errorf("predict: no PNG, JPEG or GIF image in %s", list(fs.Args(), 5))
 	}

@@ -8,9 +8,10 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Packed is huskyai's own GEMM backend. Unpadded convolutions read their
-// input in place when the micro-kernel allows it (see implicitConv: one
-// product per kernel row, no im2col at all); the others are lowered with
+// Packed is huskyai's own GEMM backend. Convolutions read their input in
+// place when the micro-kernel allows it (see implicitConv: one product per
+// kernel row, no im2col at all), padded ones from a zero-padded copy of
+// the input in the scratch (see padInput); the others are lowered with
 // im2col like Gonum, but one tile of rows at a time into a per-goroutine
 // slot of the scratch, so the lowered rows stay in cache. Every product
 // runs through a register-blocked micro-kernel (on amd64, hand-written
@@ -27,15 +28,18 @@ type Packed struct{}
 // Name implements Backend.
 func (Packed) Name() string { return "packed-" + micro.name }
 
-// ConvScratch implements Backend: for each goroutine that may work on the
-// convolution (GOMAXPROCS of them, as it is when the model is loaded), the
-// im2col rows of one tile. Tiles are lowered one at a time, into cache,
-// rather than the whole image at once.
+// ConvScratch implements Backend: for a padded convolution, first room
+// for the zero-padded copy of its input (see padInput), then, for each
+// goroutine that may work on the convolution (GOMAXPROCS of them, as it
+// is when the model is loaded), the im2col rows of one tile. Tiles are
+// lowered one at a time, into cache, rather than the whole image at once.
+// Both are reserved whatever the micro-kernel, which tests may change
+// after the scratch is sized (UseMicroKernel).
 func (Packed) ConvScratch(g *ConvGeom) int {
 	if pointwise(g) {
 		return 0
 	}
-	return min(runtime.GOMAXPROCS(0), maxSlots) * maxTileRows * g.KH * g.KW * g.InC
+	return paddedLen(g) + min(runtime.GOMAXPROCS(0), maxSlots)*maxTileRows*g.KH*g.KW*g.InC
 }
 
 const (
@@ -71,22 +75,75 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{}, nil)
 		return
 	}
-	conv := convA{g: g, src: src, implicit: implicitConv(g)}
+	conv := convA{g: g, src: src}
+	if implicitConv(g) {
+		conv.implicit, conv.ig = true, *g
+		if n := paddedLen(g); n > 0 {
+			// The padded copy goes first, the im2col slots (unused by
+			// an implicit convolution) after it.
+			conv.ig = padInput(scratch[:n], src, g)
+			conv.src, scratch = scratch[:n], scratch[n:]
+		}
+	}
 	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, conv, scratch)
 }
 
 // implicitConv reports whether the convolution g can run on the current
 // micro-kernel without im2col: with no padding, the KW x InC patch rows
-// of an output row's pixels lie in place in src, InC*StrideW floats apart, so each KH row of the kernel is
-// one product of overlapping rows of src with KW*InC rows of the weights,
-// and the KH products add up in c (flagLoad, flagPartial) in the very
-// order of one product over the im2col rows: the results are the same,
-// bit for bit. It needs the strip of the assembly kernels and output
-// channels in whole panels.
+// of an output row's pixels lie in place in src, InC*StrideW floats apart,
+// so each KH row of the kernel is one product of overlapping rows of src
+// with KW*InC rows of the weights, and the KH products add up in c
+// (flagLoad, flagPartial) in the very order of one product over the im2col
+// rows: the results are the same, bit for bit. A padded convolution (or
+// one whose window runs past the bottom or right edge: padding there)
+// reads a copy of src with the zeros im2col would write (padInput), so it
+// too gives the same bits. It needs the strip of the assembly kernels and
+// output channels in whole panels.
 func implicitConv(g *ConvGeom) bool {
-	return micro.strip != nil && g.PadT == 0 && g.PadL == 0 && g.OutC%micro.nr == 0 &&
-		g.StrideH > 0 && g.StrideW > 0 && g.OutH > 0 && g.OutW > 0 &&
-		(g.OutH-1)*g.StrideH+g.KH <= g.InH && (g.OutW-1)*g.StrideW+g.KW <= g.InW
+	return micro.strip != nil && g.OutC%micro.nr == 0 && g.PadT >= 0 && g.PadL >= 0 &&
+		g.KH > 0 && g.KW > 0 && g.InC > 0 &&
+		g.StrideH > 0 && g.StrideW > 0 && g.OutH > 0 && g.OutW > 0
+}
+
+// paddedLen returns the float32s of the zero-padded copy of g's input that
+// an implicit convolution reads (padInput), or 0 if it reads src in place:
+// when g has no padding and its windows lie within the input.
+func paddedLen(g *ConvGeom) int {
+	if g.PadT < 0 || g.PadL < 0 || g.StrideH <= 0 || g.StrideW <= 0 || g.OutH <= 0 || g.OutW <= 0 {
+		return 0 // not run implicitly
+	}
+	h, w := (g.OutH-1)*g.StrideH+g.KH, (g.OutW-1)*g.StrideW+g.KW
+	if g.PadT == 0 && g.PadL == 0 && h <= g.InH && w <= g.InW {
+		return 0
+	}
+	return h * w * g.InC
+}
+
+// padInput writes to dst the input src of g padded with zeros (PadT rows
+// at the top, PadL columns at the left, and at the bottom and right as
+// many as the windows of OutH x OutW outputs reach past src, cropping any
+// rows and columns they do not reach) and returns the geometry of the
+// same convolution on dst, unpadded. dst has paddedLen(g) elements.
+func padInput(dst, src []float32, g *ConvGeom) ConvGeom {
+	h, w := (g.OutH-1)*g.StrideH+g.KH, (g.OutW-1)*g.StrideW+g.KW
+	c := g.InC
+	dst = dst[:h*w*c]
+	// Columns [x0, x1) of a padded row come from src.
+	x0, x1 := min(g.PadL, w), min(g.PadL+g.InW, w)
+	for y := range h {
+		row := dst[y*w*c : (y+1)*w*c]
+		iy := y - g.PadT
+		if iy < 0 || iy >= g.InH || x0 >= x1 {
+			clear(row)
+			continue
+		}
+		clear(row[:x0*c])
+		copy(row[x0*c:x1*c], src[iy*g.InW*c:])
+		clear(row[x1*c:])
+	}
+	pg := *g
+	pg.InH, pg.InW, pg.PadT, pg.PadL = h, w, 0, 0
+	return pg
 }
 
 // convA is the A operand of a convolution: the im2col matrix of src,
@@ -95,6 +152,10 @@ type convA struct {
 	g        *ConvGeom
 	src      []float32
 	implicit bool // see implicitConv: tiles are output rows, no scratch
+	// ig is the geometry an implicit convolution reads src with: g, or
+	// g unpadded when src is the padded copy of the input (padInput). A
+	// value, so that a padded convolution allocates nothing.
+	ig ConvGeom
 }
 
 // WeightPacker is implemented by backends that rearrange a layer's
@@ -163,8 +224,8 @@ func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, 
 // has no functions and an unreachable nr, so that every row of a tile goes
 // through edge, a SAXPY per element of a. strip, where not nil, runs any
 // number of rows with the flags of the assembly kernels (flagLoad and
-// flagPartial split a product along k), which convolutions without
-// padding use to read their input in place (see implicitConv).
+// flagPartial split a product along k), which convolutions use to read
+// their input (or its padded copy) in place (see implicitConv).
 type microKernel struct {
 	name   string
 	mr, nr int
@@ -348,7 +409,7 @@ func (j *gemmJob) work() {
 // implicitConv): for each panel of nr output channels and each run of mr
 // pixels, one strip call per row of the kernel, accumulating in c.
 func (j *gemmJob) convRow(oy int) {
-	g := j.conv.g
+	g := &j.conv.ig
 	n, k, nr, mr := j.n, j.k, j.mk.nr, j.mk.mr
 	kwc, lda := g.KW*g.InC, g.StrideW*g.InC
 	c := j.c[oy*g.OutW*n : (oy+1)*g.OutW*n]

@@ -159,6 +159,22 @@ func TestGemmAllocs(t *testing.T) {
 	}
 }
 
+// TestPaddedConvAllocs requires a padded convolution, which runs on a
+// padded copy of its input in the scratch, to allocate nothing.
+func TestPaddedConvAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	g := ConvGeom{InH: 32, InW: 32, InC: 32, OutH: 32, OutW: 32, OutC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1}
+	src, w, bias := randSlice(r, g.InH*g.InW*g.InC), randSlice(r, g.KH*g.KW*g.InC*g.OutC), randSlice(r, g.OutC)
+	dst := make([]float32, g.OutH*g.OutW*g.OutC)
+	var p Packed
+	pw := p.PackWeights(w, g.KH*g.KW*g.InC, g.OutC)
+	scratch := make([]float32, p.ConvScratch(&g))
+	p.Conv2DPacked(dst, src, pw, bias, &g, scratch, true)
+	if allocs := testing.AllocsPerRun(20, func() { p.Conv2DPacked(dst, src, pw, bias, &g, scratch, true) }); allocs != 0 {
+		t.Errorf("a padded convolution allocates %v times per call", allocs)
+	}
+}
+
 func benchConv(b *testing.B, k Backend, g ConvGeom) {
 	r := rand.New(rand.NewPCG(9, 9))
 	src := randSlice(r, g.InH*g.InW*g.InC)
@@ -331,16 +347,36 @@ func TestAsmKernelsSameOrder(t *testing.T) {
 }
 
 // TestImplicitConvSameAsIm2col checks that convolutions computed in place
-// (implicitConv: one product per kernel row, summed in c) give bit for bit
-// what the same micro-kernel gives on the im2col rows, with packed and
-// unpacked weights, bias and ReLU, on one goroutine and on several.
+// (implicitConv: one product per kernel row, summed in c), padded ones on
+// a zero-padded copy of the input (padInput), give bit for bit what the
+// same micro-kernel gives on the im2col rows, with packed and unpacked
+// weights, bias and ReLU, on one goroutine and on several.
 func TestImplicitConvSameAsIm2col(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
-	geoms := []ConvGeom{
-		{InH: 128, InW: 128, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 32},
-		{InH: 63, InW: 63, InC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 64},
-		{InH: 30, InW: 30, InC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 128},
-		{InH: 11, InW: 29, InC: 7, KH: 2, KW: 4, StrideH: 2, StrideW: 2, OutC: 64},
+	type padded struct {
+		g          ConvGeom
+		padB, padR int
+	}
+	geoms := []padded{
+		{g: ConvGeom{InH: 128, InW: 128, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 32}},
+		{g: ConvGeom{InH: 63, InW: 63, InC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 64}},
+		{g: ConvGeom{InH: 30, InW: 30, InC: 64, KH: 3, KW: 3, StrideH: 1, StrideW: 1, OutC: 128}},
+		{g: ConvGeom{InH: 11, InW: 29, InC: 7, KH: 2, KW: 4, StrideH: 2, StrideW: 2, OutC: 64}},
+		// 'same' padding, as in the default model.
+		{g: ConvGeom{InH: 128, InW: 128, InC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 24}, padB: 1, padR: 1},
+		{g: ConvGeom{InH: 32, InW: 32, InC: 32, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 64}, padB: 1, padR: 1},
+		{g: ConvGeom{InH: 8, InW: 8, InC: 128, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1, OutC: 256}, padB: 1, padR: 1},
+		// TF 'same' with stride 2 on even sizes: all the padding at the
+		// bottom and right.
+		{g: ConvGeom{InH: 16, InW: 16, InC: 8, KH: 3, KW: 3, StrideH: 2, StrideW: 2, OutC: 32}, padB: 1, padR: 1},
+		// TF 'same' with even kernels: more at the bottom and right.
+		{g: ConvGeom{InH: 13, InW: 19, InC: 5, KH: 4, KW: 2, StrideH: 1, StrideW: 1, PadT: 1, OutC: 48}, padB: 2, padR: 1},
+		{g: ConvGeom{InH: 15, InW: 14, InC: 6, KH: 5, KW: 4, StrideH: 2, StrideW: 3, PadT: 1, PadL: 1, OutC: 32}, padB: 2, padR: 1},
+		// Padding only on one side, or more at the top than the bottom
+		// (the bottom row cropped), and kernels wider than the input.
+		{g: ConvGeom{InH: 9, InW: 10, InC: 4, KH: 3, KW: 3, StrideH: 2, StrideW: 1, PadT: 2, PadL: 0, OutC: 16}, padB: 0, padR: 2},
+		{g: ConvGeom{InH: 3, InW: 2, InC: 9, KH: 5, KW: 5, StrideH: 1, StrideW: 1, PadT: 2, PadL: 2, OutC: 32}, padB: 2, padR: 2},
+		{g: ConvGeom{InH: 12, InW: 12, InC: 3, KH: 7, KW: 7, StrideH: 2, StrideW: 2, PadT: 3, PadL: 3, OutC: 64}, padB: 2, padR: 2},
 	}
 	tested := 0
 	for _, mk := range microKernels() {
@@ -349,17 +385,22 @@ func TestImplicitConvSameAsIm2col(t *testing.T) {
 		}
 		noStrip := mk
 		noStrip.strip = nil
-		for _, g := range geoms {
-			g.OutH = (g.InH-g.KH)/g.StrideH + 1
-			g.OutW = (g.InW-g.KW)/g.StrideW + 1
+		for _, pg := range geoms {
+			g := pg.g
+			g.OutH = (g.InH+g.PadT+pg.padB-g.KH)/g.StrideH + 1
+			g.OutW = (g.InW+g.PadL+pg.padR-g.KW)/g.StrideW + 1
 			g.OutC -= g.OutC % mk.nr
+			if g.OutC == 0 {
+				continue
+			}
 			src := randSlice(r, g.InH*g.InW*g.InC)
 			w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
 			bias := randSlice(r, g.OutC)
 			k := g.KH * g.KW * g.InC
 			for _, packed := range []bool{false, true} {
 				for _, procs := range []int{1, 2} {
-					name := fmt.Sprintf("%s/%dx%dx%d-%d/packed=%v/procs=%d", mk.name, g.InH, g.InW, g.InC, g.OutC, packed, procs)
+					name := fmt.Sprintf("%s/%dx%dx%d-%d/k%dx%d/s%dx%d/pad%d,%d,%d,%d/packed=%v/procs=%d", mk.name, g.InH, g.InW, g.InC, g.OutC,
+						g.KH, g.KW, g.StrideH, g.StrideW, g.PadT, pg.padB, g.PadL, pg.padR, packed, procs)
 					t.Run(name, func(t *testing.T) {
 						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 						var p Packed
