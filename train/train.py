@@ -311,33 +311,45 @@ def export_h5(net, path, name, note):
 def net_specs(net):
     """The exported layers of net (kerash5 specs), BatchNorm folded."""
     net = net.eval()
-    specs, shape = [], (SIZE, SIZE, 3)
-    mods = list(net.features)
-    i, nconv, npool = 0, 0, 0
+    layers, mods, i = [], list(net.features), 0
     while i < len(mods):
         m = mods[i]
         if isinstance(m, nn.MaxPool2d):
-            L = pool("max", 2)
-            L["name"] = "max_pooling2d" + (f"_{npool}" if npool else "")
-            npool += 1
-            shape = (shape[0] // 2, shape[1] // 2, shape[2])
+            layers.append(("pool",))
             i += 1
+            continue
+        bn = mods[i + 1]
+        s = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().double()
+        wk = m.weight.detach().double() * s[:, None, None, None]
+        b = bn.bias.detach().double() - bn.running_mean.detach().double() * s
+        layers.append(("conv", wk.permute(2, 3, 1, 0).float().numpy(), b.float().numpy()))
+        i += 3
+    return chain_specs(layers, net.head.weight.detach().t().float().numpy().copy(),
+                       net.head.bias.detach().float().numpy().copy())
+
+
+def chain_specs(layers, head_kernel, head_bias):
+    """kerash5 specs of the exported chain: layers are ("pool",) or ("conv",
+    kernel in Keras' HWIO layout, bias), named as Keras names them, then
+    global average pooling and the Dense head."""
+    specs, shape, count = [], (SIZE, SIZE, 3), {}
+    for kind, *w in layers:
+        base = "conv2d" if kind == "conv" else "max_pooling2d"
+        k = count.get(base, 0)
+        count[base] = k + 1
+        if kind == "conv":
+            filters = int(w[0].shape[3])
+            L = conv(filters, 3, 1, padding="same", act="relu", bias=True)
+            L["w"] = {"kernel": w[0], "bias": w[1]}
+            shape = shape[:2] + (filters,)
         else:
-            bn = mods[i + 1]
-            s = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().double()
-            wk = m.weight.detach().double() * s[:, None, None, None]
-            b = bn.bias.detach().double() - bn.running_mean.detach().double() * s
-            L = conv(m.out_channels, 3, 1, padding="same", act="relu", bias=True)
-            L["name"] = "conv2d" + (f"_{nconv}" if nconv else "")
-            L["w"] = {"kernel": wk.permute(2, 3, 1, 0).float().numpy(), "bias": b.float().numpy()}
-            nconv += 1
-            shape = (shape[0], shape[1], m.out_channels)
-            i += 3
+            L = pool("max", 2)
+            L["w"] = {}
+            shape = (shape[0] // 2, shape[1] // 2, shape[2])
+        L["name"] = base + (f"_{k}" if k else "")
         L["in_shape"] = shape
-        L.setdefault("w", {})
         specs.append(L)
-    return specs + head_specs(shape, net.head.weight.detach().t().float().numpy().copy(),
-                              net.head.bias.detach().float().numpy().copy())
+    return specs + head_specs(shape, head_kernel, head_bias)
 
 
 def head_specs(shape, kernel, bias):
@@ -403,27 +415,16 @@ def read_model(path):
         note = note.decode() if isinstance(note, bytes) else str(note)
         mw = f["model_weights"]
         w = lambda n, r: mw[n][n][r + ":0"][...]  # noqa: E731
-        specs, shape = [], (SIZE, SIZE, 3)
+        layers, head = [], (None, None)
         for lc in cfg["config"]["layers"]:
-            c, n = lc["config"], lc["config"]["name"]
+            n = lc["config"]["name"]
             if lc["class_name"] == "Conv2D":
-                L = conv(c["filters"], 3, 1, padding="same", act="relu", bias=True)
-                L["w"] = {"kernel": w(n, "kernel"), "bias": w(n, "bias")}
-                shape = shape[:2] + (c["filters"],)
+                layers.append(("conv", w(n, "kernel"), w(n, "bias")))
             elif lc["class_name"] == "MaxPooling2D":
-                L = pool("max", 2)
-                shape = (shape[0] // 2, shape[1] // 2, shape[2])
-            elif lc["class_name"] == "GlobalAveragePooling2D":
-                specs += head_specs(shape, None, None)
-                continue
+                layers.append(("pool",))
             elif lc["class_name"] == "Dense":
-                specs[-1]["w"] = {"kernel": w(n, "kernel"), "bias": w(n, "bias")}
-                continue
-            else:
-                continue
-            L["name"], L["in_shape"] = n, shape
-            L.setdefault("w", {})
-            specs.append(L)
+                head = (w(n, "kernel"), w(n, "bias"))
+        specs = chain_specs(layers, *head)
         return specs, cfg["config"]["name"], note
 
 

@@ -122,10 +122,8 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
+	m.warnUntrained(stderr, "eval")
 	info := m.Info()
-	if info.Placeholder {
-		fmt.Fprintf(stderr, "huskyai eval: warning: model %s: %s\n", m.Name, info.Warning)
-	}
 
 	// One task per image file, then per probe, classified by a pool of
 	// workers; results stay in task order.

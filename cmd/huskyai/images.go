@@ -139,6 +139,14 @@ type loadedModel struct {
 	Name string
 }
 
+// warnUntrained says once on stderr, for command cmd, that the model
+// declares itself untrained, if it does.
+func (m *loadedModel) warnUntrained(stderr io.Writer, cmd string) {
+	if info := m.Info(); info.Placeholder {
+		fmt.Fprintf(stderr, "huskyai %s: warning: model %s: %s\n", cmd, m.Name, info.Warning)
+	}
+}
+
 // modelName is the name predict and eval give the model file at path.
 func modelName(path string) string {
 	if path == "" {
@@ -261,7 +269,18 @@ var errEmptyImage = errors.New("empty file, not an image")
 
 // readImage reads an image file for classifying.
 func readImage(path string) ([]byte, error) {
-	data, err := readLimited(path, maxImageFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readImageFrom(f)
+}
+
+// readImageFrom reads an image for classifying from r (a file, standard
+// input), refusing more than maxImageFile bytes and an empty one.
+func readImageFrom(r io.Reader) ([]byte, error) {
+	data, err := readAllLimited(r, maxImageFile)
 	if err == nil && len(data) == 0 {
 		err = errEmptyImage
 	}

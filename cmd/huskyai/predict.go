@@ -116,9 +116,7 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	if info := m.Info(); info.Placeholder {
-		fmt.Fprintf(stderr, "huskyai predict: warning: model %s: %s\n", m.Name, info.Warning)
-	}
+	m.warnUntrained(stderr, "predict")
 
 	out, err := newPredictWriter(*format, stdout, *precision)
 	if err != nil {
@@ -186,13 +184,7 @@ func predictInputs(args []string, stdin io.Reader) (inputs []predictInput, skipp
 				return nil, nil, usageErrorf("predict: - (standard input) is given more than once")
 			}
 			stdinUsed = true
-			inputs = append(inputs, predictInput{"-", func() ([]byte, error) {
-				data, err := readAllLimited(stdin, maxImageFile)
-				if err == nil && len(data) == 0 {
-					err = errEmptyImage
-				}
-				return data, err
-			}})
+			inputs = append(inputs, predictInput{"-", func() ([]byte, error) { return readImageFrom(stdin) }})
 			continue
 		}
 		if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
