@@ -2,8 +2,8 @@
 // husky? — as plain types shared by the command line, the server and the
 // tests: a Verdict and how it is worded.
 //
-// The engine lives in package model (with loaders in model/keras and
-// model/onnx), image decoding and resizing in imageprep, and the glue that
+// The engine lives in package engine (with loaders in engine/keras and
+// engine/onnx), image decoding and resizing in imageprep, and the glue that
 // turns image bytes into a Verdict in classifier.
 package huskyai
 

@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/huskyai/huskyai/defaultmodel"
-	"github.com/huskyai/huskyai/internal/ortengine"
-	"github.com/huskyai/huskyai/model"
-	"github.com/huskyai/huskyai/model/keras"
-	"github.com/huskyai/huskyai/model/onnx"
+	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/keras"
+	"github.com/huskyai/huskyai/engine/onnx"
+	"github.com/huskyai/huskyai/engine/ort"
 )
 
 // engineRow is one engine's line of table (a).
@@ -140,7 +140,7 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 		gflop     float64 // per image; 0: the Husky CNN's
 	}
 	procs := runtime.GOMAXPROCS(0)
-	nativeBatch := func(m *model.Model) func() (float32, error) {
+	nativeBatch := func(m *engine.Model) func() (float32, error) {
 		batch := make([]float32, o.batch*size)
 		for i := range o.batch {
 			copy(batch[i*size:], x)
@@ -179,14 +179,14 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 	ortVersion := ""
 	if lib != "" {
 		for _, threads := range []int{1, 2} {
-			s, err := ortengine.Load(onnxData, ortengine.Options{Lib: lib, Threads: threads})
+			s, err := ort.Load(onnxData, ort.Options{Lib: lib, Threads: threads})
 			if err != nil {
 				why = err.Error()
 				o.ortFailed = why
 				break
 			}
 			defer s.Close()
-			ortVersion = ortengine.Version()
+			ortVersion = ort.Version()
 			e := entry{key: fmt.Sprint("ort", threads), name: "ONNX Runtime", cpus: fmt.Sprint(threads), p: s}
 			run, closeFn, err := ortBatch(onnxData, threads, o.batch, x)
 			if err != nil {

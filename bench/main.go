@@ -21,7 +21,7 @@
 //	go run -tags ort,libjpeg ./bench -quick    # under a minute, rougher
 //	go run ./bench                             # no cgo: no ORT, no libjpeg rows
 //
-// The native engine's kernel is the one internal/kernels picks for this
+// The native engine's kernel is the one engine/internal/kernels picks for this
 // CPU (assembly on amd64 with AVX2 or AVX-512; -tags purego forces the
 // portable Go path); its name is printed.
 //
@@ -48,8 +48,8 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai/bench/internal/loadgen"
+	"github.com/huskyai/huskyai/engine/ort"
 	"github.com/huskyai/huskyai/imageprep"
-	"github.com/huskyai/huskyai/internal/ortengine"
 )
 
 func main() {
@@ -211,7 +211,7 @@ func header(w io.Writer, tags string) {
 		tags = "none"
 	}
 	fmt.Fprintf(w, "build: %s, tags %s, cgo %s, GOEXPERIMENT %s; ONNX Runtime built in: %v; libjpeg built in: %v\n",
-		runtime.Version(), tags, orDefault(buildSetting("CGO_ENABLED"), "?"), exp, ortengine.Available, imageprep.LibJPEG)
+		runtime.Version(), tags, orDefault(buildSetting("CGO_ENABLED"), "?"), exp, ort.Available, imageprep.LibJPEG)
 	fmt.Fprintln(w, "note: wall-clock figures; on a shared machine they are noisy. Compare the rows of one run (measured back to back), not runs.")
 }
 
@@ -254,17 +254,17 @@ func cpuModel() string {
 // third_party/onnxruntime/, else scripts/fetch-onnxruntime.sh fetches it.
 // It returns "" and the reason when there is none.
 func ortLibrary(o *options, stderr io.Writer) (string, string) {
-	if !ortengine.Available {
+	if !ort.Available {
 		return "", "this binary was built without -tags ort"
 	}
 	if o.ortLib != "" {
 		return o.ortLib, ""
 	}
-	if p := ortengine.FindLib(o.root); p != "" {
+	if p := ort.FindLib(o.root); p != "" {
 		return p, ""
 	}
 	if o.noFetch {
-		return "", "no library (-ort-lib, $" + ortengine.EnvLib + ", third_party/onnxruntime/) and -no-fetch"
+		return "", "no library (-ort-lib, $" + ort.EnvLib + ", third_party/onnxruntime/) and -no-fetch"
 	}
 	fmt.Fprintln(stderr, "bench: fetching ONNX Runtime with scripts/fetch-onnxruntime.sh")
 	cmd := exec.Command(filepath.Join(o.root, "scripts", "fetch-onnxruntime.sh"))

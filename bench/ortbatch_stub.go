@@ -2,9 +2,9 @@
 
 package main
 
-import "github.com/huskyai/huskyai/internal/ortengine"
+import "github.com/huskyai/huskyai/engine/ort"
 
 // ortBatch needs the ort build tag.
 func ortBatch(data []byte, threads, n int, x []float32) (run func() (float32, error), closeFn func(), err error) {
-	return nil, nil, ortengine.ErrNotBuilt
+	return nil, nil, ort.ErrNotBuilt
 }

@@ -8,7 +8,7 @@ import (
 	"image/png"
 	"testing"
 
-	"github.com/huskyai/huskyai/model"
+	"github.com/huskyai/huskyai/engine"
 )
 
 // TestInferBatch classifies different images through Prepare and one
@@ -16,7 +16,7 @@ import (
 func TestInferBatch(t *testing.T) {
 	for _, maxBatch := range []int{1, 4} {
 		opt := DefaultOptions()
-		opt.Model = []model.Option{model.WithMaxBatch(maxBatch)}
+		opt.Model = []engine.Option{engine.WithMaxBatch(maxBatch)}
 		c, err := LoadDefault(opt)
 		if err != nil {
 			t.Fatal(err)

@@ -14,10 +14,10 @@ import (
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/keras"
+	"github.com/huskyai/huskyai/engine/onnx"
 	"github.com/huskyai/huskyai/imageprep"
-	"github.com/huskyai/huskyai/model"
-	"github.com/huskyai/huskyai/model/keras"
-	"github.com/huskyai/huskyai/model/onnx"
 )
 
 // ModelInfo describes the loaded model for logs and responses.
@@ -69,7 +69,7 @@ type Options struct {
 	// ScorePrecision is the number of decimals of the verdict's score.
 	ScorePrecision int
 	// Model options, such as the kernel backend.
-	Model []model.Option
+	Model []engine.Option
 	// Engine, if set, loads model files instead of the native engine
 	// (engine.go).
 	Engine EngineLoader
@@ -83,11 +83,35 @@ func DefaultOptions() Options {
 
 // Classifier holds a loaded model. It is safe for concurrent use.
 type Classifier struct {
-	m    *model.Model // nil when an EngineLoader loaded the model
+	m    *engine.Model // nil when an EngineLoader loaded the model
 	e    Engine
 	info ModelInfo
 	opt  Options
 }
+
+// Model file formats, as Format tells them apart.
+const (
+	FormatKeras = "keras" // Keras HDF5 (.h5) or Keras 3 archive (.keras)
+	FormatONNX  = "onnx"
+)
+
+// Format tells a model file's format from its bytes: FormatKeras by the
+// magic bytes of HDF5 or zip, FormatONNX for a protobuf that decodes as an
+// ONNX model with a graph, "" for anything else. It is the one place that
+// picks the loader.
+func Format(data []byte) string {
+	switch {
+	case isKeras(data):
+		return FormatKeras
+	case onnx.IsONNX(data):
+		return FormatONNX
+	}
+	return ""
+}
+
+// isKeras reports whether data starts as Keras files do; Load takes
+// everything else for ONNX.
+func isKeras(data []byte) bool { return keras.IsH5(data) || keras.IsKeras(data) }
 
 // Load builds a Classifier from a model file's bytes: Keras HDF5 (.h5),
 // Keras 3 archive (.keras) or ONNX, told apart by their content.
@@ -95,12 +119,11 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 	if opt.Engine != nil {
 		return loadEngine(data, opt)
 	}
-	var m *model.Model
+	var m *engine.Model
 	var err error
-	switch {
-	case keras.IsH5(data), keras.IsKeras(data):
+	if isKeras(data) {
 		m, err = keras.Load(data, opt.Model...)
-	default:
+	} else {
 		m, err = onnx.Load(data, opt.Model...)
 		if err != nil {
 			err = fmt.Errorf("not a Keras .h5 or .keras file, and as ONNX: %w", err)
@@ -162,7 +185,7 @@ func (c *Classifier) WithMaxPixels(n int64) *Classifier {
 
 // Model returns the native engine's model, or nil when Options.Engine
 // loaded it; Engine returns either.
-func (c *Classifier) Model() *model.Model { return c.m }
+func (c *Classifier) Model() *engine.Model { return c.m }
 
 // Result is the answer for one image.
 type Result struct {

@@ -5,17 +5,17 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/huskyai/huskyai/model"
+	"github.com/huskyai/huskyai/engine"
 )
 
 // Engine runs a loaded model on one image. *model.Model, huskyai's own
-// engine, is one; internal/ortengine's ONNX Runtime session (built with
+// engine, is one; engine/ort's ONNX Runtime session (built with
 // -tags ort) is another. Implementations must be safe for concurrent use.
 type Engine interface {
 	// InputShape is the shape of one input image (HWC).
-	InputShape() model.Shape
+	InputShape() engine.Shape
 	// OutputShape is the shape of one image's output.
-	OutputShape() model.Shape
+	OutputShape() engine.Shape
 	// Predict runs one image of InputShape().Size() values in HWC order
 	// and appends its outputs to dst.
 	Predict(dst, x []float32) ([]float32, error)

@@ -6,21 +6,21 @@ import (
 	"testing"
 
 	"github.com/huskyai/huskyai"
-	"github.com/huskyai/huskyai/model"
+	"github.com/huskyai/huskyai/engine"
 )
 
 // constEngine is an Engine that answers p for every image of its shape.
 type constEngine struct {
-	in  model.Shape
+	in  engine.Shape
 	out int
 	p   float32
 }
 
-func (e constEngine) InputShape() model.Shape  { return e.in }
-func (e constEngine) OutputShape() model.Shape { return model.Shape{H: 1, W: 1, C: e.out} }
+func (e constEngine) InputShape() engine.Shape  { return e.in }
+func (e constEngine) OutputShape() engine.Shape { return engine.Shape{H: 1, W: 1, C: e.out} }
 func (e constEngine) Predict(dst, x []float32) ([]float32, error) {
 	if len(x) != e.in.Size() {
-		return dst, model.ErrInputSize
+		return dst, engine.ErrInputSize
 	}
 	for range e.out {
 		dst = append(dst, e.p)
@@ -35,7 +35,7 @@ func TestLoadEngine(t *testing.T) {
 	opt := DefaultOptions()
 	opt.Engine = func(data []byte) (Engine, EngineInfo, error) {
 		loaded = data
-		return constEngine{in: model.Shape{H: 8, W: 6, C: 3}, out: 1, p: 0.9},
+		return constEngine{in: engine.Shape{H: 8, W: 6, C: 3}, out: 1, p: 0.9},
 			EngineInfo{Name: "const", Format: "onnx", Engine: "test 1.0", Params: 7}, nil
 	}
 	c, err := Load([]byte("model bytes"), opt)
@@ -56,7 +56,7 @@ func TestLoadEngine(t *testing.T) {
 	}
 
 	opt.Engine = func([]byte) (Engine, EngineInfo, error) {
-		return constEngine{in: model.Shape{H: 8, W: 6, C: 3}, out: 2}, EngineInfo{Name: "two"}, nil
+		return constEngine{in: engine.Shape{H: 8, W: 6, C: 3}, out: 2}, EngineInfo{Name: "two"}, nil
 	}
 	if _, err := Load(nil, opt); err == nil {
 		t.Error("an engine with 2 outputs loaded")

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huskyai/huskyai/engine/keras/kerastest"
+
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
 	"github.com/huskyai/huskyai/imageprep"
@@ -209,7 +211,7 @@ func TestSelfTestDetects(t *testing.T) {
 		{"expected altered", def, edited(2, 0.002), "small.jpg"},
 		{"first check altered", def, edited(0, 0.5), "wide.png"},
 		{"another model", loadFile(t, small), cs, "*"},
-		{"backdoored model", loadFile(t, testtool.BackdoorH5(t, defaultmodel.Bytes(), 100)), cs, "*"},
+		{"backdoored model", loadFile(t, kerastest.Backdoor(t, defaultmodel.Bytes(), 100)), cs, "*"},
 		{"undecodable image", def, &undecodable, "broken.png"},
 	}
 	for _, tc := range tests {

@@ -127,16 +127,6 @@ func sceneJPEG(t testing.TB, w, h int, gray bool) []byte {
 	return buf.Bytes()
 }
 
-// pureTensor is the pure-Go path's model input: Decode, then Resize.
-func pureTensor(t testing.TB, data []byte, w, h int) []float32 {
-	t.Helper()
-	m, _, _, err := decode(data, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Resize(m, w, h, Bicubic).Tensor(nil)
-}
-
 // checkForSize decodes data with DecodeForSize for a w x h model input and
 // compares the result with Decode's: the same Info, a decoded image of at
 // least w x h (unless the image is smaller), and the same image (default

@@ -17,10 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huskyai/huskyai/engine/keras/kerastest"
+
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
-	"github.com/huskyai/huskyai/internal/testtool"
 	"github.com/huskyai/huskyai/modelsign"
 	"github.com/huskyai/huskyai/modelstore"
 )
@@ -253,7 +254,7 @@ func TestOpenPolicy(t *testing.T) {
 func TestBackdoorRefused(t *testing.T) {
 	k := newKey(t)
 	checks := checksOf(t, modelA)
-	bad := testtool.BackdoorH5(t, modelA, 100)
+	bad := kerastest.Backdoor(t, modelA, 100)
 	p := put(t, t.TempDir(), "model.h5", bad, k.sign(t, bad, checks))
 	_, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Keyring: k.kr})
 	if re, ok := errors.AsType[*modelstore.RefusedError](err); !ok || re.Kind != modelstore.KindSelfTest {

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huskyai/huskyai/engine/keras/kerastest"
+
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/internal/testtool"
 	"github.com/huskyai/huskyai/modelstore"
 )
 
@@ -159,7 +160,7 @@ func TestOpenRepositoryRefused(t *testing.T) {
 	good := file{modelA, k.sign(t, modelA, nil)}
 	flipped := bytes.Clone(modelB)
 	flipped[len(flipped)/2] ^= 1
-	backdoor := testtool.BackdoorH5(t, modelA, 100)
+	backdoor := kerastest.Backdoor(t, modelA, 100)
 
 	for _, tt := range []struct {
 		name    string
@@ -247,7 +248,7 @@ func TestRepositoryReload(t *testing.T) {
 	v1, _, _ := r.Lookup("alpha", "1")
 	flipped := bytes.Clone(modelB)
 	flipped[len(flipped)/2] ^= 1
-	backdoor := testtool.BackdoorH5(t, modelA, 100)
+	backdoor := kerastest.Backdoor(t, modelA, 100)
 
 	for _, step := range []struct {
 		name   string

@@ -4,7 +4,7 @@ the embedded default model) with seeded random weights as ONNX, the way
 torch.onnx.export writes it (NCHW input, free batch size).
 
 For benchmarks of --engine ort against the native engine on the same file
-(internal/ortengine's BenchmarkHusky128 and the bench/ harness run it); the
+(engine/ort's BenchmarkHusky128 and the bench/ harness run it); the
 weights are not trained. With --h5 it also writes the same layers, with the
 same weights, as a Keras 2 .h5 file (laid out as gen_parity.py writes the
 embedded default model), so that the native engine can be timed on both

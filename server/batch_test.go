@@ -16,8 +16,8 @@ import (
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/imageprep"
-	"github.com/huskyai/huskyai/model"
 )
 
 // tagModel is a batchClassifier whose probability for an image is the
@@ -272,7 +272,7 @@ func (f *batchFake) Current() Classifier { return f }
 // no inference slot left taken.
 func TestServerBatches(t *testing.T) {
 	opt := classifier.DefaultOptions()
-	opt.Model = []model.Option{model.WithMaxBatch(4)}
+	opt.Model = []engine.Option{engine.WithMaxBatch(4)}
 	c, err := classifier.LoadDefault(opt)
 	if err != nil {
 		t.Fatal(err)

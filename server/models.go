@@ -276,3 +276,71 @@ func (c *versionCollector) Collect(ch chan<- prometheus.Metric) {
 			info.Format, strconv.FormatBool(info.Signed), info.SignerKeyID)
 	}
 }
+
+// lookup returns the model that the path of a protocol request names,
+// name in version ("" for the newest). With a Repository it is the
+// repository's; otherwise the single model answers to its own name and
+// to modelAlias, as version singleVersion, and is served under its own
+// name: one name and one version on every route and in
+// GET /api/v1/models. It is the one place where the protocols resolve a
+// model.
+func (s *server) lookup(name, version string) (servedModel, bool) {
+	if repo, ok := s.models.(Repository); ok {
+		c, v, ok := repo.Lookup(name, version)
+		return servedModel{c, name, v}, ok && c != nil
+	}
+	c := s.current()
+	if c == nil || name != c.Info().Name && name != modelAlias || version != "" && version != singleVersion {
+		return servedModel{}, false
+	}
+	return servedModel{c, c.Info().Name, singleVersion}, true
+}
+
+// modelLabel is the model label of m in the metrics: the repository's
+// name for it, or the single model's own name (whatever name the request
+// used), as handlePredict counts it.
+func (s *server) modelLabel(m servedModel) string {
+	if _, ok := s.models.(Repository); ok && m.name != "" {
+		return m.name
+	}
+	return m.c.Info().Name
+}
+
+// versions returns the versions served of the model m was found as,
+// newest first.
+func (s *server) versions(m servedModel) []string {
+	if repo, ok := s.models.(Repository); ok {
+		for _, ref := range repo.List() {
+			if ref.Name == m.name {
+				return ref.Versions
+			}
+		}
+	}
+	return []string{m.version}
+}
+
+// protocolModel resolves the model named by the path values model and
+// version of r. When there is none it answers 503 (no model loaded yet)
+// or 404 and returns false.
+func (s *server) protocolModel(w http.ResponseWriter, r *http.Request) (servedModel, bool) {
+	name, version := r.PathValue("model"), r.PathValue("version")
+	return s.resolve(w, name, version)
+}
+
+// resolve returns the model name in version ("" for the newest), or
+// answers 503 (no model loaded yet) or 404 and returns false.
+func (s *server) resolve(w http.ResponseWriter, name, version string) (servedModel, bool) {
+	if m, ok := s.lookup(name, version); ok {
+		return m, true
+	}
+	if s.current() == nil {
+		errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "no model is loaded yet; try again shortly", "")
+		return servedModel{}, false
+	}
+	msg := fmt.Sprintf("model %q is not served here", name)
+	if version != "" {
+		msg = fmt.Sprintf("version %q of model %q is not served here", version, name)
+	}
+	errorJSON(w, http.StatusNotFound, codeModelNotFound, msg, "")
+	return servedModel{}, false
+}

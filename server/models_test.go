@@ -15,9 +15,8 @@ import (
 // fakeRepo is a Repository of fakes: models[name] are its versions,
 // newest first.
 type fakeRepo struct {
-	models    map[string][]fakeVersion
-	def       string
-	noDefName bool // hide DefaultModel, as a Repository that names none
+	models map[string][]fakeVersion
+	def    string
 }
 
 type fakeVersion struct {

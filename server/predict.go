@@ -1,9 +1,6 @@
 package server
 
 import (
-	"cmp"
-	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 )
@@ -74,19 +70,12 @@ func handlePredict(s *server, raw bool) http.Handler {
 		if !ok {
 			return
 		}
-		c, info := m.c, m.c.Info()
-		// What the audit record says; a panic leaves 500.
-		var (
-			img          []byte
-			sum          [32]byte
-			res          classifier.Result
-			err          error
-			status, code = http.StatusInternalServerError, codeInternal
-		)
-		defer func() { s.metrics.countInference(cmp.Or(m.name, info.Name), status) }()
-		fail := func(st int, c, msg string) {
-			status, code = st, c
-			errorJSON(w, st, c, msg, info.Warning)
+		info := m.c.Info()
+		status := http.StatusInternalServerError // what a panic leaves
+		defer func() { s.metrics.countInference(s.modelLabel(m), status) }()
+		fail := func(ue *uploadError) {
+			status = ue.status
+			errorJSON(w, ue.status, ue.code, ue.message, info.Warning)
 		}
 
 		// Per-client limits come first: a client over them costs neither
@@ -99,13 +88,12 @@ func handlePredict(s *server, raw bool) http.Handler {
 		// uploads is refused instead of held in memory.
 		releasePending, ok := s.admitPending(w)
 		if !ok {
-			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment")
+			fail(&uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment"})
 			return
 		}
 		defer releasePending()
-		defer func() { s.auditPrediction(r, start, info, img, sum, res, status, code) }()
 
-		img, err = s.readUpload(w, r, raw)
+		img, err := s.readUpload(w, r, raw)
 		s.observeStage(r.Context(), stageRead, start, time.Now())
 		if err != nil {
 			ue, ok := errors.AsType[*uploadError](err)
@@ -113,48 +101,23 @@ func handlePredict(s *server, raw bool) http.Handler {
 				ue = bodyError(err, nil)
 			}
 			addLogAttrs(r.Context(), "upload_error", ue.message)
-			fail(ue.status, ue.code, ue.message)
+			s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code)
+			fail(ue)
 			return
 		}
-		sum = sha256.Sum256(img)
+		it := inferItem{img: img}
+		payload, sum := digest(it)
 		addLogAttrs(r.Context(), "image_bytes", len(img), "image_sha256", hex.EncodeToString(sum[:]))
-
-		// Refuse what is not an image before waiting for a slot.
-		if _, ok := imageprep.Sniff(img); !ok {
-			fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the file is not a PNG, JPEG or GIF image")
-			return
-		}
-		release, err := s.acquire(r.Context())
-		if err != nil {
-			s.metrics.rejected.WithLabelValues("busy").Inc()
-			fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
-			return
-		}
-		res, err = func() (classifier.Result, error) {
-			if bc, ok := s.batchFor(c); ok {
-				return s.batched(bc, release, func() (classifier.Prepared, error) { return bc.Prepare(img) })
-			}
-			defer release() // even if Classify panics
-			return c.Classify(img)
-		}()
-		s.observeClassify(r.Context(), time.Now(), res.Timings)
+		res, ue := s.classifyItem(w, r, start, m, it, payload, sum)
 		if res.Image.Format != "" {
 			addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
 		}
-		if err != nil {
-			status, code, msg := classifyError(err)
-			if status == http.StatusInternalServerError {
-				s.logger.ErrorContext(r.Context(), "classification failed", "request_id", requestIDOf(r.Context()), "err", err)
-			}
-			fail(status, code, msg)
-			return
-		}
-		if block, msg := s.checkProbing(w, r, sum, res.PHash); block {
-			fail(http.StatusTooManyRequests, codeProbing, msg)
+		if ue != nil {
+			fail(ue)
 			return
 		}
 		addLogAttrs(r.Context(), "probability", res.Probability)
-		status, code = http.StatusOK, ""
+		status = http.StatusOK
 		encode(w, http.StatusOK, predictResponse{
 			verdict:   s.verdict(res.Verdict),
 			Model:     m.ref(),
@@ -163,88 +126,6 @@ func handlePredict(s *server, raw bool) http.Handler {
 			Warning:   info.Warning,
 		})
 	})
-}
-
-// auditPrediction records the outcome of a prediction request whose
-// upload was read or refused: never the image, only its hash and size.
-func (s *server) auditPrediction(r *http.Request, start time.Time, info classifier.ModelInfo,
-	img []byte, sum [32]byte, res classifier.Result, status int, code string) {
-	if s.cfg.Audit == nil {
-		return
-	}
-	ev := audit.Prediction{
-		RequestID:   requestIDOf(r.Context()),
-		ClientAddr:  r.RemoteAddr,
-		Probing:     clientOf(r.Context()).probing,
-		ImageBytes:  len(img),
-		Format:      res.Image.Format,
-		Width:       res.Image.Width,
-		Height:      res.Image.Height,
-		ModelSHA256: info.SHA256,
-		LatencyMS:   float64(time.Since(start).Microseconds()) / 1000,
-		Status:      status,
-		ErrorCode:   code,
-	}
-	if cl := clientOf(r.Context()); cl.Forwarded {
-		ev.ForwardedFor = cl.String()
-	}
-	if img != nil {
-		ev.ImageSHA256 = hex.EncodeToString(sum[:])
-	}
-	if status == http.StatusOK {
-		ev.Probability = &res.Probability
-	}
-	if err := s.cfg.Audit.Record(r.Context(), ev); err != nil {
-		s.logger.ErrorContext(r.Context(), "audit record failed", "request_id", ev.RequestID, "err", err)
-	}
-}
-
-// classifyError maps a Classify error to a response.
-func classifyError(err error) (status int, code, message string) {
-	var ie *imageprep.Error
-	if errors.As(err, &ie) {
-		switch ie.Kind {
-		case imageprep.Unsupported:
-			return http.StatusUnsupportedMediaType, codeUnsupportedMedia, "the file is not a PNG, JPEG or GIF image"
-		case imageprep.TooLarge:
-			return http.StatusUnprocessableEntity, codeImageTooLarge,
-				fmt.Sprintf("the image is %dx%d pixels, more than this server accepts", ie.Width, ie.Height)
-		default:
-			return http.StatusUnprocessableEntity, codeUndecodable, "the " + ie.Format + " image is damaged or cannot be decoded"
-		}
-	}
-	if errors.Is(err, classifier.ErrModel) {
-		return http.StatusInternalServerError, codeInternal, "the model failed on this image"
-	}
-	return http.StatusInternalServerError, codeInternal, "internal error"
-}
-
-// acquire takes an inference slot, waiting at most the queue timeout. The
-// returned func gives it back.
-func (s *server) acquire(ctx context.Context) (release func(), err error) {
-	t := time.Now()
-	defer func() { s.observeStage(ctx, stageQueue, t, time.Now()) }()
-	release = func() {
-		s.metrics.inference.Dec()
-		<-s.sem
-	}
-	select {
-	case s.sem <- struct{}{}:
-		s.metrics.inference.Inc()
-		return release, nil
-	default:
-	}
-	timer := time.NewTimer(s.cfg.QueueTimeout)
-	defer timer.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		s.metrics.inference.Inc()
-		return release, nil
-	case <-timer.C:
-		return nil, errors.New("queue timeout")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // readUpload reads the image of a request into memory. It never uses

@@ -5,8 +5,7 @@ import (
 	"fmt"
 
 	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/internal/ortengine"
-	"github.com/huskyai/huskyai/model/keras"
+	"github.com/huskyai/huskyai/engine/ort"
 )
 
 // engineFlags choose the inference engine of predict and serve: huskyai's
@@ -37,12 +36,12 @@ func (f *engineFlags) register(fs flagDefiner, getenv func(string) string) {
 		return ""
 	}
 	fs.StringVar(&f.engine, "engine", env("HUSKYAI_ENGINE", "native"), "inference engine: native, or ort (ONNX Runtime: ONNX models only, needs a binary built with -tags ort and --ort-lib)"+note("HUSKYAI_ENGINE"))
-	fs.StringVar(&f.ortLib, "ort-lib", env(ortengine.EnvLib, ""), "with --engine ort: path of libonnxruntime.so (scripts/fetch-onnxruntime.sh fetches it); default: the dynamic linker's search"+note(ortengine.EnvLib))
+	fs.StringVar(&f.ortLib, "ort-lib", env(ort.EnvLib, ""), "with --engine ort: path of libonnxruntime.so (scripts/fetch-onnxruntime.sh fetches it); default: the dynamic linker's search"+note(ort.EnvLib))
 	fs.IntVar(&f.ortThreads, "ort-threads", 1, "with --engine ort: intra-op threads per inference")
 }
 
 // errNoORT is the answer of a binary built without ONNX Runtime.
-var errNoORT = errors.New("--engine ort: " + ortengine.ErrNotBuilt.Error())
+var errNoORT = errors.New("--engine ort: " + ort.ErrNotBuilt.Error())
 
 // check validates the flags.
 func (f *engineFlags) check() error {
@@ -50,7 +49,7 @@ func (f *engineFlags) check() error {
 	case "native":
 		return nil
 	case "ort":
-		if !ortengine.Available {
+		if !ort.Available {
 			return errNoORT
 		}
 		if f.ortThreads < 1 || f.ortThreads > 1024 {
@@ -69,16 +68,16 @@ func (f *engineFlags) apply(opt *classifier.Options) error {
 	if f.engine != "ort" {
 		return nil
 	}
-	o := ortengine.Options{Lib: f.ortLib, Threads: f.ortThreads}
+	o := ort.Options{Lib: f.ortLib, Threads: f.ortThreads}
 	opt.Engine = func(data []byte) (classifier.Engine, classifier.EngineInfo, error) {
-		if keras.IsH5(data) || keras.IsKeras(data) {
+		if classifier.Format(data) == classifier.FormatKeras {
 			return nil, classifier.EngineInfo{}, errors.New("--engine ort runs ONNX models only, and this is a Keras file (the embedded default model is one too): give an ONNX --model, or use --engine native")
 		}
-		s, err := ortengine.Load(data, o)
+		s, err := ort.Load(data, o)
 		if err != nil {
 			return nil, classifier.EngineInfo{}, err
 		}
-		return s, classifier.EngineInfo{Name: s.Name(), Format: "onnx", Engine: "onnxruntime " + ortengine.Version()}, nil
+		return s, classifier.EngineInfo{Name: s.Name(), Format: "onnx", Engine: "onnxruntime " + ort.Version()}, nil
 	}
 	return nil
 }

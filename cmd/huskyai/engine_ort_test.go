@@ -8,16 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/huskyai/huskyai/internal/ortengine"
+	"github.com/huskyai/huskyai/engine/ort"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // TestPredictORT classifies the same image with an ONNX model on both
 // engines and compares the probabilities.
 func TestPredictORT(t *testing.T) {
-	lib := ortengine.FindLib(testtool.RepoRoot())
+	lib := ort.FindLib(testtool.RepoRoot())
 	if lib == "" {
-		testtool.Missing(t, "libonnxruntime.so: run scripts/fetch-onnxruntime.sh or set %s", ortengine.EnvLib)
+		testtool.Missing(t, "libonnxruntime.so: run scripts/fetch-onnxruntime.sh or set %s", ort.EnvLib)
 	}
 	png := writePNG(t, t.TempDir())
 	parity := filepath.Join(testtool.RepoRoot(), "testdata", "parity")
@@ -57,9 +57,9 @@ func TestPredictORT(t *testing.T) {
 // TestServeORT serves an ONNX model on ONNX Runtime, chosen through the
 // environment, and checks the model description and a prediction.
 func TestServeORT(t *testing.T) {
-	lib := ortengine.FindLib(testtool.RepoRoot())
+	lib := ort.FindLib(testtool.RepoRoot())
 	if lib == "" {
-		testtool.Missing(t, "libonnxruntime.so: run scripts/fetch-onnxruntime.sh or set %s", ortengine.EnvLib)
+		testtool.Missing(t, "libonnxruntime.so: run scripts/fetch-onnxruntime.sh or set %s", ort.EnvLib)
 	}
 	mdl := filepath.Join(testtool.RepoRoot(), "testdata", "parity", "husky_small_torch.onnx")
 	s := startServe(t, map[string]string{"HUSKYAI_INSECURE_HTTP": "true", "HUSKYAI_ENGINE": "ort",

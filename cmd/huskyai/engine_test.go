@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/huskyai/huskyai/internal/ortengine"
+	"github.com/huskyai/huskyai/engine/ort"
 )
 
 // TestEngineFlag checks --engine on both commands: unknown engines are
@@ -19,7 +19,7 @@ func TestEngineFlag(t *testing.T) {
 			t.Errorf("%v: %v", args, err)
 		}
 	}
-	if ortengine.Available {
+	if ort.Available {
 		return // engine_ort_test.go
 	}
 	for _, args := range [][]string{

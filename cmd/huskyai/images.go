@@ -24,8 +24,6 @@ import (
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
 	"github.com/huskyai/huskyai/imageprep"
-	"github.com/huskyai/huskyai/internal/onnxproto"
-	"github.com/huskyai/huskyai/model/keras"
 )
 
 // usageError is a command line that cannot be run: an unknown flag, a bad
@@ -190,17 +188,13 @@ func modelError(data []byte, err error) error {
 	switch {
 	case len(data) == 0:
 		return errors.New("empty file, " + errNotModel)
-	case keras.IsH5(data), keras.IsKeras(data):
+	case classifier.Format(data) != "":
 		return err
 	}
 	if _, ok := imageprep.Sniff(data); ok {
 		return errors.New("this is an image, " + errNotModel + " (give the model with --model and the images after it)")
 	}
-	pm, derr := onnxproto.Decode(data)
-	if derr != nil || pm.Graph == nil || len(pm.Graph.Nodes) == 0 {
-		return errors.New(errNotModel)
-	}
-	return err
+	return errors.New(errNotModel)
 }
 
 // imageError words an error of reading or classifying an image for a

@@ -20,13 +20,13 @@ var placeholderModel = filepath.Join("..", "..", "testdata", "parity", "husky_pl
 
 // runWith runs the program with args and stdin, and returns its stdout,
 // stderr, error and the exit status main would give it.
-func runWith(t *testing.T, stdin []byte, args ...string) (string, string, error, int) {
+func runWith(t *testing.T, stdin []byte, args ...string) (string, string, int, error) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), append([]string{"huskyai"}, args...), func(string) string { return "" },
 		bytes.NewReader(stdin), &stdout, &stderr)
 	var discard bytes.Buffer
-	return stdout.String(), stderr.String(), err, exitCode(err, &discard)
+	return stdout.String(), stderr.String(), exitCode(err, &discard), err
 }
 
 // summaryRE matches predict's summary line.
@@ -83,7 +83,7 @@ func TestPredictFlagsAfterFiles(t *testing.T) {
 		{"predict", img, "--model=" + evalTestModel, "--format", "jsonl"},
 		{"predict", "--format", "jsonl", img, "-model", evalTestModel},
 	} {
-		stdout, stderr, err, code := runWith(t, nil, args...)
+		stdout, stderr, code, err := runWith(t, nil, args...)
 		if err != nil || code != 0 {
 			t.Fatalf("%v: %v (exit %d)\n%s", args, err, code, stderr)
 		}
@@ -100,7 +100,7 @@ func TestPredictFlagsAfterFiles(t *testing.T) {
 	writeImage(t, dash, 60)
 	model := evalTestModelAbs(t)
 	t.Chdir(dir)
-	stdout, stderr, err, code := runWith(t, nil, "predict", "--model", model, "--", "-x.png", "--model")
+	stdout, stderr, code, err := runWith(t, nil, "predict", "--model", model, "--", "-x.png", "--model")
 	if code != 1 || !strings.Contains(stderr, "huskyai predict: --model: no such file\n") {
 		t.Errorf("after --: exit %d (%v), stderr:\n%s", code, err, stderr)
 	}
@@ -123,7 +123,7 @@ func evalTestModelAbs(t *testing.T) string {
 // their content in lexical order, the others reported and skipped.
 func TestPredictDirCSV(t *testing.T) {
 	dir, images := makePredictDir(t)
-	stdout, stderr, err, code := runWith(t, nil, "predict", "--model", evalTestModel, "--format", "csv", "--workers", "3", dir)
+	stdout, stderr, code, err := runWith(t, nil, "predict", "--model", evalTestModel, "--format", "csv", "--workers", "3", dir)
 	// The empty .png is sniffed as not an image and skipped.
 	if err != nil || code != 0 {
 		t.Fatalf("exit %d: %v\n%s", code, err, stderr)
@@ -160,13 +160,13 @@ func TestPredictDirCSV(t *testing.T) {
 	}
 
 	// The same folder with one worker gives the same bytes.
-	again, _, err, _ := runWith(t, nil, "predict", "--model", evalTestModel, "--format", "csv", "--workers", "1", dir)
+	again, _, _, err := runWith(t, nil, "predict", "--model", evalTestModel, "--format", "csv", "--workers", "1", dir)
 	if err != nil || again != stdout {
 		t.Errorf("--workers 1 differs (%v):\n%s\nwant\n%s", err, again, stdout)
 	}
 
 	// An empty folder has no image to classify.
-	_, _, err, code = runWith(t, nil, "predict", "--model", evalTestModel, t.TempDir())
+	_, _, code, err = runWith(t, nil, "predict", "--model", evalTestModel, t.TempDir())
 	if code != 1 || err == nil || !strings.Contains(err.Error(), "no PNG, JPEG or GIF image in") {
 		t.Errorf("empty folder: exit %d, %v", code, err)
 	}
@@ -178,7 +178,7 @@ func TestPredictStdin(t *testing.T) {
 	img := filepath.Join(dir, "dog.png")
 	writeImage(t, img, 77)
 	data, _ := os.ReadFile(img)
-	stdout, stderr, err, code := runWith(t, data, "predict", "--model", evalTestModel, img, "-")
+	stdout, stderr, code, err := runWith(t, data, "predict", "--model", evalTestModel, img, "-")
 	if err != nil || code != 0 {
 		t.Fatalf("exit %d: %v\n%s", code, err, stderr)
 	}
@@ -188,15 +188,15 @@ func TestPredictStdin(t *testing.T) {
 	}
 
 	// Text on stdin is not an image; empty stdin is empty.
-	_, stderr, _, code = runWith(t, []byte("hello world, no image"), "predict", "--model", evalTestModel, "-")
+	_, stderr, code, _ = runWith(t, []byte("hello world, no image"), "predict", "--model", evalTestModel, "-")
 	if code != 1 || !strings.Contains(stderr, "huskyai predict: -: not a PNG, JPEG or GIF image\n") {
 		t.Errorf("text on stdin: exit %d\n%s", code, stderr)
 	}
-	_, stderr, _, code = runWith(t, nil, "predict", "--model", evalTestModel, "-")
+	_, stderr, code, _ = runWith(t, nil, "predict", "--model", evalTestModel, "-")
 	if code != 1 || !strings.Contains(stderr, "huskyai predict: -: empty file, not an image\n") {
 		t.Errorf("empty stdin: exit %d\n%s", code, stderr)
 	}
-	if _, _, err, code := runWith(t, data, "predict", "-", "-"); code != 2 || !strings.Contains(err.Error(), "more than once") {
+	if _, _, code, err := runWith(t, data, "predict", "-", "-"); code != 2 || !strings.Contains(err.Error(), "more than once") {
 		t.Errorf("- twice: exit %d, %v", code, err)
 	}
 }
@@ -231,7 +231,7 @@ func TestPredictExitCodes(t *testing.T) {
 		{"eval bad flag", []string{"eval", "--threshold", "2", dir}, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, stderr, err, code := runWith(t, nil, tt.args...)
+			_, stderr, code, err := runWith(t, nil, tt.args...)
 			if code != tt.code {
 				t.Errorf("exit %d (%v), want %d\n%s", code, err, tt.code, stderr)
 			}
@@ -254,7 +254,7 @@ func TestPredictSummary(t *testing.T) {
 	os.WriteFile(bad, good[:50], 0o644)
 	args = append(args, bad)
 
-	stdout, stderr, err, code := runWith(t, nil, append([]string{"predict", "--model", placeholderModel}, args...)...)
+	stdout, stderr, code, err := runWith(t, nil, append([]string{"predict", "--model", placeholderModel}, args...)...)
 	if code != 1 || err == nil {
 		t.Fatalf("exit %d (%v), want 1 for the damaged image", code, err)
 	}
@@ -287,7 +287,7 @@ func TestPredictSummary(t *testing.T) {
 // TestPredictTable checks the table format: fixed columns, the file last.
 func TestPredictTable(t *testing.T) {
 	dir, images := makePredictDir(t)
-	stdout, stderr, err, _ := runWith(t, nil, "predict", "--format", "table", "--model", evalTestModel, dir)
+	stdout, stderr, _, err := runWith(t, nil, "predict", "--format", "table", "--model", evalTestModel, dir)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -324,7 +324,7 @@ func TestPredictErrorWords(t *testing.T) {
 		{filepath.Join(dir, "none.h5"), "model " + filepath.Join(dir, "none.h5") + ": no such file"},
 		{filepath.Join("..", "..", "testdata", "parity", "truncated_h5.h5"), "truncated_h5.h5: "},
 	} {
-		_, _, err, code := runWith(t, nil, "predict", img, "--model", tt.model)
+		_, _, code, err := runWith(t, nil, "predict", img, "--model", tt.model)
 		if code != 1 || err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "wire type") {
 			t.Errorf("--model %s: exit %d, %v; want %q", tt.model, code, err, tt.want)
 		}
@@ -338,7 +338,7 @@ func TestPredictErrorWords(t *testing.T) {
 // TestPredictHelp: --help writes the flags as --model, and exits 0.
 func TestPredictHelp(t *testing.T) {
 	for _, cmd := range []string{"predict", "eval"} {
-		stdout, stderr, err, code := runWith(t, nil, cmd, "--help")
+		stdout, stderr, code, err := runWith(t, nil, cmd, "--help")
 		if err != nil || code != 0 {
 			t.Errorf("%s --help: exit %d, %v", cmd, code, err)
 		}

@@ -22,9 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huskyai/huskyai/engine/keras/kerastest"
+
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/defaultmodel"
-	"github.com/huskyai/huskyai/internal/testtool"
 	"github.com/huskyai/huskyai/modelsign"
 )
 
@@ -382,7 +383,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	k := newSigner(t, dir, "k")
 	a := defaultmodel.Bytes()
-	b := testtool.BackdoorH5(t, a, 0.5)
+	b := kerastest.Backdoor(t, a, 0.5)
 	shaA, shaB := sha256Of(a), sha256Of(b)
 	p := filepath.Join(t.TempDir(), "model")
 	install(t, p, a, k.sign(t, a, nil))
@@ -485,7 +486,7 @@ func TestBackdoorRefused(t *testing.T) {
 		t.Fatalf("embedded signature: %v, checks %v", err, orig)
 	}
 	genuine := defaultmodel.Bytes()
-	backdoored := testtool.BackdoorH5(t, genuine, 100)
+	backdoored := kerastest.Backdoor(t, genuine, 100)
 	badSig := k.sign(t, backdoored, orig.Checks) // a stolen key, the original checks
 
 	p := filepath.Join(t.TempDir(), "husky.h5")

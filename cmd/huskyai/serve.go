@@ -17,8 +17,8 @@ import (
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/imageprep"
-	"github.com/huskyai/huskyai/model"
 	"github.com/huskyai/huskyai/server"
 )
 
@@ -261,7 +261,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: --resize: %w", err)
 	}
 	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
-	opt.Model = append(opt.Model, model.WithMaxBatch(f.batchMax))
+	opt.Model = append(opt.Model, engine.WithMaxBatch(f.batchMax))
 	if err := f.engineFlags.apply(&opt); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -128,7 +128,7 @@ func TestServePortInUse(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			auditLog := filepath.Join(t.TempDir(), "audit.log")
-			stdout, stderr, err, code := runWith(t, nil, append([]string{"serve", "--audit-log", auditLog}, tt.args...)...)
+			stdout, stderr, code, err := runWith(t, nil, append([]string{"serve", "--audit-log", auditLog}, tt.args...)...)
 			if err == nil || code != 1 || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("exit %d, %v; want %s", code, err, tt.want)
 			}

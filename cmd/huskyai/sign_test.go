@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huskyai/huskyai/engine/keras/kerastest"
+
 	"github.com/huskyai/huskyai/defaultmodel"
-	"github.com/huskyai/huskyai/internal/testtool"
 	"github.com/huskyai/huskyai/modelsign"
 )
 
@@ -250,7 +251,7 @@ func TestSignCheckImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bd := testtool.BackdoorH5(t, model, 100)
+	bd := kerastest.Backdoor(t, model, 100)
 	forged, err := modelsign.Sign(bd, priv, time.Now(), sig.Checks)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,355 @@
+package keras
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/huskyai/huskyai/engine"
+)
+
+// weightSource returns a layer's stored weights by Keras role ("kernel",
+// "bias", "gamma", "beta", "moving_mean", "moving_variance"), each with its
+// stored shape. The loader checks every role it asks for and that none is
+// left over.
+type weightSource interface {
+	weights(layer string, roles []string) (map[string]tensor, error)
+}
+
+// configOrder is implemented by weight sources that locate a layer's
+// weights by its position in the config rather than by its name.
+type configOrder interface {
+	setLayers(layers []layerConfig)
+}
+
+// tensor is one stored weight array.
+type tensor struct {
+	shape []int
+	data  []float32
+}
+
+// builder translates a chain of Keras layer configs into engine layers,
+// following the tensor shape so that it can resolve "same" padding and
+// check every weight's shape against the config.
+type builder struct {
+	ws     weightSource
+	input  engine.Shape
+	shape  engine.Shape // current tensor, per image
+	rank   int          // current tensor's Keras rank incl. batch: 4 or 2
+	layers []engine.Layer
+	seenIn bool
+}
+
+// inputShape reads an InputLayer's (or a first layer's) batch shape.
+func inputShape(o *options) (engine.Shape, bool) {
+	key := "batch_input_shape"
+	if _, ok := o.m[key]; !ok {
+		key = "batch_shape"
+	}
+	v, ok := o.raw(key)
+	if !ok {
+		return engine.Shape{}, false
+	}
+	var dims []*float64
+	if err := json.Unmarshal(v, &dims); err != nil || len(dims) != 4 || dims[0] != nil {
+		o.fail(key, "want [null, height, width, channels], got %s", truncate(v))
+		return engine.Shape{}, false
+	}
+	var s [3]int
+	for i, d := range dims[1:] {
+		if d == nil || *d < 1 || *d > engine.MaxInputPixels || *d != math.Trunc(*d) {
+			o.fail(key, "dimension %d is %s; want a fixed size", i+1, truncate(v))
+			return engine.Shape{}, false
+		}
+		s[i] = int(*d)
+	}
+	return engine.Shape{H: s[0], W: s[1], C: s[2]}, true
+}
+
+// layerName returns the layer's name from its config, or, failing that,
+// the Functional entry's name.
+func layerName(lc layerConfig) string {
+	var probe struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(lc.Config, &probe) == nil && probe.Name != "" {
+		return probe.Name
+	}
+	return lc.Name
+}
+
+// add translates one layer config.
+func (b *builder) add(lc layerConfig) error {
+	name := layerName(lc)
+	o, err := newOptions(lc.ClassName, name, lc.Config)
+	if err != nil {
+		return err
+	}
+	o.dtype()
+	if lc.ClassName == "InputLayer" {
+		o.want("sparse", "false")
+		o.want("ragged", "false")
+		o.want("optional", "false")
+	}
+	if s, ok := inputShape(o); ok {
+		if b.seenIn {
+			if s != b.input {
+				o.fail("batch_input_shape", "%v differs from the model input %v", s, b.input)
+			}
+		} else {
+			b.input, b.shape, b.rank, b.seenIn = s, s, 4, true
+		}
+	}
+	if err := o.err; err != nil {
+		return err
+	}
+	if !b.seenIn {
+		return fmt.Errorf("%s: the model does not declare its input shape before this layer", o.layer)
+	}
+	var l engine.Layer
+	switch lc.ClassName {
+	case "InputLayer":
+		return o.check()
+	case "Conv2D", "Convolution2D":
+		l, err = b.conv(name, o)
+	case "Dense":
+		l, err = b.dense(name, o)
+	case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D":
+		l, err = b.pool(name, o, lc.ClassName == "MaxPooling2D" || lc.ClassName == "MaxPool2D")
+	case "GlobalAveragePooling2D", "GlobalAvgPool2D":
+		o.want("data_format", `"channels_last"`)
+		keep := o.boolean("keepdims", false)
+		l = &engine.GlobalAvgPool{Name: name}
+		if !keep {
+			defer func() { b.rank = 2 }()
+		}
+	case "Flatten":
+		o.want("data_format", `"channels_last"`)
+		l = &engine.Flatten{Name: name}
+		defer func() { b.rank = 2 }()
+	case "Dropout":
+		l = &engine.Identity{Name: name}
+	case "Activation":
+		a, aerr := engine.ParseActivation(o.str("activation", "linear"))
+		if aerr != nil {
+			o.fail("activation", "%v", aerr)
+		}
+		l = &engine.Act{Name: name, Activation: a}
+	case "ReLU":
+		l = b.relu(name, o)
+	case "BatchNormalization":
+		l, err = b.batchNorm(name, o)
+	case "Rescaling":
+		l = b.rescaling(name, o)
+	default:
+		return fmt.Errorf("%s: layer type %q is not supported (supported: InputLayer, Conv2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dropout, Activation, ReLU, BatchNormalization, Rescaling)", o.layer, lc.ClassName)
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	out, err := engine.OutputShape(l, b.shape)
+	if err != nil {
+		return fmt.Errorf("%s: input %v: %w", o.layer, b.shape, err)
+	}
+	b.layers = append(b.layers, l)
+	b.shape = out
+	return nil
+}
+
+// activation reads the "activation" option.
+func activation(o *options) engine.Activation {
+	a, err := engine.ParseActivation(o.str("activation", "linear"))
+	if err != nil {
+		o.fail("activation", "%v", err)
+	}
+	return a
+}
+
+// padding resolves Keras' "valid" or "same" padding for the current shape.
+func (b *builder) padding(o *options, k, s [2]int) engine.Padding {
+	switch p := o.str("padding", "valid"); p {
+	case "valid":
+		return engine.Padding{}
+	case "same":
+		var pad engine.Padding
+		pad.Top, pad.Bottom = engine.SamePadding(b.shape.H, k[0], s[0])
+		pad.Left, pad.Right = engine.SamePadding(b.shape.W, k[1], s[1])
+		return pad
+	default:
+		o.fail("padding", "%q is not supported (valid, same)", p)
+		return engine.Padding{}
+	}
+}
+
+func (b *builder) need4D(o *options) {
+	if b.rank != 4 {
+		o.fail("input", "wants an image (rank 4) tensor, got a flat one")
+	}
+}
+
+func (b *builder) conv(name string, o *options) (engine.Layer, error) {
+	b.need4D(o)
+	filters := int(o.number("filters", 0))
+	k := o.pair("kernel_size", [2]int{0, 0})
+	s := o.pair("strides", [2]int{1, 1})
+	pad := b.padding(o, k, s)
+	o.want("dilation_rate", "[1,1]", "1")
+	o.want("groups", "1")
+	o.want("data_format", `"channels_last"`)
+	act := activation(o)
+	useBias := o.boolean("use_bias", true)
+	if o.err != nil {
+		return nil, o.err
+	}
+	if filters < 1 || filters > engine.MaxActivation {
+		return nil, fmt.Errorf("%s: filters %d is out of range", o.layer, filters)
+	}
+	w, err := b.fetch(o, name, useBias, map[string][]int{
+		"kernel": {k[0], k[1], b.shape.C, filters},
+		"bias":   {filters},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Conv2D{Name: name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1],
+		Pad: pad, Filters: filters, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
+}
+
+func (b *builder) dense(name string, o *options) (engine.Layer, error) {
+	units := int(o.number("units", 0))
+	act := activation(o)
+	useBias := o.boolean("use_bias", true)
+	if o.err != nil {
+		return nil, o.err
+	}
+	if units < 1 || units > engine.MaxActivation {
+		return nil, fmt.Errorf("%s: units %d is out of range", o.layer, units)
+	}
+	w, err := b.fetch(o, name, useBias, map[string][]int{
+		"kernel": {b.shape.C, units},
+		"bias":   {units},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Dense{Name: name, Units: units, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
+}
+
+func (b *builder) pool(name string, o *options, isMax bool) (engine.Layer, error) {
+	b.need4D(o)
+	k := o.pair("pool_size", [2]int{2, 2})
+	s := o.pair("strides", k)
+	pad := b.padding(o, k, s)
+	o.want("data_format", `"channels_last"`)
+	return &engine.Pool2D{Name: name, Max: isMax, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: pad}, o.err
+}
+
+// relu translates the ReLU layer where it is plain relu or relu6.
+func (b *builder) relu(name string, o *options) engine.Layer {
+	o.want("negative_slope", "0", "0.0")
+	o.want("threshold", "0", "0.0")
+	a := engine.ReLU
+	if v, ok := o.raw("max_value"); ok {
+		var f float64
+		if json.Unmarshal(v, &f) != nil || f != 6 {
+			o.fail("max_value", "%s is not supported (null or 6)", truncate(v))
+		}
+		a = engine.ReLU6
+	}
+	return &engine.Act{Name: name, Activation: a}
+}
+
+func (b *builder) batchNorm(name string, o *options) (engine.Layer, error) {
+	axis, ok := o.numbers("axis")
+	if ok && (len(axis) != 1 || (axis[0] != -1 && axis[0] != float64(b.rank-1))) {
+		o.fail("axis", "%v is not supported (only the channel axis, -1)", axis)
+	}
+	eps := o.number("epsilon", 1e-3)
+	center := o.boolean("center", true)
+	scale := o.boolean("scale", true)
+	o.want("renorm", "false")
+	o.want("synchronized", "false")
+	o.want("virtual_batch_size")
+	o.want("adjustment")
+	if o.err != nil {
+		return nil, o.err
+	}
+	c := b.shape.C
+	shapes := map[string][]int{"moving_mean": {c}, "moving_variance": {c}}
+	if scale {
+		shapes["gamma"] = []int{c}
+	}
+	if center {
+		shapes["beta"] = []int{c}
+	}
+	w, err := b.fetch(o, name, true, shapes)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range w["moving_variance"].data {
+		if !(v >= 0) {
+			return nil, fmt.Errorf("%s: moving_variance[%d] = %g is negative", o.layer, i, v)
+		}
+	}
+	return engine.BatchNorm(name, w["gamma"].data, w["beta"].data, w["moving_mean"].data, w["moving_variance"].data, eps)
+}
+
+func (b *builder) rescaling(name string, o *options) engine.Layer {
+	l := &engine.Affine{Name: name, Scale: []float32{1}, Shift: []float32{0}}
+	for key, dst := range map[string]*[]float32{"scale": &l.Scale, "offset": &l.Shift} {
+		if vs, ok := o.numbers(key); ok {
+			*dst = (*dst)[:0]
+			for _, v := range vs {
+				*dst = append(*dst, float32(v))
+			}
+		}
+	}
+	return l
+}
+
+// fetch loads the weights with the given roles and expected shapes; "bias"
+// only when useBias.
+func (b *builder) fetch(o *options, name string, useBias bool, shapes map[string][]int) (map[string]tensor, error) {
+	if !useBias {
+		delete(shapes, "bias")
+	}
+	roles := make([]string, 0, len(shapes))
+	for _, r := range weightOrder {
+		if _, ok := shapes[r]; ok {
+			roles = append(roles, r)
+		}
+	}
+	w, err := b.ws.weights(name, roles)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.layer, err)
+	}
+	for _, r := range roles {
+		t, ok := w[r]
+		if !ok {
+			return nil, fmt.Errorf("%s: weight %q is missing", o.layer, r)
+		}
+		if !sameShape(t.shape, shapes[r]) {
+			return nil, fmt.Errorf("%s: weight %q has shape %v, the config implies %v", o.layer, r, t.shape, shapes[r])
+		}
+	}
+	return w, nil
+}
+
+// weightOrder is the order in which Keras creates a layer's variables,
+// which is also the order of Keras 3's numbered "vars" datasets.
+var weightOrder = []string{"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,399 @@
+// Package engine is huskyai's inference engine: a chain of layers over
+// float32 channels-last tensors, checked and planned when it is built and
+// safe for concurrent use once built.
+//
+// Loaders for model files (Keras .h5 and .keras in package keras, ONNX in
+// package onnx) translate a file into the layer types of this package and
+// call New. The arithmetic runs through the small kernels.Backend interface
+// so that faster kernels can replace the portable ones.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/huskyai/huskyai/engine/internal/kernels"
+)
+
+// Limits on what New accepts, so that a hostile model file cannot make the
+// engine allocate without bound. They are far above any image classifier
+// huskyai serves.
+const (
+	// MaxInputPixels bounds the model's input height x width.
+	MaxInputPixels = 4096 * 4096
+	// MaxActivation bounds the number of float32 values any layer produces
+	// for one image (256 MiB).
+	MaxActivation = 1 << 26
+	// MaxScratch bounds the per-image scratch any layer needs (512 MiB).
+	MaxScratch = 1 << 27
+	// MaxWindow bounds kernel, stride and padding sizes.
+	MaxWindow = 1 << 12
+)
+
+// Model is a loaded, checked network. Its methods are safe for concurrent
+// use.
+type Model struct {
+	// Name is the model's name as its file gives it.
+	Name string
+	// Format names the file format it was loaded from ("keras-h5", ...).
+	Format string
+	// Note is the file's description of itself, where its format has
+	// one (keras.NoteAttr), else empty. A model that declares itself
+	// untrained starts it with huskyai.UntrainedNote.
+	Note string
+
+	input   Shape
+	layers  []Layer
+	shapes  []Shape // shapes[i] is the input of layers[i]; last is the output
+	backend kernels.Backend
+	maxAct  int // largest activation, in float32s
+	maxBat  int // largest activation a batch keeps for all its images (forward)
+	maxScr  int // largest scratch, in float32s
+	batch   int // most images one forward pass runs (WithMaxBatch)
+	params  int
+	macs    int64
+	pool    sync.Pool
+}
+
+// workspace is the per-inference memory: two activation buffers used in
+// turn and the scratch of the largest layer, for one image at a time; with
+// a max batch above 1, two more buffers used in turn for the activations
+// that a batch keeps for all its images at once (see forward).
+type workspace struct{ a, b, scratch, ba, bb []float32 }
+
+// Option configures New.
+type Option func(*Model)
+
+// WithBackend makes the model compute with k instead of kernels.Default.
+func WithBackend(k kernels.Backend) Option { return func(m *Model) { m.backend = k } }
+
+// WithMaxBatch plans the model's buffers for forward passes of up to n
+// images (PredictBatchTo); n < 1 means 1, the default. Each pooled
+// workspace then also holds, twice, n images' worth of the activations
+// that pass between the dense (and element-wise) layers, which run over
+// the whole batch; for a CNN these are its small flattened features, so
+// memory barely grows.
+func WithMaxBatch(n int) Option { return func(m *Model) { m.batch = max(n, 1) } }
+
+// New checks layers against the input shape and returns a Model ready to
+// run. Models take RGB images, so input must have 3 channels. Identity
+// layers are dropped and an activation that follows a convolution or dense
+// layer with a linear activation is fused into it.
+func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Model, error) {
+	m := &Model{Name: name, Format: format, input: input, backend: kernels.Default, batch: 1}
+	for _, o := range opts {
+		o(m)
+	}
+	if input.C != 3 {
+		return nil, fmt.Errorf("model %q: input has %d channels; huskyai models take RGB images (3 channels)", name, input.C)
+	}
+	if input.H < 1 || input.W < 1 || input.H > MaxInputPixels/input.W {
+		return nil, fmt.Errorf("model %q: input size %dx%d is outside 1..%d pixels", name, input.H, input.W, MaxInputPixels)
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("model %q: no layers", name)
+	}
+	m.layers = fuse(layers)
+	in := input
+	m.shapes = append(m.shapes, in)
+	m.maxAct = in.Size()
+	for i, l := range m.layers {
+		if err := checkWindow(l); err != nil {
+			return nil, fmt.Errorf("model %q: layer %d %q: %w", name, i, l.LayerName(), err)
+		}
+		out, err := l.outShape(in)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: layer %d %q (input %v): %w", name, i, l.LayerName(), in, err)
+		}
+		size, ok := mulCapped(MaxActivation, out.H, out.W, out.C)
+		if !ok || out.H < 1 || out.W < 1 || out.C < 1 {
+			return nil, fmt.Errorf("model %q: layer %d %q: output %v is empty or larger than %d values", name, i, l.LayerName(), out, MaxActivation)
+		}
+		// Private copies of the layers with weights, which remember their
+		// geometry and the weights as the backend packs them.
+		pk, packs := m.backend.(kernels.WeightPacker)
+		switch c := l.(type) {
+		case *Conv2D:
+			cc := *c
+			cc.plan, cc.packed = nil, nil
+			cc.plan = cc.geom(in, out)
+			if packs {
+				cc.packed = pk.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
+			}
+			m.layers[i] = &cc
+		case *Dense:
+			d := *c
+			d.packed = nil
+			if packs {
+				d.packed = pk.PackWeights(d.Weights, in.C, d.Units)
+			}
+			m.layers[i] = &d
+		}
+		scr := l.scratch(m.backend, in)
+		if scr > MaxScratch {
+			return nil, fmt.Errorf("model %q: layer %d %q: needs %d values of scratch, more than %d", name, i, l.LayerName(), scr, MaxScratch)
+		}
+		w, macs := l.params(in, out)
+		m.params += w
+		m.macs += macs
+		m.maxAct = max(m.maxAct, size)
+		m.maxScr = max(m.maxScr, scr)
+		m.shapes = append(m.shapes, out)
+		in = out
+	}
+	// The activations a batch keeps for all its images: the outputs of
+	// the layers that run over the whole batch and the inputs they take.
+	for k := 1; k <= len(m.layers); k++ {
+		if batchable(m.layers[k-1], m.shapes[k-1]) || k == len(m.layers) || batchable(m.layers[k], m.shapes[k]) {
+			m.maxBat = max(m.maxBat, m.shapes[k].Size())
+		}
+	}
+	if _, ok := mulCapped(MaxActivation, m.maxBat, m.batch); !ok {
+		return nil, fmt.Errorf("model %q: a batch of %d images needs more than %d values of activations", name, m.batch, MaxActivation)
+	}
+	m.pool.New = func() any {
+		ws := &workspace{
+			a:       make([]float32, m.maxAct),
+			b:       make([]float32, m.maxAct),
+			scratch: make([]float32, m.maxScr),
+		}
+		if m.batch > 1 {
+			ws.ba, ws.bb = make([]float32, m.maxBat*m.batch), make([]float32, m.maxBat*m.batch)
+		}
+		return ws
+	}
+	return m, nil
+}
+
+// fuse drops identities and folds a standalone activation into a preceding
+// convolution or dense layer whose own activation is linear.
+func fuse(layers []Layer) []Layer {
+	var out []Layer
+	for _, l := range layers {
+		switch l := l.(type) {
+		case *Identity:
+			continue
+		case *Act:
+			if len(out) > 0 {
+				switch p := out[len(out)-1].(type) {
+				case *Conv2D:
+					if p.Activation == Linear {
+						c := *p
+						c.Activation = l.Activation
+						out[len(out)-1] = &c
+						continue
+					}
+				case *Dense:
+					if p.Activation == Linear {
+						d := *p
+						d.Activation = l.Activation
+						out[len(out)-1] = &d
+						continue
+					}
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// checkWindow bounds the sizes of a windowed layer before any arithmetic
+// is done with them.
+func checkWindow(l Layer) error {
+	var vals []int
+	switch l := l.(type) {
+	case *Conv2D:
+		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}
+		if l.Filters > MaxActivation {
+			return fmt.Errorf("%d filters is too many", l.Filters)
+		}
+	case *Pool2D:
+		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}
+	case *Dense:
+		if l.Units > MaxActivation {
+			return fmt.Errorf("%d units is too many", l.Units)
+		}
+	}
+	for _, v := range vals {
+		if v < 0 || v > MaxWindow {
+			return fmt.Errorf("window size, stride or padding %d is outside 0..%d", v, MaxWindow)
+		}
+	}
+	return nil
+}
+
+// mulCapped multiplies non-negative factors, reporting false if the product
+// exceeds limit (or a factor is negative).
+func mulCapped(limit int, factors ...int) (int, bool) {
+	p := 1
+	for _, f := range factors {
+		if f < 0 {
+			return 0, false
+		}
+		if f != 0 && p > limit/f {
+			return 0, false
+		}
+		p *= f
+	}
+	return p, true
+}
+
+// InputShape returns the shape of one input image.
+func (m *Model) InputShape() Shape { return m.input }
+
+// OutputShape returns the shape of one image's output.
+func (m *Model) OutputShape() Shape { return m.shapes[len(m.shapes)-1] }
+
+// Layers returns the model's layers after fusion, in order. The caller must
+// not modify them.
+func (m *Model) Layers() []Layer { return m.layers }
+
+// Params returns the number of weights.
+func (m *Model) Params() int { return m.params }
+
+// MACs returns the multiply-accumulates of one inference; FLOPs are twice
+// that.
+func (m *Model) MACs() int64 { return m.macs }
+
+// Backend returns the name of the kernels the model runs on.
+func (m *Model) Backend() string { return m.backend.Name() }
+
+// ErrInputSize is returned when an input tensor has the wrong length.
+var ErrInputSize = errors.New("model: input has the wrong number of values")
+
+// MaxBatch returns the most images one forward pass runs (WithMaxBatch).
+func (m *Model) MaxBatch() int { return m.batch }
+
+// Predict runs one image, given as InputShape().Size() float32 values in
+// HWC order, and appends its outputs to dst.
+func (m *Model) Predict(dst, input []float32) ([]float32, error) {
+	if len(input) != m.input.Size() {
+		return dst, fmt.Errorf("%w: got %d, want %v = %d", ErrInputSize, len(input), m.input, m.input.Size())
+	}
+	ws := m.pool.Get().(*workspace)
+	defer m.pool.Put(ws)
+	return append(dst, m.forward(ws, input, 1)...), nil
+}
+
+// PredictBatch runs n images laid out one after another in inputs and
+// returns their outputs, one after another, in a new slice.
+func (m *Model) PredictBatch(inputs []float32, n int) ([]float32, error) {
+	if n < 0 || len(inputs) != n*m.input.Size() {
+		return nil, fmt.Errorf("%w: got %d values for %d images of %v", ErrInputSize, len(inputs), n, m.input)
+	}
+	return m.PredictBatchTo(make([]float32, 0, n*m.OutputShape().Size()), inputs, n)
+}
+
+// PredictBatchTo runs n images laid out one after another in inputs (HWC,
+// InputShape().Size() values each) and appends their outputs, one after
+// another, to dst. Up to MaxBatch images go through each forward pass
+// together: convolutions and pooling run image by image, while dense
+// layers (and element-wise ones) run once over all of them, so that a
+// dense layer's weights are read from memory once per batch instead of
+// once per image. It allocates nothing when dst has room. Each image's
+// outputs equal Predict's to within float32 rounding: only the order of
+// the sums in the dense layers' products may differ.
+func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) {
+	size := m.input.Size()
+	if n < 0 || len(inputs) != n*size {
+		return dst, fmt.Errorf("%w: got %d values for %d images of %v", ErrInputSize, len(inputs), n, m.input)
+	}
+	if n == 0 {
+		return dst, nil
+	}
+	ws := m.pool.Get().(*workspace)
+	defer m.pool.Put(ws)
+	for i := 0; i < n; i += m.batch {
+		k := min(m.batch, n-i)
+		dst = append(dst, m.forward(ws, inputs[i*size:(i+k)*size], k)...)
+	}
+	return dst, nil
+}
+
+// forward runs n <= m.batch images through the layers in ws and returns
+// their outputs, which stay valid until ws is used again.
+//
+// One image goes through the layers in turn, in ws.a and ws.b. A batch
+// goes through runs of layers: a run of layers that work on one image at
+// a time (convolutions, pooling) takes each image through the whole run
+// before the next one, so that the image's activations stay in cache
+// from layer to layer as they do for one image, and leaves its output in
+// the batch buffers; a run of batchable layers (dense, element-wise)
+// runs each layer once over all the images there, so that a dense layer
+// becomes one product of n rows and reads its weights once.
+func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
+	if n == 1 {
+		return m.run(ws, 0, len(m.layers), input, nil)[:m.OutputShape().Size()]
+	}
+	src, next := input, ws.ba
+	swap := func() {
+		src = next
+		if &next[0] == &ws.ba[0] {
+			next = ws.bb
+		} else {
+			next = ws.ba
+		}
+	}
+	for i := 0; i < len(m.layers); {
+		j := i
+		for j < len(m.layers) && !batchable(m.layers[j], m.shapes[j]) {
+			j++
+		}
+		if j > i {
+			is, os := m.shapes[i].Size(), m.shapes[j].Size()
+			for b := range n {
+				m.run(ws, i, j, src[b*is:(b+1)*is], next[b*os:(b+1)*os])
+			}
+			swap()
+			i = j
+			continue
+		}
+		for ; j < len(m.layers) && batchable(m.layers[j], m.shapes[j]); j++ {
+			// The images one after another are one tensor of n times
+			// the rows.
+			m.layers[j].forward(m.backend, next, src, stack(m.shapes[j], n), stack(m.shapes[j+1], n), ws.scratch)
+			swap()
+		}
+		i = j
+	}
+	return src[:n*m.OutputShape().Size()]
+}
+
+// run takes one image through layers [i, j) in ws.a and ws.b, the last of
+// them writing to dst if it is not nil, and returns the buffer holding the
+// output.
+func (m *Model) run(ws *workspace, i, j int, src, dst []float32) []float32 {
+	buf := ws.a
+	for k := i; k < j; k++ {
+		if k == j-1 && dst != nil {
+			buf = dst
+		}
+		m.layers[k].forward(m.backend, buf, src, m.shapes[k], m.shapes[k+1], ws.scratch)
+		src = buf
+		if &buf[0] == &ws.a[0] {
+			buf = ws.b
+		} else {
+			buf = ws.a
+		}
+	}
+	return src
+}
+
+// stack is the shape of n images of shape s laid out one after another,
+// seen as one image n times as high.
+func stack(s Shape, n int) Shape { return Shape{s.H * n, s.W, s.C} }
+
+// batchable reports whether l, given n images of shape in stacked along
+// the height, computes the same as it does on each image: true for the
+// layers that work on each position (or each value) on its own.
+func batchable(l Layer, in Shape) bool {
+	switch l := l.(type) {
+	case *Dense, *Affine, *Act, *Identity:
+		return true
+	case *Flatten:
+		return !l.ChannelsFirst || in.H*in.W == 1 || in.C == 1
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package server
+
+// What the ecosystem protocols (kserve.go, tfserving.go) share: their
+// limits, tensor names, and infer, which reads a protocol request and runs
+// each of its items through the one prediction pipeline (pipeline.go)
+// under the same limits, admission, rate limit, probing detection,
+// metrics and audit as POST /api/v1/predict. Errors are
+// {"error":"message"}.
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/classifier"
+)
+
+// Names of the protocols' model and tensors.
+const (
+	// modelAlias is a name the single model (not a Repository) also
+	// answers to, so that clients need not know its name; answers name
+	// the model by its own name all the same, and GET /api/v1/models
+	// lists the alias.
+	modelAlias = "huskyai"
+	// singleVersion is the version of the single model.
+	singleVersion = "1"
+	inputTensor   = "input"       // FP32 [N,H,W,C], values in [0,1]
+	inputImage    = "image"       // BYTES [N]: encoded PNG, JPEG or GIF
+	outputProb    = "probability" // FP32 [N,1]
+)
+
+// Limits of protocol requests.
+const (
+	// maxInferBatch bounds the images or tensors of one request.
+	maxInferBatch = 8
+	// jsonBytesPerValue is the most JSON text one FP32 value may take in
+	// a request ("0.50196078431372548," and spaces).
+	jsonBytesPerValue = 24
+	// protocolOverhead is the room in a request body beyond its images or
+	// tensors: names, shapes, parameters.
+	protocolOverhead = 64 << 10
+)
+
+// badRequest is a 400 with a formatted message.
+func badRequest(format string, args ...any) *uploadError {
+	return &uploadError{http.StatusBadRequest, codeBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// inferBodyLimit is the largest body of a protocol request to a model of
+// info: an image of MaxUpload bytes as base64, or maxInferBatch tensors
+// in JSON, whichever is larger. The images of one request share it, so
+// that an admitted request holds about as much memory as one upload.
+func (s *server) inferBodyLimit(info classifier.ModelInfo) int64 {
+	tensors := int64(maxInferBatch) * int64(info.Input[0]*info.Input[1]*info.Input[2]) * jsonBytesPerValue
+	return max(s.cfg.MaxUpload/3*4+4, tensors) + protocolOverhead
+}
+
+// infer serves a protocol request for model m as handlePredict serves
+// one upload: per-client admission, the pending bound, the body read
+// within its limit and parsed by parse, one more rate-limit token for
+// each item past the first, then each item through classifyItem. It answers
+// errors itself (in the protocols' form) and returns the probabilities
+// in order, and true, on success.
+func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
+	parse func(body []byte) ([]inferItem, *uploadError)) (probs []float32, ok bool) {
+	start := time.Now()
+	info := m.c.Info()
+	status := http.StatusInternalServerError
+	defer func() { s.metrics.countInference(s.modelLabel(m), status) }()
+	fail := func(ue *uploadError) {
+		status = ue.status
+		addLogAttrs(r.Context(), "infer_error", ue.message)
+		errorJSON(w, ue.status, ue.code, ue.message, "")
+	}
+	if !s.admitClient(w, r, "") {
+		status = http.StatusTooManyRequests
+		return nil, false
+	}
+	release, admitted := s.admitPending(w)
+	if !admitted {
+		fail(&uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other requests; try again in a moment"})
+		return nil, false
+	}
+	defer release()
+
+	limit := s.inferBodyLimit(info)
+	tooLarge := &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
+		fmt.Sprintf("the request is larger than the limit of %d bytes", limit)}
+	var items []inferItem
+	ue := func() *uploadError {
+		if r.ContentLength > limit {
+			return tooLarge
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			return bodyError(err, tooLarge)
+		}
+		var ue *uploadError
+		items, ue = parse(body)
+		return ue
+	}()
+	s.observeStage(r.Context(), stageRead, start, time.Now())
+	if ue != nil {
+		fail(ue)
+		return nil, false
+	}
+	if !s.admitMore(w, r, len(items)-1) {
+		status = http.StatusTooManyRequests
+		return nil, false
+	}
+	probs = make([]float32, len(items))
+	for i, it := range items {
+		payload, sum := digest(it)
+		res, ue := s.classifyItem(w, r, start, m, it, payload, sum)
+		if ue != nil {
+			if len(items) > 1 {
+				ue.message = fmt.Sprintf("item %d: %s", i, ue.message)
+			}
+			fail(ue)
+			return nil, false
+		}
+		probs[i] = res.Probability
+		if s.cfg.LabelOnly { // the label only: 1 husky, 0 not
+			probs[i] = 0
+			if res.Probability > huskyai.Threshold {
+				probs[i] = 1
+			}
+		}
+	}
+	addLogAttrs(r.Context(), "items", len(items))
+	status = http.StatusOK
+	return probs, true
+}
+
+// admitMore takes n more tokens of the client's rate limit, for the items
+// of a request past its first. It answers 429 and returns false when the
+// client runs out.
+func (s *server) admitMore(w http.ResponseWriter, r *http.Request, n int) bool {
+	if s.limiter == nil {
+		return true
+	}
+	key, now := bucketKey(clientOf(r.Context()).Addr), time.Now()
+	for range n {
+		if ok, wait := s.limiter.reserve(key, now); !ok {
+			s.metrics.rateLimited.Inc()
+			s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
+				"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
+				float64(s.limiter.limit), s.limiter.burst, retryAfterSeconds(wait)), "")
+			return false
+		}
+	}
+	return true
+}
+
+// imageItems makes the items of encoded images, refusing one larger
+// than the upload limit.
+func (s *server) imageItems(imgs [][]byte) ([]inferItem, *uploadError) {
+	items := make([]inferItem, len(imgs))
+	for i, img := range imgs {
+		if int64(len(img)) > s.cfg.MaxUpload {
+			return nil, &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
+				fmt.Sprintf("image %d is %d bytes, more than the limit of %d bytes", i, len(img), s.cfg.MaxUpload)}
+		}
+		items[i].img = img
+	}
+	return items, nil
+}
+
+// decodeBase64 decodes an image sent as base64 (standard or URL
+// alphabet, padded or not).
+func (s *server) decodeBase64(str string) ([]byte, *uploadError) {
+	if int64(base64.StdEncoding.DecodedLen(len(str))) > s.cfg.MaxUpload+3 {
+		return nil, &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
+			fmt.Sprintf("an image is larger than the limit of %d bytes", s.cfg.MaxUpload)}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(str); err == nil {
+			return b, nil
+		}
+	}
+	return nil, badRequest("an image is not valid base64")
+}
