@@ -15,7 +15,7 @@ import (
 // 12 MP in memory. The default build has no cgo: it decodes a baseline
 // JPEG of at least 2 minW x 2 minH at 1/8, 2/8 or 4/8, the smallest that
 // still leaves it at least minW x minH, from its coefficients, with
-// huskyai's own entropy decoder (DecodeJPEGReduced, jpegdc.go), and every
+// huskyai's own entropy decoder (DecodeJPEGReduced, internal/jpegscale), and every
 // other image with the pure-Go path (Decode). A build with the libjpeg tag
 // and cgo (go build -tags libjpeg) decodes JPEGs through libjpeg-turbo at
 // the largest reduction that still leaves the image at least minW x minH

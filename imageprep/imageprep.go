@@ -7,7 +7,7 @@
 // PIL.Image.open(f).convert("RGB").resize((w, h), filter)) and scales the
 // bytes to [0,1] in channels-last (HWC) order. DecodeForSize, which the
 // classifier uses, decodes a large JPEG at a reduced size instead (1/8,
-// 2/8 or 4/8 for one of at least twice the model's input, jpegdc.go; n/8
+// 2/8 or 4/8 for one of at least twice the model's input, internal/jpegscale; n/8
 // for any larger than the input with libjpeg-turbo in a libjpeg build), which
 // is much faster and changes the tensor by at most 0.08 per value and
 // 0.004 on average (TestDecodeForSizeScenes).

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/imageprep"
 	"github.com/huskyai/huskyai/server"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Timeouts and limits of the HTTP server. readHeaderTimeout and
@@ -121,6 +123,26 @@ var serveEnv = map[string]string{
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{maxUpload: server.DefaultMaxUpload}
+	fs := f.flagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyEnv(fs, serveEnv, getenv); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return f, nil
+}
+
+// flagSet defines the flags of serve on f, with their environment
+// variables in their usage, and serve's usage text.
+func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("huskyai serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8443", "listen on this host:port (port 0 picks a free one)")
@@ -174,69 +196,67 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
+	return fs
+}
+
+// applyEnv sets each flag of fs that the command line did not give from
+// its environment variable in env, where that is set.
+func applyEnv(fs *flag.FlagSet, env map[string]string, getenv func(string) string) error {
 	given := make(map[string]bool)
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
-	var envErr error
+	var err error
 	fs.VisitAll(func(fl *flag.Flag) {
-		env := serveEnv[fl.Name]
-		if given[fl.Name] || env == "" || envErr != nil {
+		name := env[fl.Name]
+		if given[fl.Name] || name == "" || err != nil {
 			return
 		}
-		if v := getenv(env); v != "" {
-			if err := fs.Set(fl.Name, v); err != nil {
-				envErr = fmt.Errorf("serve: %s=%q: %v", env, v, err)
+		if v := getenv(name); v != "" {
+			if e := fs.Set(fl.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", name, v, e)
 			}
 		}
 	})
-	if envErr != nil {
-		return nil, envErr
-	}
+	return err
+}
+
+// check validates the flags once they are parsed.
+func (f *serveFlags) check() error {
 	switch {
 	case (f.tlsCert == "") != (f.tlsKey == ""):
-		return nil, errors.New("serve: --tls-cert and --tls-key go together")
+		return errors.New("--tls-cert and --tls-key go together")
 	case f.insecureHTTP && f.tlsCert != "":
-		return nil, errors.New("serve: --insecure-http and --tls-cert exclude each other")
+		return errors.New("--insecure-http and --tls-cert exclude each other")
 	case f.maxUpload <= 0:
-		return nil, errors.New("serve: --max-upload must be positive")
+		return errors.New("--max-upload must be positive")
 	case f.maxPixels <= 0:
-		return nil, errors.New("serve: --max-pixels must be positive")
+		return errors.New("--max-pixels must be positive")
 	case f.maxInflight <= 0:
-		return nil, errors.New("serve: --max-inflight must be positive")
+		return errors.New("--max-inflight must be positive")
 	case f.maxPending < 0:
-		return nil, errors.New("serve: --max-pending must not be negative")
+		return errors.New("--max-pending must not be negative")
 	case f.queueTimeout <= 0:
-		return nil, errors.New("serve: --queue-timeout must be positive")
+		return errors.New("--queue-timeout must be positive")
 	case f.batchMax < 1 || f.batchMax > maxBatch:
-		return nil, fmt.Errorf("serve: --batch-max %d is outside 1..%d", f.batchMax, maxBatch)
+		return fmt.Errorf("--batch-max %d is outside 1..%d", f.batchMax, maxBatch)
 	case f.batchDelay <= 0 || f.batchDelay > time.Second:
-		return nil, errors.New("serve: --batch-delay must be positive and at most 1s")
+		return errors.New("--batch-delay must be positive and at most 1s")
 	case f.readHeaderTimeout <= 0 || f.readTimeout <= 0:
-		return nil, errors.New("serve: --read-header-timeout and --read-timeout must be positive")
+		return errors.New("--read-header-timeout and --read-timeout must be positive")
 	case f.scorePrecision < 0 || f.scorePrecision > 10:
-		return nil, fmt.Errorf("serve: --score-precision %d is outside 0..10", f.scorePrecision)
+		return fmt.Errorf("--score-precision %d is outside 0..10", f.scorePrecision)
 	case f.logFormat != "text" && f.logFormat != "json":
-		return nil, fmt.Errorf("serve: --log-format %q: want text or json", f.logFormat)
+		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
 	}
 	if err := f.modelFlags.check(f.model); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return err
 	}
 	if err := f.engineFlags.check(); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return err
 	}
 	if err := f.abuseFlags.check(); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return err
 	}
-	if err := f.tracingFlags.check(); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	return f, nil
+	return f.tracingFlags.check()
 }
 
 // runServe runs the web service until ctx is cancelled, then shuts it down
@@ -249,65 +269,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return err
 	}
-	var logger *slog.Logger
-	if f.logFormat == "json" {
-		logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	} else {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
-
-	opt := classifier.DefaultOptions()
-	if opt.Filter, err = imageprep.ParseFilter(f.resize); err != nil {
-		return fmt.Errorf("serve: --resize: %w", err)
-	}
-	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
-	opt.Model = append(opt.Model, engine.WithMaxBatch(f.batchMax))
-	if err := f.engineFlags.apply(&opt); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	// Bind the listeners first: a start that fails because a port is in
-	// use must not load the model (an audit record) nor show a
-	// certificate as if it had started.
-	ln, err := net.Listen("tcp", f.addr)
+	logger := newLogger(f.logFormat, stderr)
+	opt, err := f.classifierOptions()
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	var adminLn net.Listener
+	// Bind the listeners and read (or make) the certificate first: a start
+	// that fails because a port is in use must not load the model (an
+	// audit record) nor show a certificate as if it had started.
+	ls, err := f.listen()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	started := false
 	defer func() {
 		if !started {
-			ln.Close()
-			if adminLn != nil {
-				adminLn.Close()
-			}
+			ls.close()
 		}
 	}()
-	if f.adminAddr != "" {
-		if adminLn, err = net.Listen("tcp", f.adminAddr); err != nil {
-			return fmt.Errorf("serve: --admin-addr: %w", err)
-		}
-	}
-	where := newListenAddrs(ln.Addr())
-
-	// The certificate too is read (or made) before the model is loaded,
-	// and shown once the model is ready.
-	var cert tls.Certificate
-	var certHosts []string // of the self-signed certificate
-	if !f.insecureHTTP {
-		if f.tlsCert != "" {
-			if cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
-				return fmt.Errorf("serve: TLS certificate: %w", err)
-			}
-		} else {
-			certHosts = where.certHosts()
-			certPEM, keyPEM, err := selfSigned(certHosts, time.Now(), selfSignedValidity)
-			if err == nil {
-				cert, err = tls.X509KeyPair(certPEM, keyPEM)
-			}
-			if err != nil {
-				return fmt.Errorf("serve: self-signed certificate: %w", err)
-			}
-		}
+	where := newListenAddrs(ls.main.Addr())
+	tc, err := f.certificate(where)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 
 	auditOut := stdout
@@ -323,35 +306,129 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	info := store.Current().Info()
-	if info.Placeholder {
+	if info := store.Current().Info(); info.Placeholder {
 		logger.Warn("PLACEHOLDER MODEL: " + info.Warning)
 	}
-
-	var tlsConfig *tls.Config
-	scheme := "https"
-	if f.insecureHTTP {
-		scheme = "http"
-		logger.Warn("INSECURE: serving plain HTTP without TLS; uploads and answers cross the network in clear text. Use --insecure-http only behind a TLS-terminating proxy.")
-	} else {
-		if certHosts != nil {
-			logger.Warn("using a self-signed certificate generated at start, new at every start; browsers will ask to trust it",
-				"hosts", strings.Join(certHosts, ","),
-				"hint", "for a certificate that lasts across restarts, or for other names: huskyai cert --hosts "+
-					strings.Join(certHosts, ",")+",NAME --out-cert cert.pem --out-key key.pem, then huskyai serve --tls-cert cert.pem --tls-key key.pem")
-		}
-		fp := leafFingerprint(cert)
-		logger.Info("TLS certificate", "sha256_fingerprint", fp)
-		fmt.Fprintf(stdout, "huskyai serve: certificate SHA-256 fingerprint: %s\n", fp)
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	tlsConfig := tc.announce(logger, stdout)
 
 	tracerProvider, stopTracing, err := f.tracingFlags.start(ctx, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer stopTracing() // after the server's shutdown: exports the last spans
-	handler := server.NewServer(logger, serverModels(store), server.Config{
+	srv := f.httpServer(server.NewServer(logger, serverModels(store), f.serverConfig(auditLog, tracerProvider)), tlsConfig, logger)
+	// The reloaders (SIGHUP included) are ready before "listening" is said.
+	reload, err := startReloaders(ctx, f, store, ls.admin, logger, stdout)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	started = true
+	f.announce(where, ls.main, tlsConfig != nil, logger, stdout)
+	return f.serveUntilDone(ctx, srv, ls.main, reload, logger)
+}
+
+// newLogger returns the logger of --log-format on w.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// classifierOptions are the options models are loaded with.
+func (f *serveFlags) classifierOptions() (classifier.Options, error) {
+	opt := classifier.DefaultOptions()
+	var err error
+	if opt.Filter, err = imageprep.ParseFilter(f.resize); err != nil {
+		return opt, fmt.Errorf("--resize: %w", err)
+	}
+	opt.MaxPixels, opt.ScorePrecision = f.maxPixels, f.scorePrecision
+	opt.Model = append(opt.Model, engine.WithMaxBatch(f.batchMax))
+	return opt, f.engineFlags.apply(&opt)
+}
+
+// listeners are the bound sockets of --addr and --admin-addr (nil when
+// that is not set).
+type listeners struct{ main, admin net.Listener }
+
+// listen binds --addr and --admin-addr.
+func (f *serveFlags) listen() (listeners, error) {
+	var ls listeners
+	var err error
+	if ls.main, err = net.Listen("tcp", f.addr); err != nil {
+		return ls, err
+	}
+	if f.adminAddr != "" {
+		if ls.admin, err = net.Listen("tcp", f.adminAddr); err != nil {
+			ls.main.Close()
+			return ls, fmt.Errorf("--admin-addr: %w", err)
+		}
+	}
+	return ls, nil
+}
+
+func (ls listeners) close() {
+	ls.main.Close()
+	if ls.admin != nil {
+		ls.admin.Close()
+	}
+}
+
+// serveTLS is the TLS side of serve: none with --insecure-http, the
+// --tls-cert pair, or a self-signed certificate for hosts.
+type serveTLS struct {
+	insecure bool
+	cert     tls.Certificate
+	hosts    []string // of the self-signed certificate
+}
+
+// certificate reads --tls-cert and --tls-key, or makes a self-signed
+// certificate for the addresses served at.
+func (f *serveFlags) certificate(where listenAddrs) (serveTLS, error) {
+	t := serveTLS{insecure: f.insecureHTTP}
+	var err error
+	switch {
+	case f.insecureHTTP:
+	case f.tlsCert != "":
+		if t.cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
+			return t, fmt.Errorf("TLS certificate: %w", err)
+		}
+	default:
+		t.hosts = where.certHosts()
+		certPEM, keyPEM, err := selfSigned(t.hosts, time.Now(), selfSignedValidity)
+		if err == nil {
+			t.cert, err = tls.X509KeyPair(certPEM, keyPEM)
+		}
+		if err != nil {
+			return t, fmt.Errorf("self-signed certificate: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// announce says, once the model is ready, how the connection is secured
+// (the certificate's fingerprint on stdout too), and returns the TLS
+// configuration to serve with: nil for plain HTTP.
+func (t serveTLS) announce(logger *slog.Logger, stdout io.Writer) *tls.Config {
+	if t.insecure {
+		logger.Warn("INSECURE: serving plain HTTP without TLS; uploads and answers cross the network in clear text. Use --insecure-http only behind a TLS-terminating proxy.")
+		return nil
+	}
+	if t.hosts != nil {
+		logger.Warn("using a self-signed certificate generated at start, new at every start; browsers will ask to trust it",
+			"hosts", strings.Join(t.hosts, ","),
+			"hint", "for a certificate that lasts across restarts, or for other names: huskyai cert --hosts "+
+				strings.Join(t.hosts, ",")+",NAME --out-cert cert.pem --out-key key.pem, then huskyai serve --tls-cert cert.pem --tls-key key.pem")
+	}
+	fp := leafFingerprint(t.cert)
+	logger.Info("TLS certificate", "sha256_fingerprint", fp)
+	fmt.Fprintf(stdout, "huskyai serve: certificate SHA-256 fingerprint: %s\n", fp)
+	return &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12}
+}
+
+// serverConfig is the server's configuration from the flags.
+func (f *serveFlags) serverConfig(auditLog audit.Logger, tp trace.TracerProvider) server.Config {
+	return server.Config{
 		MaxUpload:    int64(f.maxUpload),
 		MaxInflight:  f.maxInflight,
 		MaxPending:   f.maxPending,
@@ -370,10 +447,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ProbeDistance:  f.probeDistance,
 		BlockProbing:   f.blockProbing,
 
-		TracerProvider: tracerProvider, // nil: off
+		TracerProvider: tp, // nil: off
 		Version:        version,
-	})
-	srv := &http.Server{
+	}
+}
+
+// httpServer is the HTTP server of handler, with serve's timeouts.
+func (f *serveFlags) httpServer(handler http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           handler,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: f.readHeaderTimeout,
@@ -383,12 +464,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	// The reloaders (SIGHUP included) are ready before "listening" is said.
-	reload, err := startReloaders(ctx, f, store, adminLn, logger, stdout)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+}
+
+// announce logs and prints where the service listens.
+func (f *serveFlags) announce(where listenAddrs, ln net.Listener, secure bool, logger *slog.Logger, stdout io.Writer) {
+	scheme := "http"
+	if secure {
+		scheme = "https"
 	}
-	started = true
 	urls := where.urls(scheme)
 	logger.Info("listening", "url", urls[0], "address", ln.Addr().String(), "max_upload", int64(f.maxUpload), "max_pixels", f.maxPixels,
 		"max_inflight", f.maxInflight, "queue_timeout", f.queueTimeout.String(), "batch_max", f.batchMax)
@@ -400,10 +483,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, u := range urls[1:] {
 		fmt.Fprintf(stdout, "huskyai serve: also on %s\n", u)
 	}
+}
 
+// serveUntilDone serves on ln until ctx is cancelled, then stops the
+// reloaders and shuts the server down within --shutdown-timeout.
+func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, reload *reloaders, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
-		if tlsConfig != nil {
+		if srv.TLSConfig != nil {
 			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
