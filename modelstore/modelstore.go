@@ -271,108 +271,39 @@ func (s *Store) Status() Status {
 	return st
 }
 
-// load reads, verifies, parses, self-tests and warms up the model of the
+// load reads, checks, parses, self-tests and warms up the model of the
 // source, and audits the outcome. It does not publish the model.
 func (s *Store) load(ctx context.Context, reload bool) (*classifier.Classifier, error) {
 	src := s.src.Name()
-	var (
-		c   *classifier.Classifier
-		sum string
-		kid string
-	)
-	refuse := func(kind Kind, err error) *RefusedError {
-		return &RefusedError{Source: src, Kind: kind, Err: err}
-	}
-	err := func() *RefusedError {
-		var (
-			data, sigData []byte
-			kr            = s.opt.Keyring
-		)
-		if s.src.Path == "" {
-			data, sigData = defaultmodel.Bytes(), defaultmodel.Signature()
-			pub, err := modelsign.ParsePublicKey(defaultmodel.ReleaseKey())
-			if err == nil {
-				kr, err = modelsign.NewKeyring(pub)
-			}
-			if err != nil {
-				return refuse(KindRead, fmt.Errorf("embedded release key: %w", err))
-			}
-		} else {
-			fp := s.stat()
-			s.mu.Lock()
-			s.loadedFP = fp
-			s.mu.Unlock()
-			var err error
-			if data, err = readFile(s.src.Path, s.opt.MaxModelSize); err != nil {
-				return refuse(KindRead, err)
-			}
-			sigData, err = readFile(s.src.Path+".sig", modelsign.MaxSignatureFileSize)
-			if errors.Is(err, fs.ErrNotExist) {
-				sigData, err = nil, nil
-			}
-			if err != nil {
-				return refuse(KindRead, fmt.Errorf("signature: %w", err))
-			}
+	var sum, kid string
+	c, err := func() (*classifier.Classifier, *RefusedError) {
+		f, err := s.read()
+		if err != nil {
+			return nil, err
 		}
-		sum = sha256Hex(data)
-
-		var sig *modelsign.Signature
-		switch {
-		case kr != nil:
-			if sigData == nil {
-				return refuse(KindNoSignature, fmt.Errorf("no signature file %s.sig, and trusted keys were given", s.src.Path))
-			}
-			var err error
-			if sig, err = modelsign.ParseSignature(sigData); err != nil {
-				return refuse(KindMalformedSignature, err)
-			}
+		sum = sha256Hex(f.data)
+		sig, err := s.check(ctx, f, sum)
+		if sig != nil {
 			kid = sig.KeyID
-			if _, err := kr.Verify(data, sig); err != nil {
-				return refuse(verifyKind(err), err)
-			}
-		case s.opt.RequireSignature:
-			if sigData == nil {
-				return refuse(KindNoSignature, fmt.Errorf("the model is unsigned (no %s.sig) and a signature is required", s.src.Path))
-			}
-			return refuse(KindNoTrustedKeys, errors.New("a signature is required but no trusted keys were given to check it against (--trusted-keys)"))
-		case sigData != nil:
-			s.logger.WarnContext(ctx, "UNVERIFIED MODEL: it has a signature file but no trusted keys were given to check it (--trusted-keys); serving it unverified",
-				"source", src, "sha256", sum)
-		default:
-			s.logger.WarnContext(ctx, "UNVERIFIED MODEL: unsigned and no trusted keys given (--trusted-keys, --require-signature); serving it unverified",
-				"source", src, "sha256", sum)
-		}
-
-		var err error
-		if s.src.Path == "" {
-			c, err = classifier.LoadDefault(s.opt.Classifier) // parses defaultmodel.Bytes(), the buffer verified
-		} else {
-			c, err = classifier.Load(data, s.opt.Classifier)
 		}
 		if err != nil {
-			return refuse(KindInvalidModel, err)
+			return nil, err
 		}
-		checks := 0
-		if sig != nil && sig.Checks != nil {
-			// The check images are signed and bounded in bytes: the
-			// --max-pixels limit for uploads does not apply to them.
-			if err := selfTest(c.WithMaxPixels(0), sig.Checks); err != nil {
-				return refuse(KindSelfTest, err)
-			}
-			checks = len(sig.Checks.Checks)
+		c, err := s.parse(f)
+		if err != nil {
+			return nil, err
+		}
+		checks, err := s.selfTest(c, sig)
+		if err != nil {
+			return nil, err
 		}
 		if err := warmUp(c); err != nil {
-			return refuse(KindWarmup, err)
+			return nil, s.refuse(KindWarmup, err)
 		}
-		c = c.WithProvenance(classifier.Provenance{
-			Signed:      sig != nil,
-			SignerKeyID: kid,
-			Checks:      checks,
-			LoadedAt:    s.now().UTC(),
-		})
-		return nil
+		return c.WithProvenance(classifier.Provenance{
+			Signed: sig != nil, SignerKeyID: kid, Checks: checks, LoadedAt: s.now().UTC(),
+		}), nil
 	}()
-
 	if err != nil {
 		err.SHA256 = sum
 		if s.src.Path == "" {
@@ -390,6 +321,106 @@ func (s *Store) load(ctx context.Context, reload bool) (*classifier.Classifier, 
 		Signed: info.Signed, SignerKeyID: info.SignerKeyID, Checks: info.Checks, Reload: reload,
 	})
 	return c, nil
+}
+
+// modelFile is a model as read from its source: its bytes, its signature
+// file (nil when there is none) and the policy it is checked under.
+type modelFile struct {
+	data, sig []byte
+	policy    modelsign.Policy
+	embedded  bool
+}
+
+// refuse is a refusal of the store's model.
+func (s *Store) refuse(kind Kind, err error) *RefusedError {
+	return &RefusedError{Source: s.src.Name(), Kind: kind, Err: err}
+}
+
+// read reads the source: the model file and its signature file, checked
+// against the trusted keys; or the embedded model, which is checked
+// against the release key built in with it, whatever the options.
+func (s *Store) read() (modelFile, *RefusedError) {
+	if s.src.Path == "" {
+		pub, err := modelsign.ParsePublicKey(defaultmodel.ReleaseKey())
+		var kr *modelsign.Keyring
+		if err == nil {
+			kr, err = modelsign.NewKeyring(pub)
+		}
+		if err != nil {
+			return modelFile{}, s.refuse(KindRead, fmt.Errorf("embedded release key: %w", err))
+		}
+		return modelFile{data: defaultmodel.Bytes(), sig: defaultmodel.Signature(),
+			policy: modelsign.Policy{Keyring: kr}, embedded: true}, nil
+	}
+	fp := s.stat()
+	s.mu.Lock()
+	s.loadedFP = fp
+	s.mu.Unlock()
+	f := modelFile{policy: modelsign.Policy{Keyring: s.opt.Keyring, Require: s.opt.RequireSignature}}
+	var err error
+	if f.data, err = readFile(s.src.Path, s.opt.MaxModelSize); err != nil {
+		return f, s.refuse(KindRead, err)
+	}
+	f.sig, err = readFile(s.src.Path+".sig", modelsign.MaxSignatureFileSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		f.sig, err = nil, nil
+	}
+	if err != nil {
+		return f, s.refuse(KindRead, fmt.Errorf("signature: %w", err))
+	}
+	return f, nil
+}
+
+// check applies the signature policy to f; a model that passes unverified
+// is served with a warning.
+func (s *Store) check(ctx context.Context, f modelFile, sum string) (*modelsign.Signature, *RefusedError) {
+	sig, err := f.policy.Check(f.data, f.sig)
+	switch {
+	case errors.Is(err, modelsign.ErrNoSignature) && f.policy.Keyring != nil:
+		return nil, s.refuse(KindNoSignature, fmt.Errorf("no signature file %s.sig, and trusted keys were given", s.src.Path))
+	case errors.Is(err, modelsign.ErrNoSignature):
+		return nil, s.refuse(KindNoSignature, fmt.Errorf("the model is unsigned (no %s.sig) and a signature is required", s.src.Path))
+	case errors.Is(err, modelsign.ErrNoTrustedKeys):
+		return nil, s.refuse(KindNoTrustedKeys, fmt.Errorf("%w (--trusted-keys)", err))
+	case err != nil:
+		return sig, s.refuse(verifyKind(err), err)
+	case sig == nil && f.sig != nil:
+		s.logger.WarnContext(ctx, "UNVERIFIED MODEL: it has a signature file but no trusted keys were given to check it (--trusted-keys); serving it unverified",
+			"source", s.src.Name(), "sha256", sum)
+	case sig == nil:
+		s.logger.WarnContext(ctx, "UNVERIFIED MODEL: unsigned and no trusted keys given (--trusted-keys, --require-signature); serving it unverified",
+			"source", s.src.Name(), "sha256", sum)
+	}
+	return sig, nil
+}
+
+// parse builds the classifier of f's bytes, the ones checked.
+func (s *Store) parse(f modelFile) (*classifier.Classifier, *RefusedError) {
+	var c *classifier.Classifier
+	var err error
+	if f.embedded {
+		c, err = classifier.LoadDefault(s.opt.Classifier) // parses defaultmodel.Bytes(), the buffer checked
+	} else {
+		c, err = classifier.Load(f.data, s.opt.Classifier)
+	}
+	if err != nil {
+		return nil, s.refuse(KindInvalidModel, err)
+	}
+	return c, nil
+}
+
+// selfTest runs the signed check images of sig, if any, through c, and
+// returns how many passed.
+func (s *Store) selfTest(c *classifier.Classifier, sig *modelsign.Signature) (int, *RefusedError) {
+	if sig == nil || sig.Checks == nil {
+		return 0, nil
+	}
+	// The check images are signed and bounded in bytes: the --max-pixels
+	// limit for uploads does not apply to them.
+	if err := selfTest(c.WithMaxPixels(0), sig.Checks); err != nil {
+		return 0, s.refuse(KindSelfTest, err)
+	}
+	return len(sig.Checks.Checks), nil
 }
 
 // record writes an audit record; a failure to record is logged.
