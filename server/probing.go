@@ -22,10 +22,6 @@ const (
 
 	// maxProbeClients bounds the clients the detector remembers.
 	maxProbeClients = 10_000
-	// probeSweepEvery and probeSweepMinGap are as rateSweepEvery and
-	// rateSweepMinGap.
-	probeSweepEvery  = time.Minute
-	probeSweepMinGap = time.Second
 )
 
 // probeDetector notices a client that sends many images that are nearly,
@@ -44,8 +40,8 @@ const (
 // Memory is bounded: a client keeps at most 2 x threshold uploads (the
 // oldest uncounted ones go first, so interleaving unrelated images does
 // not hide a probe), 32 bytes each, and at most maxProbeClients clients
-// are kept, those without an upload in the window being forgotten first,
-// then arbitrary ones: 10,000 x 40 x 32 bytes, about 13 MB, at the default
+// are kept (clientTable), those without an upload in the window being
+// forgotten first: 10,000 x 40 x 32 bytes, about 13 MB, at the default
 // threshold of 20.
 type probeDetector struct {
 	window    time.Duration
@@ -53,9 +49,8 @@ type probeDetector struct {
 	distance  int
 	perClient int
 
-	mu        sync.Mutex
-	clients   map[netip.Prefix]*probeHistory
-	lastSweep time.Time
+	mu      sync.Mutex
+	clients *clientTable[*probeHistory]
 }
 
 // probeHistory is one client's uploads in the window, oldest first.
@@ -81,7 +76,6 @@ func newProbeDetector(cfg Config) *probeDetector {
 		window:    cfg.ProbeWindow,
 		threshold: min(max(cfg.ProbeThreshold, 2), MaxProbeThreshold),
 		distance:  cfg.ProbeDistance,
-		clients:   make(map[netip.Prefix]*probeHistory),
 	}
 	if d.window <= 0 {
 		d.window = DefaultProbeWindow
@@ -90,6 +84,10 @@ func newProbeDetector(cfg Config) *probeDetector {
 		d.distance = DefaultProbeDistance
 	}
 	d.perClient = 2 * d.threshold
+	d.clients = newClientTable(maxProbeClients, func(h *probeHistory, now time.Time) bool {
+		n := len(h.uploads)
+		return n == 0 || h.uploads[n-1].at <= now.Add(-d.window).UnixNano()
+	})
 	return d
 }
 
@@ -129,8 +127,8 @@ func (d *probeDetector) observe(key netip.Prefix, now time.Time, sha [32]byte, p
 func (d *probeDetector) blocked(key netip.Prefix, now time.Time) (count int, wait time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.clients[key]
-	if h == nil {
+	h, ok := d.clients.m[key]
+	if !ok {
 		return 0, 0
 	}
 	h.expire(now.Add(-d.window).UnixNano())
@@ -156,43 +154,16 @@ func (d *probeDetector) blocked(key netip.Prefix, now time.Time) (count int, wai
 // history returns key's history, expired up to now, making room for it
 // if it is new. d.mu is held.
 func (d *probeDetector) history(key netip.Prefix, now time.Time) *probeHistory {
-	cutoff := now.Add(-d.window).UnixNano()
-	if now.Sub(d.lastSweep) >= probeSweepEvery {
-		d.sweep(now, cutoff)
-	}
-	h := d.clients[key]
-	if h == nil {
-		if len(d.clients) >= maxProbeClients && now.Sub(d.lastSweep) >= probeSweepMinGap {
-			d.sweep(now, cutoff)
-		}
-		for k := range d.clients {
-			if len(d.clients) < maxProbeClients {
-				break
-			}
-			delete(d.clients, k)
-		}
-		h = &probeHistory{}
-		d.clients[key] = h
-	}
-	h.expire(cutoff)
+	h := d.clients.getOrAdd(key, now, func() *probeHistory { return &probeHistory{} })
+	h.expire(now.Add(-d.window).UnixNano())
 	return h
-}
-
-// sweep forgets the clients without an upload after cutoff. d.mu is held.
-func (d *probeDetector) sweep(now time.Time, cutoff int64) {
-	d.lastSweep = now
-	for k, h := range d.clients {
-		if n := len(h.uploads); n == 0 || h.uploads[n-1].at <= cutoff {
-			delete(d.clients, k)
-		}
-	}
 }
 
 // size returns the number of clients remembered.
 func (d *probeDetector) size() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.clients)
+	return d.clients.len()
 }
 
 // expire drops the uploads at or before cutoff.

@@ -331,7 +331,7 @@ func TestProbeDetectorMemory(t *testing.T) {
 	for i := range 1000 {
 		d.observe(key, t0, [32]byte{byte(i), byte(i >> 8)}, uint64(i)*0x9e3779b97f4a7c15)
 	}
-	if n := len(d.clients[key].uploads); n != 2*5 {
+	if n := len(d.clients.m[key].uploads); n != 2*5 {
 		t.Errorf("one client keeps %d uploads, want %d", n, 2*5)
 	}
 	for i := range maxProbeClients + 100 {

@@ -12,39 +12,23 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limits of the rate limiter's memory.
-const (
-	// maxRateClients bounds the clients the rate limiter remembers: about
-	// 150 bytes each, so at most about 15 MB.
-	maxRateClients = 100_000
-	// rateSweepEvery is how often idle clients are forgotten even when
-	// the table is not full, so that it shrinks after a busy period.
-	rateSweepEvery = time.Minute
-	// rateSweepMinGap is the least time between two sweeps forced by a
-	// full table, so that a flood of new clients does not make every
-	// insert scan the whole table.
-	rateSweepMinGap = time.Second
-)
+// maxRateClients bounds the clients the rate limiter remembers: about 150
+// bytes each, so at most about 15 MB.
+const maxRateClients = 100_000
 
 // rateLimiter gives each client (an IPv4 address or an IPv6 /64, see
 // bucketKey) a token bucket of golang.org/x/time/rate: limit requests
 // per second on average, bursts of up to burst.
 //
-// Memory is bounded. A client whose bucket has filled up again is
-// forgotten at the next sweep, which loses nothing (a new bucket starts
-// full). Sweeps run at most every rateSweepEvery on any request, and when
-// a new client finds the table full (maxRateClients), at most every
-// rateSweepMinGap. If the table is still full, arbitrary clients are
-// forgotten (Go's map order), which gives them a full bucket again: the
-// bound is on memory; an attacker with more than maxRateClients
-// addresses is beyond what a per-client limit can stop.
+// Memory is bounded (clientTable, at most maxRateClients): a client whose
+// bucket has filled up again is forgotten at the next sweep, which loses
+// nothing (a new bucket starts full).
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
 
-	mu        sync.Mutex
-	clients   map[netip.Prefix]*rate.Limiter
-	lastSweep time.Time
+	mu      sync.Mutex
+	clients *clientTable[*rate.Limiter]
 }
 
 // newRateLimiter returns a limiter of limit requests per second with
@@ -57,11 +41,11 @@ func newRateLimiter(limit float64, burst int) *rateLimiter {
 	if burst <= 0 {
 		burst = int(math.Min(math.Ceil(2*limit), 1<<20))
 	}
-	return &rateLimiter{
-		limit:   rate.Limit(limit),
-		burst:   max(burst, 1),
-		clients: make(map[netip.Prefix]*rate.Limiter),
-	}
+	rl := &rateLimiter{limit: rate.Limit(limit), burst: max(burst, 1)}
+	rl.clients = newClientTable(maxRateClients, func(lim *rate.Limiter, now time.Time) bool {
+		return lim.TokensAt(now) >= float64(rl.burst)
+	})
+	return rl
 }
 
 // reserve takes a token from key's bucket at now. When there is none, it
@@ -70,23 +54,7 @@ func newRateLimiter(limit float64, burst int) *rateLimiter {
 func (rl *rateLimiter) reserve(key netip.Prefix, now time.Time) (ok bool, retryAfter time.Duration) {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if now.Sub(rl.lastSweep) >= rateSweepEvery {
-		rl.sweep(now)
-	}
-	lim := rl.clients[key]
-	if lim == nil {
-		if len(rl.clients) >= maxRateClients && now.Sub(rl.lastSweep) >= rateSweepMinGap {
-			rl.sweep(now)
-		}
-		for k := range rl.clients {
-			if len(rl.clients) < maxRateClients {
-				break
-			}
-			delete(rl.clients, k)
-		}
-		lim = rate.NewLimiter(rl.limit, rl.burst)
-		rl.clients[key] = lim
-	}
+	lim := rl.clients.getOrAdd(key, now, func() *rate.Limiter { return rate.NewLimiter(rl.limit, rl.burst) })
 	res := lim.ReserveN(now, 1)
 	if !res.OK() {
 		// Only when burst < 1, which newRateLimiter prevents.
@@ -99,21 +67,11 @@ func (rl *rateLimiter) reserve(key netip.Prefix, now time.Time) (ok bool, retryA
 	return true, 0
 }
 
-// sweep forgets the clients whose bucket is full again. rl.mu is held.
-func (rl *rateLimiter) sweep(now time.Time) {
-	rl.lastSweep = now
-	for k, lim := range rl.clients {
-		if lim.TokensAt(now) >= float64(rl.burst) {
-			delete(rl.clients, k)
-		}
-	}
-}
-
 // size returns the number of clients remembered.
 func (rl *rateLimiter) size() int {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	return len(rl.clients)
+	return rl.clients.len()
 }
 
 // retryAfterSeconds is the Retry-After value for a wait of d: whole

@@ -110,13 +110,13 @@ func TestRateLimiterMemory(t *testing.T) {
 	}
 	// A minute later every bucket is full again: the next request sweeps
 	// them all.
-	rl.reserve(key(0), t0.Add(rateSweepEvery))
+	rl.reserve(key(0), t0.Add(sweepEvery))
 	if n := rl.size(); n != 1 {
 		t.Errorf("after the sweep %d clients remembered, want 1", n)
 	}
 	// A client that was forgotten starts with a full bucket, which is
 	// what it would have had.
-	if ok, _ := rl.reserve(key(7), t0.Add(rateSweepEvery)); !ok {
+	if ok, _ := rl.reserve(key(7), t0.Add(sweepEvery)); !ok {
 		t.Error("a forgotten idle client was refused")
 	}
 }

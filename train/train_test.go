@@ -2,31 +2,36 @@ package train
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
-// TestTrainSmoke trains on 12 photos per class for one epoch and checks the
+// TestTrainSmoke trains on 12 photos per class for one epoch, with the
+// ImageNet teacher as the shipped model is trained, and checks the
 // exported .h5: huskyai loads it, and its probabilities for the validation
 // photos, computed by the Go engine from the files as serve would, match
 // PyTorch's (which decoded them with Pillow: a pixel level here and there
-// differs, so the tolerance is 5e-3, not float rounding).
+// differs, so the tolerance is 5e-3, not float rounding). Then the teacher
+// itself must tell the validation photos apart.
 func TestTrainSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model for a few seconds")
 	}
 	py := testtool.Python(t)
 	photos := testtool.Shared(t, "data/photos")
+	teacher := testtool.Shared(t, "models/mobilenet_v2_1.0_224_quant.tflite")
 	dir := t.TempDir()
 	out, hist := filepath.Join(dir, "m.h5"), filepath.Join(dir, "history.json")
 	cmd := exec.Command(py, "train.py", "--data", photos, "--limit", "12", "--epochs", "1", "--batch", "16",
-		"--threads", "1", "--out", out, "--history", hist, "--val-dir", filepath.Join(dir, "val"))
+		"--threads", "1", "--out", out, "--history", hist, "--val-dir", filepath.Join(dir, "val"), "--teacher", teacher)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("train.py: %v\n%s", err, b)
 	} else {
@@ -76,5 +81,28 @@ func TestTrainSmoke(t *testing.T) {
 		if d := math.Abs(float64(r.Probability) - p.Probability); d > 5e-3 {
 			t.Errorf("%s: Go engine %.6f, PyTorch %.6f (|diff| %.2g > 5e-3)", p.File, r.Probability, p.Probability, d)
 		}
+	}
+	checkTeacher(t, py, teacher, filepath.Join(dir, "val"))
+}
+
+// checkTeacher runs teacher.py, the float copy of a TFLite ImageNet
+// classifier that train.py distils from, on dir (husky/ and other/) and
+// wants its balanced accuracy at 0.5 to be at least 0.9: a reader of the
+// flatbuffer or an operator that went wrong gives chance-level answers.
+func checkTeacher(t *testing.T, py, model, dir string) {
+	t.Helper()
+	cmd := exec.Command(py, "teacher.py", model, dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if _, err := cmd.Output(); err != nil {
+		t.Fatalf("teacher.py: %v\n%s", err, stderr.String())
+	}
+	var rec, spec, bal float64
+	_, line, _ := strings.Cut(stderr.String(), "threshold 0.5: ")
+	if _, err := fmt.Sscanf(line, "recall %f specificity %f balanced accuracy %f", &rec, &spec, &bal); err != nil {
+		t.Fatalf("teacher.py printed %q: %v", stderr.String(), err)
+	}
+	if bal < 0.9 {
+		t.Errorf("teacher.py on the validation photos: recall %.3f, specificity %.3f, balanced accuracy %.3f < 0.9", rec, spec, bal)
 	}
 }
