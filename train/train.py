@@ -453,6 +453,65 @@ def metrics(p, y):
     return {"recall": tpr, "specificity": tnr, "balanced_accuracy": (tpr + tnr) / 2, "auc": auc}
 
 
+class EMA:
+    """An exponential moving average of a network's weights and batch-norm
+    statistics, updated after every step: the averaged network is steadier
+    than the last step's and is what gets validated and exported."""
+
+    def __init__(self, net, decay):
+        import copy
+        self.model = copy.deepcopy(net)
+        self.decay = decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def update(self, net):
+        with torch.no_grad():
+            for e, v in zip(self.model.state_dict().values(), net.state_dict().values()):
+                if e.dtype.is_floating_point:
+                    e.mul_(self.decay).add_(v, alpha=1 - self.decay)
+                else:
+                    e.copy_(v)
+
+
+def teacher_targets(a, ims, y):
+    """Soft targets for the training photos: (1-w)*label + w*teacher, where
+    teacher is the ImageNet classifier's husky probability (centre crop of
+    87.5%, as ImageNet models are evaluated) mapped through a logistic fit
+    on these same training labels (the teacher's own scale is not a
+    calibrated husky-or-not probability). The validation split is never
+    shown to the teacher or the fit."""
+    from teacher import Teacher, centre_crop
+    t0 = time.time()
+    t = Teacher(a.teacher).eval()
+    ps = []
+    with torch.no_grad():
+        for k in range(0, len(ims), 16):
+            x = np.stack([centre_crop(im, t.size) for im in ims[k:k + 16]])
+            ps.append(t.husky(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).numpy())
+    p = np.clip(np.concatenate(ps).astype(np.float64), 1e-4, 1 - 1e-4)
+    z = np.log(p / (1 - p))
+    # Class-balanced logistic regression of the label on the teacher's
+    # logit: two parameters, Newton's method.
+    wts = np.where(y == 1, 0.5 / max((y == 1).sum(), 1), 0.5 / max((y == 0).sum(), 1))
+    ab = np.zeros(2)
+    X = np.stack([z, np.ones_like(z)], 1)
+    for _ in range(50):
+        q = 1 / (1 + np.exp(-(X @ ab)))
+        g = X.T @ (wts * (q - y))
+        # A small ridge keeps the fit finite where the teacher separates
+        # the training photos perfectly.
+        g += 1e-4 * ab
+        H = (X * (wts * q * (1 - q))[:, None]).T @ X + 1e-4 * np.eye(2)
+        ab -= np.linalg.solve(H, g)
+    q = 1 / (1 + np.exp(-(X @ ab)))
+    m = metrics(q, y)
+    log(f"teacher {os.path.basename(a.teacher)}: calibrated as sigmoid({ab[0]:.3f} * logit + {ab[1]:.3f}); "
+        f"on the training photos recall {m['recall']:.3f} specificity {m['specificity']:.3f}; "
+        f"{time.time() - t0:.0f} s")
+    return ((1 - a.teacher_weight) * y + a.teacher_weight * q).astype(np.float32)
+
+
 def predict(net, x, bs=128):
     net.eval()
     out = []
@@ -483,6 +542,13 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use at most N photos per class (smoke tests)")
     ap.add_argument("--name", default="huskyai_2026_12", help="the model's name in the file")
     ap.add_argument("--history", help="write per-epoch metrics here as JSON")
+    ap.add_argument("--teacher", metavar="TFLITE",
+                    help="an ImageNet classifier (.tflite) whose husky probability, calibrated on the training "
+                         "split, softens each training photo's label (knowledge distillation)")
+    ap.add_argument("--teacher-weight", type=float, default=0.5,
+                    help="share of the teacher in a real photo's target (the label has the rest)")
+    ap.add_argument("--ema", type=float, default=0.998,
+                    help="decay of the moving average of the weights that is validated and exported (0: off)")
     ap.add_argument("--reexport", metavar="FILE",
                     help="do not train: write FILE, an earlier output of train.py, again with this export (to --out)")
     a = ap.parse_args(argv)
@@ -523,10 +589,15 @@ def main(argv=None):
     val_ims, val_items = load_all(val_items, "validation")
     val_x = np.stack([serve_tensor(im) for im in val_ims]) if val_ims else np.zeros((0, SIZE, SIZE, 3), np.uint8)
     val_y = np.array([it[1] for it in val_items])
+    train_ims_full = train_ims if a.teacher else None
     train_ims = [cache(im) for im in train_ims]
     train_y = np.array([it[1] for it in train_items])
     others = [im for im, y in zip(train_ims, train_y) if y == 0]
     log(f"  decoded in {time.time() - t0:.0f} s")
+    soft_y = train_y.astype(np.float32)
+    if a.teacher:
+        soft_y = teacher_targets(a, train_ims_full, train_y)
+        del train_ims_full
 
     if a.val_dir:
         for it in val_items:
@@ -554,6 +625,7 @@ def main(argv=None):
     log(f"epoch: {n_pos} husky views, {len(neg_idx)} other, {n_syn} synthetic; "
         f"{steps} steps of {a.batch}; class weights husky {w_pos:.2f}, other {w_neg:.2f}")
 
+    ema = EMA(net, a.ema) if a.ema > 0 else None
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.epochs * steps, pct_start=0.15)
     history = []
@@ -568,6 +640,7 @@ def main(argv=None):
             idx = plan[s * a.batch:(s + 1) * a.batch]
             xs = np.stack([synthetic(rng) if i < 0 else augment(rng, train_ims[i], others) for i in idx])
             ys = np.array([0 if i < 0 else train_y[i] for i in idx], np.float32)
+            soft = np.array([0 if i < 0 else soft_y[i] for i in idx], np.float32)
             x = jitter(torch.from_numpy(xs).permute(0, 3, 1, 2).float().div_(255), gen)
             # Synthetic images keep their exact colours half the time: the
             # grey shades and noise the probes use are never jittered.
@@ -577,16 +650,19 @@ def main(argv=None):
             y = torch.from_numpy(ys)
             w = torch.where(y > 0.5, torch.tensor(w_pos), torch.tensor(w_neg))
             # Label smoothing of 0.05 keeps the logits finite.
-            target = y * 0.95 + 0.025
+            target = torch.from_numpy(soft) * 0.95 + 0.025
             logit = net(x.to(device, memory_format=torch.channels_last))
             loss = (F.binary_cross_entropy_with_logits(logit, target.to(device), reduction="none") * w.to(device)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(net)
             tot += float(loss) * len(idx)
             seen += len(idx)
-        m = metrics(predict(net, val_x), val_y) if len(val_y) else {}
+        final = ema.model if ema is not None else net
+        m = metrics(predict(final, val_x), val_y) if len(val_y) else {}
         el = time.time() - t_train
         eta = el / epoch * (a.epochs - epoch)
         rec = {"epoch": epoch, "loss": tot / max(seen, 1), "seconds": time.time() - te, **m}
@@ -596,9 +672,10 @@ def main(argv=None):
             f"{rec['seconds']:.0f} s, ETA {eta / 60:.1f} min")
 
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    taught = f", teacher {os.path.basename(a.teacher)} weight {a.teacher_weight}" if a.teacher else ""
     note = (f"huskyai default model {a.name}: trained by train/train.py (seed {a.seed}, {a.epochs} epochs, "
-            f"width {a.width}) on {len(train_items)} photos; research and evaluation use of the training data")
-    export_h5(net, a.out, a.name, note)
+            f"width {a.width}{taught}) on {len(train_items)} photos; research and evaluation use of the training data")
+    export_h5(final, a.out, a.name, note)
     log(f"wrote {a.out} ({os.path.getsize(a.out)} bytes) in {(time.time() - t_start) / 60:.1f} min")
     if a.history:
         # PyTorch's probabilities for the first validation images, from
@@ -606,7 +683,7 @@ def main(argv=None):
         # agree to a few 1e-3 (decoders differ by a pixel level here and
         # there).
         probe = [{"file": it[0], "probability": float(p)}
-                 for it, p in zip(val_items[:8], predict(net, val_x[:8]))]
+                 for it, p in zip(val_items[:8], predict(final, val_x[:8]))]
         with open(a.history, "w") as f:
             json.dump({"args": vars(a), "train": len(train_items), "validation": len(val_items),
                        "params": nparams, "mflop": flops(net) / 1e6, "epochs": history, "probe": probe}, f, indent=1)
