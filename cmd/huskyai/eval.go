@@ -17,6 +17,7 @@ import (
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/evaluate"
+	"github.com/spf13/pflag"
 )
 
 // Class folders of an evaluation set, in the layout of Keras's
@@ -61,15 +62,82 @@ type evalSet struct {
 	ignored []string // top-level entries other than husky/ and other/
 }
 
+// evalFlags are the flags of "huskyai eval" besides the classifier's.
+type evalFlags struct {
+	cf        classifyFlags // --model, --resize, --max-pixels, --workers, --engine...: images.go
+	threshold float64
+	probes    bool
+	format    string
+	bootstrap int
+}
+
 func runEval(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var f evalFlags
+	fs := f.flagSet(getenv, stderr)
+	if err := parseCmdFlags(fs, "eval", args, stdout); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageErrorf("eval: want one DIR, got %d arguments", fs.NArg())
+	}
+	dir := fs.Arg(0)
+	if err := f.check(); err != nil {
+		return err
+	}
+	opt, err := f.cf.options("eval")
+	if err != nil {
+		return err
+	}
+	set, err := walkEvalDir(dir)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	if len(set.ignored) > 0 {
+		fmt.Fprintf(stderr, "huskyai eval: ignored %s: only %s/ and %s/ are read\n", list(set.ignored, 5), classHusky, classOther)
+	}
+	reportSkipped(stderr, "eval", set.skipped)
+
+	m, err := loadModel(f.cf.model, opt)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	m.warnUntrained(stderr, "eval")
+	report, failed, err := f.evaluate(ctx, m, set, stderr)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	info := m.Info()
+	out := evalOutput{
+		Model:   evalModel{Name: m.Name, SHA256: info.SHA256, Format: info.Format, Warning: info.Warning},
+		Dir:     dir,
+		Skipped: len(set.skipped),
+		Failed:  failed,
+		Report:  report,
+	}
+	if f.format == "json" {
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	return writeEvalTable(stdout, out)
+}
+
+// flagSet defines eval's flags on f, and its usage text.
+func (f *evalFlags) flagSet(getenv func(string) string, stderr io.Writer) *pflag.FlagSet {
 	fs := newFlagSet("huskyai eval", stderr)
-	var cf classifyFlags // --model, --resize, --max-pixels, --workers, --engine...: images.go
-	cf.register(fs, getenv)
-	threshold := fs.Float64("threshold", huskyai.Threshold, "an image is called a husky when its probability is above this")
-	probes := fs.Bool("probes", false, fmt.Sprintf("also classify the original Husky AI's failure images: %d solid grey shades, %d uniform and %d Gaussian noise images (%dx%d PNG)",
+	f.cf.register(fs, getenv)
+	fs.Float64Var(&f.threshold, "threshold", huskyai.Threshold, "an image is called a husky when its probability is above this")
+	fs.BoolVar(&f.probes, "probes", false, fmt.Sprintf("also classify the original Husky AI's failure images: %d solid grey shades, %d uniform and %d Gaussian noise images (%dx%d PNG)",
 		evaluate.NumGrey, evaluate.NumNoise, evaluate.NumNoise, evaluate.ProbeSize, evaluate.ProbeSize))
-	format := fs.String("format", "table", "output: table (text) or json")
-	bootstrap := fs.Int("bootstrap", evaluate.DefaultBootstrap, "bootstrap resamples for the intervals of balanced accuracy and ROC AUC; 0: no intervals")
+	fs.StringVar(&f.format, "format", "table", "output: table (text) or json")
+	fs.IntVar(&f.bootstrap, "bootstrap", evaluate.DefaultBootstrap, "bootstrap resamples for the intervals of balanced accuracy and ROC AUC; 0: no intervals")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: huskyai eval [flags] DIR
 
@@ -84,112 +152,72 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseCmdFlags(fs, "eval", args, stdout); err != nil {
-		if errors.Is(err, errHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return usageErrorf("eval: want one DIR, got %d arguments", fs.NArg())
-	}
-	dir := fs.Arg(0)
-	if !(*threshold >= 0 && *threshold <= 1) {
-		return usageErrorf("eval: --threshold %v is outside 0..1", *threshold)
-	}
-	if *format != "table" && *format != "json" {
-		return usageErrorf("eval: --format %q: want table or json", *format)
-	}
-	if *bootstrap < 0 || *bootstrap > 1000000 {
-		return usageErrorf("eval: --bootstrap %d is outside 0..1000000", *bootstrap)
-	}
-	opt, err := cf.options("eval")
-	if err != nil {
-		return err
-	}
+	return fs
+}
 
-	set, err := walkEvalDir(dir)
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+// check validates the flags once they are parsed.
+func (f *evalFlags) check() error {
+	switch {
+	case !(f.threshold >= 0 && f.threshold <= 1):
+		return usageErrorf("eval: --threshold %v is outside 0..1", f.threshold)
+	case f.format != "table" && f.format != "json":
+		return usageErrorf("eval: --format %q: want table or json", f.format)
+	case f.bootstrap < 0 || f.bootstrap > 1000000:
+		return usageErrorf("eval: --bootstrap %d is outside 0..1000000", f.bootstrap)
 	}
-	if len(set.ignored) > 0 {
-		fmt.Fprintf(stderr, "huskyai eval: ignored %s: only %s/ and %s/ are read\n", list(set.ignored, 5), classHusky, classOther)
-	}
-	reportSkipped(stderr, "eval", set.skipped)
+	return nil
+}
 
-	m, err := loadModel(cf.model, opt)
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
-	}
-	m.warnUntrained(stderr, "eval")
-	info := m.Info()
-
-	// One task per image file, then per probe, classified by a pool of
-	// workers; results stay in task order.
+// evaluate classifies the images of set (and the probes) with m on a pool
+// of workers, reports the images that failed on stderr, and computes the
+// report of the others; failed is their number.
+func (f *evalFlags) evaluate(ctx context.Context, m *loadedModel, set *evalSet, stderr io.Writer) (r evaluate.Report, failed int, err error) {
+	// One task per image file, then per probe; results stay in task order.
 	tasks := make([]func() ([]byte, error), 0, len(set.files))
-	for _, f := range set.files {
-		tasks = append(tasks, func() ([]byte, error) { return readImage(f.path) })
+	for _, file := range set.files {
+		tasks = append(tasks, func() ([]byte, error) { return readImage(file.path) })
 	}
 	var probeList []evaluate.Probe
-	if *probes {
+	if f.probes {
 		probeList = evaluate.Probes()
 		for _, p := range probeList {
 			tasks = append(tasks, p.PNG)
 		}
 	}
 	bar := newProgress(stderr)
-	probs, errs, err := classifyAll(ctx, m.Classifier, tasks, cf.workers, bar.callback())
+	probs, errs, err := classifyAll(ctx, m.Classifier, tasks, f.cf.workers, bar.callback())
 	bar.clear()
 	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+		return r, 0, err
 	}
-
 	var samples []evaluate.Sample
-	failed := 0
-	for i, f := range set.files {
+	for i, file := range set.files {
 		if errs[i] != nil {
 			failed++
-			fmt.Fprintf(stderr, "huskyai eval: %s: %s\n", f.path, imageError(errs[i]))
+			fmt.Fprintf(stderr, "huskyai eval: %s: %s\n", file.path, imageError(errs[i]))
 			continue
 		}
-		samples = append(samples, evaluate.Sample{Probability: probs[i], Husky: f.husky, Category: f.category, File: f.rel})
+		samples = append(samples, evaluate.Sample{Probability: probs[i], Husky: file.husky, Category: file.category, File: file.rel})
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "huskyai eval: %d of %d images failed and are not in the metrics\n", failed, len(set.files))
 	}
-	bopt := *bootstrap
+	bopt := f.bootstrap
 	if bopt == 0 {
 		bopt = -1
 	}
-	report := evaluate.Compute(samples, *threshold, evaluate.Options{Bootstrap: bopt})
-	if *probes {
+	r = evaluate.Compute(samples, f.threshold, evaluate.Options{Bootstrap: bopt})
+	if f.probes {
 		n := len(set.files)
 		for i, p := range probeList {
 			if errs[n+i] != nil {
 				// Generated images always decode; this is a bug.
-				return fmt.Errorf("eval: probe %s: %w", p.Name(), errs[n+i])
+				return r, failed, fmt.Errorf("probe %s: %w", p.Name(), errs[n+i])
 			}
 		}
-		report.Probes = evaluate.ScoreProbes(probeList, probs[n:], *threshold)
+		r.Probes = evaluate.ScoreProbes(probeList, probs[n:], f.threshold)
 	}
-
-	out := evalOutput{
-		Model:   evalModel{Name: m.Name, SHA256: info.SHA256, Format: info.Format, Warning: info.Warning},
-		Dir:     dir,
-		Skipped: len(set.skipped),
-		Failed:  failed,
-		Report:  report,
-	}
-	if *format == "json" {
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return fmt.Errorf("eval: %w", err)
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
-	}
-	return writeEvalTable(stdout, out)
+	return r, failed, nil
 }
 
 // walkEvalDir lists the image files under dir/husky and dir/other, in
@@ -256,14 +284,38 @@ func interval(iv evaluate.Interval) string {
 
 // writeEvalTable writes the report as text, section by section.
 func writeEvalTable(w io.Writer, o evalOutput) error {
-	r := o.Report
 	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	section := func(title string) {
-		tw.Flush()
-		fmt.Fprintf(&buf, "\n%s\n", title)
+	t := evalTable{tw: tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0), buf: &buf}
+	t.header(o)
+	t.metrics(o.Report)
+	t.categories(o.Report)
+	t.calibration(o.Report)
+	t.sweep(o.Report)
+	t.errorsAndProbes(o.Report)
+	t.tw.Flush()
+	// The cells of the last column end in padding; drop it.
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
 	}
+	return nil
+}
 
+// evalTable writes the sections of eval's text output: aligned columns
+// within a section, a title line between sections.
+type evalTable struct {
+	tw  *tabwriter.Writer
+	buf *bytes.Buffer
+}
+
+func (t evalTable) section(title string) {
+	t.tw.Flush()
+	fmt.Fprintf(t.buf, "\n%s\n", title)
+}
+
+func (t evalTable) header(o evalOutput) {
+	r, tw := o.Report, t.tw
 	fmt.Fprintf(tw, "huskyai eval\t%s\n", o.Dir)
 	fmt.Fprintf(tw, "model\t%s (%s)\n", o.Model.Name, o.Model.Format)
 	fmt.Fprintf(tw, "sha256\t%s\n", o.Model.SHA256)
@@ -272,12 +324,15 @@ func writeEvalTable(w io.Writer, o evalOutput) error {
 	}
 	fmt.Fprintf(tw, "images\t%d: %d husky, %d other; %d failed, %d skipped (not images)\n", r.N, r.NHusky, r.NOther, o.Failed, o.Skipped)
 	fmt.Fprintf(tw, "threshold\t%v (husky when the probability is above it)\n", float64(r.Threshold))
+}
 
+func (t evalTable) metrics(r evaluate.Report) {
+	tw := t.tw
 	boot := "no bootstrap"
 	if r.Bootstrap > 0 {
 		boot = fmt.Sprintf("stratified bootstrap, %d resamples", r.Bootstrap)
 	}
-	section(fmt.Sprintf("Metrics (95%% intervals: Wilson; balanced accuracy and ROC AUC: %s)", boot))
+	t.section(fmt.Sprintf("Metrics (95%% intervals: Wilson; balanced accuracy and ROC AUC: %s)", boot))
 	prop := func(name string, p evaluate.Proportion) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\n", name, num(p.Value), interval(p.Interval), p.K, p.N)
 	}
@@ -289,62 +344,61 @@ func writeEvalTable(w io.Writer, o evalOutput) error {
 	fmt.Fprintf(tw, "  F1\t%s\t\t\n", num(r.F1))
 	fmt.Fprintf(tw, "  ROC AUC\t%s\t%s\t\n", num(r.ROCAUC.Value), interval(r.ROCAUC))
 
-	section("Confusion matrix")
+	t.section("Confusion matrix")
 	fmt.Fprintf(tw, "  \tcalled husky\tcalled other\t\n")
 	fmt.Fprintf(tw, "  husky\tTP %d\tFN %d\t\n", r.Confusion.TP, r.Confusion.FN)
 	fmt.Fprintf(tw, "  other\tFP %d\tTN %d\t\n", r.Confusion.FP, r.Confusion.TN)
+}
 
-	section("Errors by category (highest error rate first)")
+func (t evalTable) categories(r evaluate.Report) {
+	t.section("Errors by category (highest error rate first)")
 	cats := slices.Clone(r.Categories)
 	slices.SortStableFunc(cats, func(a, b evaluate.Category) int {
 		return cmp.Or(-cmp.Compare(float64(a.ErrorRate.Value), float64(b.ErrorRate.Value)), -cmp.Compare(a.N, b.N), cmp.Compare(a.Name, b.Name))
 	})
-	fmt.Fprintf(tw, "  category\tn\terrors\terror rate\t95%% interval\tmean p\t\n")
+	fmt.Fprintf(t.tw, "  category\tn\terrors\terror rate\t95%% interval\tmean p\t\n")
 	for _, c := range cats {
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t\n", c.Name, c.N, c.Errors, num(c.ErrorRate.Value), interval(c.ErrorRate), num(c.MeanProbability))
+		fmt.Fprintf(t.tw, "  %s\t%d\t%d\t%s\t%s\t%s\t\n", c.Name, c.N, c.Errors, num(c.ErrorRate.Value), interval(c.ErrorRate), num(c.MeanProbability))
 	}
+}
 
-	section(fmt.Sprintf("Calibration: ECE %s, Brier score %s", num(r.Calibration.ECE), num(r.Calibration.Brier)))
-	fmt.Fprintf(tw, "  probability\tn\tmean predicted\tobserved husky\t\n")
+func (t evalTable) calibration(r evaluate.Report) {
+	t.section(fmt.Sprintf("Calibration: ECE %s, Brier score %s", num(r.Calibration.ECE), num(r.Calibration.Brier)))
+	fmt.Fprintf(t.tw, "  probability\tn\tmean predicted\tobserved husky\t\n")
 	for i, b := range r.Calibration.Bins {
 		end := ")"
 		if i == len(r.Calibration.Bins)-1 {
 			end = "]"
 		}
-		fmt.Fprintf(tw, "  [%.2f, %.2f%s\t%d\t%s\t%s\t\n", float64(b.Lo), float64(b.Hi), end, b.N, num(b.MeanPredicted), num(b.ObservedHusky))
+		fmt.Fprintf(t.tw, "  [%.2f, %.2f%s\t%d\t%s\t%s\t\n", float64(b.Lo), float64(b.Hi), end, b.N, num(b.MeanPredicted), num(b.ObservedHusky))
 	}
+}
 
-	section("Threshold sweep")
-	fmt.Fprintf(tw, "  threshold\tprecision\trecall\tspecificity\tbalanced accuracy\t\n")
+func (t evalTable) sweep(r evaluate.Report) {
+	t.section("Threshold sweep")
+	fmt.Fprintf(t.tw, "  threshold\tprecision\trecall\tspecificity\tbalanced accuracy\t\n")
 	for _, p := range r.Sweep {
 		mark := ""
 		if math.Abs(float64(p.Threshold-r.Threshold)) < 1e-12 {
 			mark = " *"
 		}
-		fmt.Fprintf(tw, "  %.2f%s\t%s\t%s\t%s\t%s\t\n", float64(p.Threshold), mark, num(p.Precision), num(p.Recall), num(p.Specificity), num(p.BalancedAccuracy))
+		fmt.Fprintf(t.tw, "  %.2f%s\t%s\t%s\t%s\t%s\t\n", float64(p.Threshold), mark, num(p.Precision), num(p.Recall), num(p.Specificity), num(p.BalancedAccuracy))
 	}
+}
 
+func (t evalTable) errorsAndProbes(r evaluate.Report) {
 	if len(r.TopErrors) > 0 {
-		section("Most confident errors")
-		fmt.Fprintf(tw, "  probability\tcategory\tfile\t\n")
+		t.section("Most confident errors")
+		fmt.Fprintf(t.tw, "  probability\tcategory\tfile\t\n")
 		for _, m := range r.TopErrors {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", num(m.Probability), m.Category, m.File)
+			fmt.Fprintf(t.tw, "  %s\t%s\t%s\t\n", num(m.Probability), m.Category, m.File)
 		}
 	}
-
 	if len(r.Probes) > 0 {
-		section("Probes (generated grey and noise images; a husky detector calls none a husky)")
-		fmt.Fprintf(tw, "  kind\tn\tabove threshold\tmean p\tmax p\tmax probe\t\n")
+		t.section("Probes (generated grey and noise images; a husky detector calls none a husky)")
+		fmt.Fprintf(t.tw, "  kind\tn\tabove threshold\tmean p\tmax p\tmax probe\t\n")
 		for _, p := range r.Probes {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t\n", p.Kind, p.N, p.AboveThreshold, num(p.MeanProbability), num(p.MaxProbability), p.MaxProbe)
+			fmt.Fprintf(t.tw, "  %s\t%d\t%d\t%s\t%s\t%s\t\n", p.Kind, p.N, p.AboveThreshold, num(p.MeanProbability), num(p.MaxProbability), p.MaxProbe)
 		}
 	}
-	tw.Flush()
-	// The cells of the last column end in padding; drop it.
-	for line := range strings.Lines(buf.String()) {
-		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -85,17 +85,8 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 		fs.Usage()
 		return usageErrorf("predict: no image given: name image files, folders, or - for standard input")
 	}
-	if *format == "" {
-		*format = formatJSONL
-		if isTerminal(stdout) {
-			*format = formatTable
-		}
-	}
-	if *format != formatJSONL && *format != formatCSV && *format != formatTable {
-		return usageErrorf("predict: --format %q: want jsonl, csv or table", *format)
-	}
-	if *precision < 0 || *precision > 10 {
-		return usageErrorf("predict: --score-precision %d is outside 0..10", *precision)
+	if err := checkPredictFlags(format, *precision, stdout); err != nil {
+		return err
 	}
 	opt, err := cf.options("predict")
 	if err != nil {
@@ -111,26 +102,49 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	if len(inputs) == 0 {
 		return fmt.Errorf("predict: no PNG, JPEG or GIF image in %s", list(fs.Args(), 5))
 	}
-
 	m, err := loadModel(cf.model, opt)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
 	m.warnUntrained(stderr, "predict")
-
 	out, err := newPredictWriter(*format, stdout, *precision)
 	if err != nil {
 		return err
 	}
+	return predictAll(ctx, m, inputs, cf.workers, out, isTerminal(stdout), stderr)
+}
+
+// checkPredictFlags checks --format (choosing its default for stdout) and
+// --score-precision.
+func checkPredictFlags(format *string, precision int, stdout io.Writer) error {
+	if *format == "" {
+		*format = formatJSONL
+		if isTerminal(stdout) {
+			*format = formatTable
+		}
+	}
+	if *format != formatJSONL && *format != formatCSV && *format != formatTable {
+		return usageErrorf("predict: --format %q: want jsonl, csv or table", *format)
+	}
+	if precision < 0 || precision > 10 {
+		return usageErrorf("predict: --score-precision %d is outside 0..10", precision)
+	}
+	return nil
+}
+
+// predictAll classifies inputs with m on a pool of workers, writes a line
+// per image to out in input order and an error line per failure to
+// stderr, then the summary line. It returns errReported when an image
+// failed.
+func predictAll(ctx context.Context, m *loadedModel, inputs []predictInput, workers int, out *predictWriter, outIsTerm bool, stderr io.Writer) error {
 	bar := newProgress(stderr)
-	outIsTerm := isTerminal(stdout)
 	tasks := make([]func() ([]byte, error), len(inputs))
 	for i, in := range inputs {
 		tasks[i] = in.read
 	}
 	var husky, notHusky, failed int
 	start := time.Now()
-	err = classifyEach(ctx, m.Classifier, tasks, cf.workers, bar.callback(), func(i int, r classifier.Result, err error) error {
+	err := classifyEach(ctx, m.Classifier, tasks, workers, bar.callback(), func(i int, r classifier.Result, err error) error {
 		if err != nil {
 			failed++
 			bar.clear()
