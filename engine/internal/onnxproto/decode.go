@@ -418,63 +418,7 @@ func (d *decoder) attribute(b []byte) (*Attribute, error) {
 		if t, ok := attrFieldType[f.num]; ok {
 			seen[t] = f.name()
 		}
-		var err error
-		switch f.num {
-		case 1:
-			a.Name, err = f.str()
-		case 2:
-			a.F, err = f.float32()
-		case 3:
-			a.I, err = f.int64()
-		case 4:
-			var p []byte
-			p, err = f.bytes()
-			a.S = bytes.Clone(p)
-		case 5:
-			if a.T != nil {
-				return errors.New("t: field repeated")
-			}
-			var p []byte
-			if p, err = f.bytes(); err == nil {
-				if a.T, err = d.tensor(p); err != nil {
-					err = fmt.Errorf("t: %w", err)
-				}
-			}
-		case 6, 11, 14, 15, 22, 23:
-			// Subgraphs, type protos and sparse tensors are not decoded.
-			err = f.skip(protowire.BytesType)
-			if f.num == 6 || f.num == 11 {
-				a.HasGraph = true
-			}
-		case 7:
-			a.Floats, err = repeated(f, a.Floats, protowire.Fixed32Type, noLimit, convFloat32)
-		case 8:
-			a.Ints, err = repeated(f, a.Ints, protowire.VarintType, noLimit, convInt64)
-		case 9:
-			var p []byte
-			if p, err = f.bytes(); err == nil {
-				a.Strings = append(a.Strings, bytes.Clone(p))
-			}
-		case 10:
-			var p []byte
-			if p, err = f.bytes(); err == nil {
-				var t *Tensor
-				t, err = d.tensor(p)
-				if err != nil {
-					return at(named("tensors", len(a.Tensors), peekString(p, 8)), err)
-				}
-				a.Tensors = append(a.Tensors, t)
-			}
-		case 13:
-			err = f.skip(protowire.BytesType)
-		case 20:
-			var t int32
-			t, err = f.int32()
-			a.Type = AttrType(t)
-		case 21:
-			a.RefAttrName, err = f.str()
-		}
-		return err
+		return d.attributeField(a, f)
 	})
 	if err != nil {
 		return nil, err
@@ -491,6 +435,66 @@ func (d *decoder) attribute(b []byte) (*Attribute, error) {
 		}
 	}
 	return a, nil
+}
+
+// attributeField decodes one field of an AttributeProto into a.
+func (d *decoder) attributeField(a *Attribute, f *field) error {
+	var err error
+	switch f.num {
+	case 1:
+		a.Name, err = f.str()
+	case 2:
+		a.F, err = f.float32()
+	case 3:
+		a.I, err = f.int64()
+	case 4:
+		var p []byte
+		p, err = f.bytes()
+		a.S = bytes.Clone(p)
+	case 5:
+		if a.T != nil {
+			return errors.New("t: field repeated")
+		}
+		var p []byte
+		if p, err = f.bytes(); err == nil {
+			if a.T, err = d.tensor(p); err != nil {
+				err = fmt.Errorf("t: %w", err)
+			}
+		}
+	case 6, 11, 14, 15, 22, 23:
+		// Subgraphs, type protos and sparse tensors are not decoded.
+		err = f.skip(protowire.BytesType)
+		if f.num == 6 || f.num == 11 {
+			a.HasGraph = true
+		}
+	case 7:
+		a.Floats, err = repeated(f, a.Floats, protowire.Fixed32Type, noLimit, convFloat32)
+	case 8:
+		a.Ints, err = repeated(f, a.Ints, protowire.VarintType, noLimit, convInt64)
+	case 9:
+		var p []byte
+		if p, err = f.bytes(); err == nil {
+			a.Strings = append(a.Strings, bytes.Clone(p))
+		}
+	case 10:
+		var p []byte
+		if p, err = f.bytes(); err == nil {
+			var t *Tensor
+			if t, err = d.tensor(p); err != nil {
+				return at(named("tensors", len(a.Tensors), peekString(p, 8)), err)
+			}
+			a.Tensors = append(a.Tensors, t)
+		}
+	case 13:
+		err = f.skip(protowire.BytesType)
+	case 20:
+		var t int32
+		t, err = f.int32()
+		a.Type = AttrType(t)
+	case 21:
+		a.RefAttrName, err = f.str()
+	}
+	return err
 }
 
 // noLimit is a grow callback that accepts any number of elements: for
@@ -587,162 +591,4 @@ func (d *decoder) tensor(b []byte) (*Tensor, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-var valueInfoFields = fieldNames{1: "name", 2: "type", 3: "doc_string"}
-
-// decodeValueInfo decodes a ValueInfoProto.
-func decodeValueInfo(b []byte) (*ValueInfo, error) {
-	v := new(ValueInfo)
-	typeSeen := false
-	err := walk(b, valueInfoFields, func(f *field) error {
-		var err error
-		switch f.num {
-		case 1:
-			v.Name, err = f.str()
-		case 2:
-			if typeSeen {
-				return errors.New("type: field repeated")
-			}
-			typeSeen = true
-			var p []byte
-			if p, err = f.bytes(); err == nil {
-				if err = decodeType(p, v); err != nil {
-					err = fmt.Errorf("type: %w", err)
-				}
-			}
-		case 3:
-			err = f.skip(protowire.BytesType)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if v.Name == "" {
-		return nil, errors.New("no name")
-	}
-	return v, nil
-}
-
-var typeFields = fieldNames{
-	1: "tensor_type", 4: "sequence_type", 5: "map_type", 6: "denotation",
-	8: "sparse_tensor_type", 9: "optional_type",
-}
-
-// decodeType decodes a TypeProto into v's ElemType and Shape. Only tensor
-// types are decoded; for the other members of the value oneof, v is left
-// with an undefined type and unknown shape.
-func decodeType(b []byte, v *ValueInfo) error {
-	return walk(b, typeFields, func(f *field) error {
-		if _, known := typeFields[f.num]; !known {
-			return nil
-		}
-		p, err := f.bytes()
-		if err != nil {
-			return err
-		}
-		switch f.num {
-		case 1:
-			if v.ElemType != Undefined || v.Shape != nil {
-				return errors.New("tensor_type: field repeated")
-			}
-			if err := decodeTensorType(p, v); err != nil {
-				return fmt.Errorf("tensor_type: %w", err)
-			}
-		case 4, 5, 8, 9:
-			// A later member of the oneof replaces an earlier one.
-			v.ElemType, v.Shape = Undefined, nil
-		}
-		return nil
-	})
-}
-
-var tensorTypeFields = fieldNames{1: "elem_type", 2: "shape"}
-
-// decodeTensorType decodes a TypeProto.Tensor.
-func decodeTensorType(b []byte, v *ValueInfo) error {
-	shapeSeen := false
-	return walk(b, tensorTypeFields, func(f *field) error {
-		switch f.num {
-		case 1:
-			t, err := f.int32()
-			if err != nil {
-				return err
-			}
-			if t != 0 && !DataType(t).known() {
-				return f.errorf("unknown data type %d", t)
-			}
-			v.ElemType = DataType(t)
-		case 2:
-			if shapeSeen {
-				return errors.New("shape: field repeated")
-			}
-			shapeSeen = true
-			p, err := f.bytes()
-			if err != nil {
-				return err
-			}
-			v.Shape = []Dim{}
-			if err := decodeShape(p, v); err != nil {
-				return fmt.Errorf("shape: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-var shapeFields = fieldNames{1: "dim"}
-
-// decodeShape decodes a TensorShapeProto into v.Shape.
-func decodeShape(b []byte, v *ValueInfo) error {
-	return walk(b, shapeFields, func(f *field) error {
-		if f.num != 1 {
-			return nil
-		}
-		p, err := f.bytes()
-		if err != nil {
-			return err
-		}
-		if len(v.Shape) >= MaxRank {
-			return fmt.Errorf("rank exceeds %d", MaxRank)
-		}
-		dim, err := decodeDim(p)
-		if err != nil {
-			return fmt.Errorf("dim[%d]: %w", len(v.Shape), err)
-		}
-		v.Shape = append(v.Shape, dim)
-		return nil
-	})
-}
-
-var dimFields = fieldNames{1: "dim_value", 2: "dim_param", 3: "denotation"}
-
-// decodeDim decodes a TensorShapeProto.Dimension. dim_value and dim_param
-// form a oneof: the last one on the wire wins.
-func decodeDim(b []byte) (Dim, error) {
-	dim := Dim{Value: -1}
-	err := walk(b, dimFields, func(f *field) error {
-		switch f.num {
-		case 1:
-			v, err := f.int64()
-			if err != nil {
-				return err
-			}
-			if v < 0 {
-				return f.errorf("negative value %d", v)
-			}
-			dim = Dim{Value: v}
-		case 2:
-			s, err := f.str()
-			if err != nil {
-				return err
-			}
-			dim = Dim{Value: -1, Param: s}
-		case 3:
-			return f.skip(protowire.BytesType)
-		}
-		return nil
-	})
-	return dim, err
 }
