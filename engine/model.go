@@ -98,72 +98,96 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 	in := input
 	m.shapes = append(m.shapes, in)
 	m.maxAct = in.Size()
-	for i, l := range m.layers {
-		if err := checkWindow(l); err != nil {
-			return nil, fmt.Errorf("model %q: layer %d %q: %w", name, i, l.LayerName(), err)
-		}
-		out, err := l.outShape(in)
+	for i := range m.layers {
+		out, err := m.plan(i, in)
 		if err != nil {
-			return nil, fmt.Errorf("model %q: layer %d %q (input %v): %w", name, i, l.LayerName(), in, err)
+			return nil, fmt.Errorf("model %q: layer %d %q: %w", name, i, m.layers[i].LayerName(), err)
 		}
-		size, ok := mulCapped(MaxActivation, out.H, out.W, out.C)
-		if !ok || out.H < 1 || out.W < 1 || out.C < 1 {
-			return nil, fmt.Errorf("model %q: layer %d %q: output %v is empty or larger than %d values", name, i, l.LayerName(), out, MaxActivation)
-		}
-		// Private copies of the layers with weights, which remember their
-		// geometry and the weights as the backend packs them.
-		pk, packs := m.backend.(kernels.WeightPacker)
-		switch c := l.(type) {
-		case *Conv2D:
-			cc := *c
-			cc.plan, cc.packed = nil, nil
-			cc.plan = cc.geom(in, out)
-			if packs {
-				cc.packed = pk.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
-			}
-			m.layers[i] = &cc
-		case *Dense:
-			d := *c
-			d.packed = nil
-			if packs {
-				d.packed = pk.PackWeights(d.Weights, in.C, d.Units)
-			}
-			m.layers[i] = &d
-		}
-		scr := l.scratch(m.backend, in)
-		if scr > MaxScratch {
-			return nil, fmt.Errorf("model %q: layer %d %q: needs %d values of scratch, more than %d", name, i, l.LayerName(), scr, MaxScratch)
-		}
-		w, macs := l.params(in, out)
-		m.params += w
-		m.macs += macs
-		m.maxAct = max(m.maxAct, size)
-		m.maxScr = max(m.maxScr, scr)
 		m.shapes = append(m.shapes, out)
 		in = out
 	}
-	// The activations a batch keeps for all its images: the outputs of
-	// the layers that run over the whole batch and the inputs they take.
+	if err := m.planBatch(); err != nil {
+		return nil, fmt.Errorf("model %q: %w", name, err)
+	}
+	m.pool.New = m.newWorkspace
+	return m, nil
+}
+
+// plan checks layer i against its input shape in, gives it a private
+// copy of its weights as the backend packs them, and accounts for its
+// output, scratch, parameters and work; it returns the output shape.
+func (m *Model) plan(i int, in Shape) (Shape, error) {
+	l := m.layers[i]
+	if err := checkWindow(l); err != nil {
+		return Shape{}, err
+	}
+	out, err := l.outShape(in)
+	if err != nil {
+		return Shape{}, fmt.Errorf("input %v: %w", in, err)
+	}
+	size, ok := mulCapped(MaxActivation, out.H, out.W, out.C)
+	if !ok || out.H < 1 || out.W < 1 || out.C < 1 {
+		return Shape{}, fmt.Errorf("output %v is empty or larger than %d values", out, MaxActivation)
+	}
+	// Private copies of the layers with weights, which remember their
+	// geometry and the weights as the backend packs them.
+	pk, packs := m.backend.(kernels.WeightPacker)
+	switch c := l.(type) {
+	case *Conv2D:
+		cc := *c
+		cc.plan, cc.packed = nil, nil
+		cc.plan = cc.geom(in, out)
+		if packs {
+			cc.packed = pk.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
+		}
+		m.layers[i] = &cc
+	case *Dense:
+		d := *c
+		d.packed = nil
+		if packs {
+			d.packed = pk.PackWeights(d.Weights, in.C, d.Units)
+		}
+		m.layers[i] = &d
+	}
+	scr := l.scratch(m.backend, in)
+	if scr > MaxScratch {
+		return Shape{}, fmt.Errorf("needs %d values of scratch, more than %d", scr, MaxScratch)
+	}
+	w, macs := l.params(in, out)
+	m.params += w
+	m.macs += macs
+	m.maxAct = max(m.maxAct, size)
+	m.maxScr = max(m.maxScr, scr)
+	return out, nil
+}
+
+// planBatch sizes the activations a batch keeps for all its images: the
+// outputs of the layers that run over the whole batch and the inputs they
+// take.
+func (m *Model) planBatch() error {
 	for k := 1; k <= len(m.layers); k++ {
 		if batchable(m.layers[k-1], m.shapes[k-1]) || k == len(m.layers) || batchable(m.layers[k], m.shapes[k]) {
 			m.maxBat = max(m.maxBat, m.shapes[k].Size())
 		}
 	}
 	if _, ok := mulCapped(MaxActivation, m.maxBat, m.batch); !ok {
-		return nil, fmt.Errorf("model %q: a batch of %d images needs more than %d values of activations", name, m.batch, MaxActivation)
+		return fmt.Errorf("a batch of %d images needs more than %d values of activations", m.batch, MaxActivation)
 	}
-	m.pool.New = func() any {
-		ws := &workspace{
-			a:       make([]float32, m.maxAct),
-			b:       make([]float32, m.maxAct),
-			scratch: make([]float32, m.maxScr),
-		}
-		if m.batch > 1 {
-			ws.ba, ws.bb = make([]float32, m.maxBat*m.batch), make([]float32, m.maxBat*m.batch)
-		}
-		return ws
+	return nil
+}
+
+// newWorkspace allocates the buffers of one inference (of a batch, when
+// the model batches); the pool keeps them between inferences.
+func (m *Model) newWorkspace() any {
+	ws := &workspace{
+		a:       make([]float32, m.maxAct),
+		b:       make([]float32, m.maxAct),
+		scratch: make([]float32, m.maxScr),
 	}
-	return m, nil
+	if m.batch > 1 {
+		ws.ba, ws.bb = make([]float32, m.maxBat*m.batch), make([]float32, m.maxBat*m.batch)
+	}
+	return ws
 }
 
 // fuse drops identities and folds a standalone activation into a preceding
