@@ -43,87 +43,27 @@ func FromImage(img image.Image) *RGB {
 	if w == 0 || h == 0 {
 		return m
 	}
-	d := m.Pix
 	switch s := img.(type) {
 	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			for x := 0; x < w; x++ {
-				d[0], d[1], d[2] = row[4*x], row[4*x+1], row[4*x+2]
-				d = d[3:]
-			}
-		}
+		fromNRGBA(m.Pix, s, b)
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+4]
-				if p[3] == 0xff {
-					d[0], d[1], d[2] = p[0], p[1], p[2]
-				} else {
-					c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
-					d[0], d[1], d[2] = c.R, c.G, c.B
-				}
-				d = d[3:]
-			}
-		}
+		fromRGBA(m.Pix, s, b)
 	case *image.NRGBA64:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
-			for x := 0; x < w; x++ {
-				// Big-endian 16-bit samples: the high byte comes first.
-				d[0], d[1], d[2] = row[8*x], row[8*x+2], row[8*x+4]
-				d = d[3:]
-			}
-		}
+		fromNRGBA64(m.Pix, s, b)
 	case *image.RGBA64:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
-			for x := 0; x < w; x++ {
-				p := row[8*x : 8*x+8]
-				if p[6] == 0xff && p[7] == 0xff {
-					d[0], d[1], d[2] = p[0], p[2], p[4]
-				} else {
-					c := color.NRGBA64Model.Convert(color.RGBA64{
-						uint16(p[0])<<8 | uint16(p[1]), uint16(p[2])<<8 | uint16(p[3]),
-						uint16(p[4])<<8 | uint16(p[5]), uint16(p[6])<<8 | uint16(p[7]),
-					}).(color.NRGBA64)
-					d[0], d[1], d[2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
-				}
-				d = d[3:]
-			}
-		}
+		fromRGBA64(m.Pix, s, b)
 	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:w]
-			for _, v := range row {
-				d[0], d[1], d[2] = v, v, v
-				d = d[3:]
-			}
-		}
+		fromGray(m.Pix, s, b)
 	case *image.Gray16:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:2*w]
-			for x := 0; x < w; x++ {
-				v := row[2*x]
-				d[0], d[1], d[2] = v, v, v
-				d = d[3:]
-			}
-		}
+		fromGray16(m.Pix, s, b)
 	case *image.Paletted:
 		drawPaletted(m, b.Min, s, paletteLUT(s.Palette))
 	case *image.CMYK:
-		for y := 0; y < h; y++ {
-			row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+4]
-				d[0], d[1], d[2] = cmykToRGB(p[0], p[1], p[2], p[3])
-				d = d[3:]
-			}
-		}
+		fromCMYK(m.Pix, s, b)
 	case *image.YCbCr:
 		ycbcrToRGB(m, s)
 	default:
+		d := m.Pix
 		for y := b.Min.Y; y < b.Max.Y; y++ {
 			for x := b.Min.X; x < b.Max.X; x++ {
 				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
@@ -133,6 +73,105 @@ func FromImage(img image.Image) *RGB {
 		}
 	}
 	return m
+}
+
+// The conversions of FromImage, one per image type: each writes the
+// pixels of b, row by row, to d. (One loop per type, not a per-pixel
+// callback: this runs over every pixel of a full-size decode.)
+
+func fromNRGBA(d []uint8, s *image.NRGBA, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+		for x := 0; x < w; x++ {
+			d[0], d[1], d[2] = row[4*x], row[4*x+1], row[4*x+2]
+			d = d[3:]
+		}
+	}
+}
+
+func fromRGBA(d []uint8, s *image.RGBA, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+		for x := 0; x < w; x++ {
+			p := row[4*x : 4*x+4]
+			if p[3] == 0xff {
+				d[0], d[1], d[2] = p[0], p[1], p[2]
+			} else {
+				c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
+				d[0], d[1], d[2] = c.R, c.G, c.B
+			}
+			d = d[3:]
+		}
+	}
+}
+
+func fromNRGBA64(d []uint8, s *image.NRGBA64, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
+		for x := 0; x < w; x++ {
+			// Big-endian 16-bit samples: the high byte comes first.
+			d[0], d[1], d[2] = row[8*x], row[8*x+2], row[8*x+4]
+			d = d[3:]
+		}
+	}
+}
+
+func fromRGBA64(d []uint8, s *image.RGBA64, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:8*w]
+		for x := 0; x < w; x++ {
+			p := row[8*x : 8*x+8]
+			if p[6] == 0xff && p[7] == 0xff {
+				d[0], d[1], d[2] = p[0], p[2], p[4]
+			} else {
+				c := color.NRGBA64Model.Convert(color.RGBA64{
+					uint16(p[0])<<8 | uint16(p[1]), uint16(p[2])<<8 | uint16(p[3]),
+					uint16(p[4])<<8 | uint16(p[5]), uint16(p[6])<<8 | uint16(p[7]),
+				}).(color.NRGBA64)
+				d[0], d[1], d[2] = uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8)
+			}
+			d = d[3:]
+		}
+	}
+}
+
+func fromGray(d []uint8, s *image.Gray, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:w]
+		for _, v := range row {
+			d[0], d[1], d[2] = v, v, v
+			d = d[3:]
+		}
+	}
+}
+
+func fromGray16(d []uint8, s *image.Gray16, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:2*w]
+		for x := 0; x < w; x++ {
+			v := row[2*x]
+			d[0], d[1], d[2] = v, v, v
+			d = d[3:]
+		}
+	}
+}
+
+func fromCMYK(d []uint8, s *image.CMYK, b image.Rectangle) {
+	w := b.Dx()
+	for y := 0; y < b.Dy(); y++ {
+		row := s.Pix[s.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
+		for x := 0; x < w; x++ {
+			p := row[4*x : 4*x+4]
+			d[0], d[1], d[2] = cmykToRGB(p[0], p[1], p[2], p[3])
+			d = d[3:]
+		}
+	}
 }
 
 // paletteLUT returns the straight (non-premultiplied) RGB of each palette
