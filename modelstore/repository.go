@@ -323,46 +323,70 @@ func (r *Repository) scan(ctx context.Context, first, explicit bool) error {
 	next := &repoState{models: map[string][]*repoVersion{}}
 	var refused multiError
 	for _, f := range found {
-		if f.err != nil {
-			if first {
-				return f.err
-			}
-			refused = append(refused, f.err)
-			if ov := old.find(f.name, f.version); ov != nil {
-				next.add(ov) // an ambiguous directory does not take away what served
-			}
-			continue
-		}
-		if ov := old.find(f.name, f.version); ov != nil && ov.path == f.path {
-			if (explicit && ov.store.lastFailed()) || ov.store.stat() != ov.store.loadedFingerprint() {
-				r.logger.InfoContext(ctx, "repository: reloading a changed version", "model", f.name, "version", f.version, "source", f.path)
-				if err := ov.store.Reload(ctx); err != nil {
-					refused = append(refused, err)
-				}
-			}
-			next.add(ov)
-			continue
-		}
-		st, err := Open(ctx, Source{Path: f.path}, r.opt.Options)
-		if err != nil {
+		if err := r.take(ctx, f, old, next, first, explicit); err != nil {
 			if first {
 				return err
 			}
 			refused = append(refused, err)
-			if ov := old.find(f.name, f.version); ov != nil {
-				next.add(ov) // a refused replacement keeps what was serving
-			}
-			continue
 		}
-		if !first {
-			r.logger.InfoContext(ctx, "repository: new version serving", "model", f.name, "version", f.version, "source", f.path)
-		}
-		next.add(&repoVersion{name: f.name, version: f.version, num: f.num, path: f.path, store: st})
 	}
+	if err := r.keepDefault(old, next, first, &refused); err != nil {
+		return err
+	}
+	if !first {
+		r.logChanges(ctx, old, next)
+	}
+	r.state.Store(next)
+	if len(refused) > 0 {
+		return refused
+	}
+	return nil
+}
 
+// take adds the version f of a scan to next: the old store when it is the
+// same file (reloaded when it changed, or when an explicit reload follows
+// a failure), else a new store opened for it. It returns a refusal; then
+// next keeps the old version, if any, which an ambiguous directory or a
+// refused replacement does not take away.
+func (r *Repository) take(ctx context.Context, f candidate, old, next *repoState, first, explicit bool) error {
+	ov := old.find(f.name, f.version)
+	if f.err != nil {
+		if ov != nil {
+			next.add(ov)
+		}
+		return f.err
+	}
+	if ov != nil && ov.path == f.path {
+		var err error
+		if (explicit && ov.store.lastFailed()) || ov.store.stat() != ov.store.loadedFingerprint() {
+			r.logger.InfoContext(ctx, "repository: reloading a changed version", "model", f.name, "version", f.version, "source", f.path)
+			err = ov.store.Reload(ctx)
+		}
+		next.add(ov)
+		return err
+	}
+	st, err := Open(ctx, Source{Path: f.path}, r.opt.Options)
+	if err != nil {
+		if ov != nil {
+			next.add(ov)
+		}
+		return err
+	}
+	if !first {
+		r.logger.InfoContext(ctx, "repository: new version serving", "model", f.name, "version", f.version, "source", f.path)
+	}
+	next.add(&repoVersion{name: f.name, version: f.version, num: f.num, path: f.path, store: st})
+	return nil
+}
+
+// keepDefault finishes next: an error when it holds no model, or (at
+// start, or when it never had one) none of the default model; else the
+// default model's old versions keep serving when the scan found none of
+// it (a refusal added to refused), and the default model is chosen.
+func (r *Repository) keepDefault(old, next *repoState, first bool, refused *multiError) error {
 	if len(next.models) == 0 {
-		if len(refused) > 0 {
-			return refused
+		if len(*refused) > 0 {
+			return *refused
 		}
 		return fmt.Errorf("modelstore: repository %s holds no model: want %s/<name>/<version>/%s (or %s)",
 			r.dir, r.dir, ModelFiles[0], strings.Join(ModelFiles[1:], ", "))
@@ -374,30 +398,29 @@ func (r *Repository) scan(ctx context.Context, first, explicit bool) error {
 		for _, ov := range old.models[d] {
 			next.add(ov)
 		}
-		refused = append(refused, fmt.Errorf("modelstore: repository %s: the default model %q has no version left; its old versions keep serving", r.dir, d))
+		*refused = append(*refused, fmt.Errorf("modelstore: repository %s: the default model %q has no version left; its old versions keep serving", r.dir, d))
 	}
 	def := r.opt.DefaultModel
 	if def == "" && len(next.models[old.def]) > 0 {
 		def = old.def // a model added later does not take the requests that name none
 	}
 	next.finish(def)
-	if !first {
-		for _, name := range old.names {
-			for _, ov := range old.models[name] {
-				if next.find(name, ov.version) == nil {
-					r.logger.InfoContext(ctx, "repository: version removed", "model", name, "version", ov.version, "source", ov.path)
-				}
+	return nil
+}
+
+// logChanges logs the versions a rescan removed and a change of default
+// model.
+func (r *Repository) logChanges(ctx context.Context, old, next *repoState) {
+	for _, name := range old.names {
+		for _, ov := range old.models[name] {
+			if next.find(name, ov.version) == nil {
+				r.logger.InfoContext(ctx, "repository: version removed", "model", name, "version", ov.version, "source", ov.path)
 			}
 		}
-		if old.def != next.def {
-			r.logger.InfoContext(ctx, "repository: the default model changed", "from", old.def, "to", next.def)
-		}
 	}
-	r.state.Store(next)
-	if len(refused) > 0 {
-		return refused
+	if old.def != next.def {
+		r.logger.InfoContext(ctx, "repository: the default model changed", "from", old.def, "to", next.def)
 	}
-	return nil
 }
 
 // add adds v to the snapshot being built.
