@@ -77,6 +77,46 @@ func (f *File) btreeV1Walk(addr uint64, nodeType uint8, keySize int, leaf func(k
 // btreeV2Records returns the records of a version-2 B-tree ("BTHD") of the
 // given record type, in tree order.
 func (f *File) btreeV2Records(addr uint64, wantType uint8) ([][]byte, error) {
+	t, err := f.btreeV2Header(addr, wantType)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	if err := t.walk(t.root, t.rootN, t.depth); err != nil {
+		return nil, err
+	}
+	return t.recs, nil
+}
+
+// btreeV2 is a version-2 B-tree being read.
+type btreeV2 struct {
+	f          *File
+	typ        uint8
+	nodeSize   uint64
+	recSize    int
+	depth      int
+	root       uint64
+	rootN      int
+	levels     []btreeV2Level // per depth, leaves first
+	maxRecSize int            // bytes of a child's record count
+	recs       [][]byte       // the records read, in tree order
+	seen       map[uint64]bool
+}
+
+// btreeV2Level is the capacity of the nodes at one depth: it sets the
+// widths of the child-pointer record counts in internal nodes.
+type btreeV2Level struct {
+	maxRec     uint64
+	cumMax     uint64
+	cumMaxSize int
+}
+
+// btreeV2Prefix is the bytes of a node that are not records: signature,
+// version, type, checksum.
+const btreeV2Prefix = 10
+
+// btreeV2Header reads and checks the header at addr; a nil tree means an
+// empty one.
+func (f *File) btreeV2Header(addr uint64, wantType uint8) (*btreeV2, error) {
 	b, err := f.tail(addr)
 	if err != nil {
 		return nil, fmt.Errorf("v2 B-tree: %w", err)
@@ -86,13 +126,14 @@ func (f *File) btreeV2Records(addr uint64, wantType uint8) ([][]byte, error) {
 	if v := r.u8(); v != 0 && r.err == nil {
 		return nil, fmt.Errorf("v2 B-tree version %d: %w", v, ErrUnsupported)
 	}
-	typ := r.u8()
-	nodeSize := uint64(r.u32())
-	recSize := int(r.u16())
-	depth := int(r.u16())
+	t := &btreeV2{f: f, seen: map[uint64]bool{}}
+	t.typ = r.u8()
+	t.nodeSize = uint64(r.u32())
+	t.recSize = int(r.u16())
+	t.depth = int(r.u16())
 	r.skip(2) // split and merge percents
-	root := r.addr()
-	rootN := int(r.u16())
+	t.root = r.addr()
+	t.rootN = int(r.u16())
 	total := r.length()
 	if r.err != nil {
 		return nil, fmt.Errorf("v2 B-tree at %#x: %w", addr, r.err)
@@ -100,114 +141,117 @@ func (f *File) btreeV2Records(addr uint64, wantType uint8) ([][]byte, error) {
 	if err := verifyPrefix(b, r.off, "v2 B-tree header"); err != nil {
 		return nil, err
 	}
-	if typ != wantType {
-		return nil, fmt.Errorf("v2 B-tree at %#x: type %d, want %d", addr, typ, wantType)
+	if t.typ != wantType {
+		return nil, fmt.Errorf("v2 B-tree at %#x: type %d, want %d", addr, t.typ, wantType)
 	}
-	const prefix = 10 // signature, version, type, checksum
-	if recSize == 0 || nodeSize < prefix+uint64(recSize) || nodeSize > 1<<24 {
-		return nil, fmt.Errorf("v2 B-tree at %#x: node size %d / record size %d invalid", addr, nodeSize, recSize)
+	if t.recSize == 0 || t.nodeSize < btreeV2Prefix+uint64(t.recSize) || t.nodeSize > 1<<24 {
+		return nil, fmt.Errorf("v2 B-tree at %#x: node size %d / record size %d invalid", addr, t.nodeSize, t.recSize)
 	}
-	if depth > f.opts.MaxDepth {
-		return nil, fmt.Errorf("v2 B-tree at %#x: depth %d exceeds limit", addr, depth)
+	if t.depth > f.opts.MaxDepth {
+		return nil, fmt.Errorf("v2 B-tree at %#x: depth %d exceeds limit", addr, t.depth)
 	}
-	if root == undef || total == 0 {
+	if t.root == undef || total == 0 {
 		return nil, nil
 	}
-	// Per-level node capacities determine the widths of the child-pointer
-	// record counts in internal nodes.
-	type levelInfo struct {
-		maxRec     uint64
-		cumMax     uint64
-		cumMaxSize int
+	if err := t.capacities(); err != nil {
+		return nil, fmt.Errorf("v2 B-tree at %#x: %w", addr, err)
 	}
-	info := make([]levelInfo, depth+1)
-	info[0].maxRec = (nodeSize - prefix) / uint64(recSize)
-	info[0].cumMax = info[0].maxRec
-	maxRecSize := limitEncSize(info[0].maxRec)
-	for d := 1; d <= depth; d++ {
-		ptr := uint64(f.sizeOff + maxRecSize + info[d-1].cumMaxSize)
-		if nodeSize < prefix+ptr {
-			return nil, fmt.Errorf("v2 B-tree at %#x: node size too small for depth %d", addr, depth)
+	return t, nil
+}
+
+// capacities computes the node capacity of each depth.
+func (t *btreeV2) capacities() error {
+	t.levels = make([]btreeV2Level, t.depth+1)
+	t.levels[0].maxRec = (t.nodeSize - btreeV2Prefix) / uint64(t.recSize)
+	t.levels[0].cumMax = t.levels[0].maxRec
+	t.maxRecSize = limitEncSize(t.levels[0].maxRec)
+	for d := 1; d <= t.depth; d++ {
+		ptr := uint64(t.f.sizeOff + t.maxRecSize + t.levels[d-1].cumMaxSize)
+		if t.nodeSize < btreeV2Prefix+ptr {
+			return fmt.Errorf("node size too small for depth %d", t.depth)
 		}
-		info[d].maxRec = (nodeSize - prefix - ptr) / (uint64(recSize) + ptr)
-		cm, ok := mulCheck(info[d].maxRec+1, info[d-1].cumMax, 1<<62)
+		t.levels[d].maxRec = (t.nodeSize - btreeV2Prefix - ptr) / (uint64(t.recSize) + ptr)
+		cm, ok := mulCheck(t.levels[d].maxRec+1, t.levels[d-1].cumMax, 1<<62)
 		if !ok {
 			cm = 1 << 62
 		}
-		info[d].cumMax = min(cm+info[d].maxRec, 1<<62)
-		info[d].cumMaxSize = limitEncSize(info[d].cumMax)
+		t.levels[d].cumMax = min(cm+t.levels[d].maxRec, 1<<62)
+		t.levels[d].cumMaxSize = limitEncSize(t.levels[d].cumMax)
 	}
-	var recs [][]byte
-	seen := map[uint64]bool{}
-	var walk func(addr uint64, nrec, level int) error
-	walk = func(addr uint64, nrec, level int) error {
-		if seen[addr] {
-			return fmt.Errorf("v2 B-tree node %#x: cycle", addr)
-		}
-		seen[addr] = true
-		if uint64(nrec) > info[level].maxRec {
-			return fmt.Errorf("v2 B-tree node %#x: %d records exceed capacity %d", addr, nrec, info[level].maxRec)
-		}
-		nb, err := f.slice(addr, nodeSize)
-		if err != nil {
-			return fmt.Errorf("v2 B-tree node: %w", err)
-		}
-		if err := f.spend(nodeSize); err != nil {
+	return nil
+}
+
+// btreeV2Child is a child pointer of an internal node.
+type btreeV2Child struct {
+	addr uint64
+	n    int // its records
+}
+
+// walk appends the records of the node at addr (nrec records, at level)
+// and of its subtree to t.recs, in tree order.
+func (t *btreeV2) walk(addr uint64, nrec, level int) error {
+	if t.seen[addr] {
+		return fmt.Errorf("v2 B-tree node %#x: cycle", addr)
+	}
+	t.seen[addr] = true
+	if uint64(nrec) > t.levels[level].maxRec {
+		return fmt.Errorf("v2 B-tree node %#x: %d records exceed capacity %d", addr, nrec, t.levels[level].maxRec)
+	}
+	own, kids, err := t.node(addr, nrec, level)
+	if err != nil || level == 0 {
+		t.recs = append(t.recs, own...)
+		return err
+	}
+	// Interleave: child 0, record 0, child 1, record 1, ...
+	for i, k := range kids {
+		if err := t.walk(k.addr, k.n, level-1); err != nil {
 			return err
 		}
-		nr := f.newReader(nb)
-		if level == 0 {
-			nr.signature("BTLF")
-		} else {
-			nr.signature("BTIN")
+		if i < len(own) {
+			t.recs = append(t.recs, own[i])
 		}
-		nr.skip(1) // version
-		if t := nr.u8(); t != typ && nr.err == nil {
-			return fmt.Errorf("v2 B-tree node %#x: type %d, want %d", addr, t, typ)
-		}
-		start := len(recs)
-		for i := 0; i < nrec; i++ {
-			recs = append(recs, nr.bytes(recSize))
-		}
-		type kid struct {
-			addr uint64
-			n    int
-		}
-		var kids []kid
-		if level > 0 {
-			for i := 0; i <= nrec; i++ {
-				a := nr.addr()
-				n := nr.uint(maxRecSize)
-				if level > 1 {
-					nr.uint(info[level-1].cumMaxSize)
-				}
-				kids = append(kids, kid{a, int(min(n, 1<<30))})
-			}
-		}
-		if nr.err != nil {
-			return fmt.Errorf("v2 B-tree node %#x: %w", addr, nr.err)
-		}
-		if err := verifyPrefix(nb, nr.off, "v2 B-tree node"); err != nil {
-			return fmt.Errorf("at %#x: %w", addr, err)
-		}
-		if level == 0 {
-			return nil
-		}
-		// Interleave: child 0, record 0, child 1, record 1, ...
-		own := append([][]byte(nil), recs[start:]...)
-		recs = recs[:start]
-		for i, k := range kids {
-			if err := walk(k.addr, k.n, level-1); err != nil {
-				return err
-			}
-			if i < len(own) {
-				recs = append(recs, own[i])
-			}
-		}
-		return nil
 	}
-	if err := walk(root, rootN, depth); err != nil {
-		return nil, err
+	return nil
+}
+
+// node reads the node at addr: its records and, above the leaves, its
+// children.
+func (t *btreeV2) node(addr uint64, nrec, level int) (own [][]byte, kids []btreeV2Child, err error) {
+	nb, err := t.f.slice(addr, t.nodeSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("v2 B-tree node: %w", err)
 	}
-	return recs, nil
+	if err := t.f.spend(t.nodeSize); err != nil {
+		return nil, nil, err
+	}
+	nr := t.f.newReader(nb)
+	if level == 0 {
+		nr.signature("BTLF")
+	} else {
+		nr.signature("BTIN")
+	}
+	nr.skip(1) // version
+	if typ := nr.u8(); typ != t.typ && nr.err == nil {
+		return nil, nil, fmt.Errorf("v2 B-tree node %#x: type %d, want %d", addr, typ, t.typ)
+	}
+	for i := 0; i < nrec; i++ {
+		own = append(own, nr.bytes(t.recSize))
+	}
+	if level > 0 {
+		for i := 0; i <= nrec; i++ {
+			a := nr.addr()
+			n := nr.uint(t.maxRecSize)
+			if level > 1 {
+				nr.uint(t.levels[level-1].cumMaxSize)
+			}
+			kids = append(kids, btreeV2Child{a, int(min(n, 1<<30))})
+		}
+	}
+	if nr.err != nil {
+		return nil, nil, fmt.Errorf("v2 B-tree node %#x: %w", addr, nr.err)
+	}
+	if err := verifyPrefix(nb, nr.off, "v2 B-tree node"); err != nil {
+		return nil, nil, fmt.Errorf("at %#x: %w", addr, err)
+	}
+	return own, kids, nil
 }

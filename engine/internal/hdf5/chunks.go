@@ -242,55 +242,19 @@ func (d *Dataset) btreeChunks(g *chunkGrid, put func(chunkRec) error) error {
 
 // fixedArrayChunks walks a Fixed Array chunk index ("FAHD" / "FADB").
 func (d *Dataset) fixedArrayChunks(g *chunkGrid, put func(chunkRec) error) error {
+	fa, err := d.fixedArrayHeader(g)
+	if err != nil || fa.dblock == undef {
+		return err
+	}
 	f := d.f
-	b, err := f.tail(d.layout.addr)
-	if err != nil {
-		return fmt.Errorf("fixed array header: %w", err)
-	}
-	r := f.newReader(b)
-	r.signature("FAHD")
-	r.skip(1) // version
-	client := r.u8()
-	entrySize := int(r.u8())
-	pageBits := int(r.u8())
-	nEntries := r.length()
-	dblock := r.addr()
-	if r.err != nil {
-		return fmt.Errorf("fixed array header: %w", r.err)
-	}
-	if err := verifyPrefix(b, r.off, "fixed array header"); err != nil {
+	if err := f.spend(fa.nEntries * uint64(fa.entrySize)); err != nil {
 		return err
 	}
-	filtered := client == 1
-	minEntry := f.sizeOff
-	if filtered {
-		minEntry += 4 + 1
-	}
-	switch {
-	case client > 1:
-		return fmt.Errorf("fixed array client %d unknown", client)
-	case filtered != (len(d.filters) > 0):
-		return fmt.Errorf("fixed array client %d does not match the filter pipeline", client)
-	case entrySize < minEntry || entrySize > f.sizeOff+8+4:
-		return fmt.Errorf("fixed array entry size %d invalid", entrySize)
-	case pageBits < 1 || pageBits > 32:
-		return fmt.Errorf("fixed array page bits %d invalid", pageBits)
-	case nEntries != g.maxTot:
-		return fmt.Errorf("fixed array of %d entries for %d chunks", nEntries, g.maxTot)
-	case nEntries > uint64(f.opts.MaxChunks):
-		return fmt.Errorf("fixed array of %d entries exceeds the chunk limit", nEntries)
-	}
-	if dblock == undef {
-		return nil
-	}
-	if err := f.spend(nEntries * uint64(entrySize)); err != nil {
-		return err
-	}
-	db, err := f.tail(dblock)
+	db, err := f.tail(fa.dblock)
 	if err != nil {
 		return fmt.Errorf("fixed array data block: %w", err)
 	}
-	r = f.newReader(db)
+	r := f.newReader(db)
 	r.signature("FADB")
 	r.skip(1) // version
 	r.skip(1) // client
@@ -300,8 +264,8 @@ func (d *Dataset) fixedArrayChunks(g *chunkGrid, put func(chunkRec) error) error
 	}
 	decode := func(er *reader, k uint64) error {
 		c := chunkRec{addr: er.addr(), size: g.nbytes}
-		if filtered {
-			c.size = er.uint(entrySize - f.sizeOff - 4)
+		if fa.filtered {
+			c.size = er.uint(fa.entrySize - f.sizeOff - 4)
 			c.mask = er.u32()
 		}
 		if er.err != nil {
@@ -313,28 +277,92 @@ func (d *Dataset) fixedArrayChunks(g *chunkGrid, put func(chunkRec) error) error
 		c.scaled = unlinear(k, g.maxN)
 		return put(c)
 	}
-	pageN := uint64(1) << pageBits
-	if nEntries <= pageN {
-		start := r.off
-		for k := uint64(0); k < nEntries; k++ {
-			r.skip(entrySize)
-		}
-		if r.err != nil {
-			return fmt.Errorf("fixed array data block: %w", r.err)
-		}
-		if err := verifyPrefix(db, r.off, "fixed array data block"); err != nil {
+	if fa.nEntries <= fa.pageN {
+		return fa.unpaged(db, r, decode)
+	}
+	return fa.paged(db, r, decode)
+}
+
+// fixedArray is the header of a Fixed Array chunk index.
+type fixedArray struct {
+	f         *File
+	filtered  bool
+	entrySize int
+	pageN     uint64 // entries per page
+	nEntries  uint64
+	dblock    uint64 // the data block's address
+}
+
+// fixedArrayHeader reads and checks the index header of d for grid g.
+func (d *Dataset) fixedArrayHeader(g *chunkGrid) (*fixedArray, error) {
+	f := d.f
+	b, err := f.tail(d.layout.addr)
+	if err != nil {
+		return nil, fmt.Errorf("fixed array header: %w", err)
+	}
+	r := f.newReader(b)
+	r.signature("FAHD")
+	r.skip(1) // version
+	client := r.u8()
+	fa := &fixedArray{f: f, entrySize: int(r.u8())}
+	pageBits := int(r.u8())
+	fa.nEntries = r.length()
+	fa.dblock = r.addr()
+	if r.err != nil {
+		return nil, fmt.Errorf("fixed array header: %w", r.err)
+	}
+	if err := verifyPrefix(b, r.off, "fixed array header"); err != nil {
+		return nil, err
+	}
+	fa.filtered = client == 1
+	minEntry := f.sizeOff
+	if fa.filtered {
+		minEntry += 4 + 1
+	}
+	switch {
+	case client > 1:
+		return nil, fmt.Errorf("fixed array client %d unknown", client)
+	case fa.filtered != (len(d.filters) > 0):
+		return nil, fmt.Errorf("fixed array client %d does not match the filter pipeline", client)
+	case fa.entrySize < minEntry || fa.entrySize > f.sizeOff+8+4:
+		return nil, fmt.Errorf("fixed array entry size %d invalid", fa.entrySize)
+	case pageBits < 1 || pageBits > 32:
+		return nil, fmt.Errorf("fixed array page bits %d invalid", pageBits)
+	case fa.nEntries != g.maxTot:
+		return nil, fmt.Errorf("fixed array of %d entries for %d chunks", fa.nEntries, g.maxTot)
+	case fa.nEntries > uint64(f.opts.MaxChunks):
+		return nil, fmt.Errorf("fixed array of %d entries exceeds the chunk limit", fa.nEntries)
+	}
+	fa.pageN = uint64(1) << pageBits
+	return fa, nil
+}
+
+// unpaged decodes the entries stored in the data block db itself, which r
+// has read up to them.
+func (fa *fixedArray) unpaged(db []byte, r *reader, decode func(*reader, uint64) error) error {
+	start := r.off
+	for k := uint64(0); k < fa.nEntries; k++ {
+		r.skip(fa.entrySize)
+	}
+	if r.err != nil {
+		return fmt.Errorf("fixed array data block: %w", r.err)
+	}
+	if err := verifyPrefix(db, r.off, "fixed array data block"); err != nil {
+		return err
+	}
+	er := fa.f.newReader(db[start:r.off])
+	for k := uint64(0); k < fa.nEntries; k++ {
+		if err := decode(er, k); err != nil {
 			return err
 		}
-		er := f.newReader(db[start:r.off])
-		for k := uint64(0); k < nEntries; k++ {
-			if err := decode(er, k); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-	// Paged: a bitmap of initialized pages, then the pages follow the block.
-	npages := ceilDiv(nEntries, pageN)
+	return nil
+}
+
+// paged decodes the entries stored in pages after the data block db: a
+// bitmap of initialized pages, which r reads next, then the pages.
+func (fa *fixedArray) paged(db []byte, r *reader, decode func(*reader, uint64) error) error {
+	npages := ceilDiv(fa.nEntries, fa.pageN)
 	bitmap := r.bytes(int((npages + 7) / 8))
 	if r.err != nil {
 		return fmt.Errorf("fixed array data block: %w", r.err)
@@ -342,24 +370,24 @@ func (d *Dataset) fixedArrayChunks(g *chunkGrid, put func(chunkRec) error) error
 	if err := verifyPrefix(db, r.off, "fixed array data block"); err != nil {
 		return err
 	}
-	pos := dblock + uint64(r.off) + 4
+	pos := fa.dblock + uint64(r.off) + 4
 	for p := uint64(0); p < npages; p++ {
-		n := min(pageN, nEntries-p*pageN)
-		psize := n*uint64(entrySize) + 4
+		n := min(fa.pageN, fa.nEntries-p*fa.pageN)
+		psize := n*uint64(fa.entrySize) + 4
 		if bitmap[p/8]&(0x80>>(p%8)) == 0 {
 			pos += psize
 			continue
 		}
-		pb, err := f.slice(pos, psize)
+		pb, err := fa.f.slice(pos, psize)
 		if err != nil {
 			return fmt.Errorf("fixed array page %d: %w", p, err)
 		}
 		if err := verifyChecksum(pb, "fixed array page"); err != nil {
 			return err
 		}
-		er := f.newReader(pb[:len(pb)-4])
+		er := fa.f.newReader(pb[:len(pb)-4])
 		for k := uint64(0); k < n; k++ {
-			if err := decode(er, p*pageN+k); err != nil {
+			if err := decode(er, p*fa.pageN+k); err != nil {
 				return err
 			}
 		}
