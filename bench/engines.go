@@ -129,78 +129,25 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 		xs[i] = rng.Float32()
 	}
 	x := xs[:size]
-
-	type entry struct {
-		key, name string
-		cpus      string // GOMAXPROCS of native rows, intra-op threads of ORT's
-		procs     int    // GOMAXPROCS during the measurement; 0: unchanged
-		p         predictor
-		batch     func() (float32, error)
-		note      string
-		gflop     float64 // per image; 0: the Husky CNN's
+	b := engineBench{o: o, x: x, size: size, procs: runtime.GOMAXPROCS(0)}
+	list := []engineEntry{
+		{key: "native", name: "native (ONNX file)", cpus: fmt.Sprint(b.procs), p: native, batch: b.nativeBatch(native)},
+		{key: "native1", name: "native (ONNX file)", cpus: "1", procs: 1, p: native, batch: b.nativeBatch(native)},
+		{key: "h5", name: h5Desc, cpus: fmt.Sprint(b.procs), p: nativeH5, batch: b.nativeBatch(nativeH5)},
 	}
-	procs := runtime.GOMAXPROCS(0)
-	nativeBatch := func(m *engine.Model) func() (float32, error) {
-		batch := make([]float32, o.batch*size)
-		for i := range o.batch {
-			copy(batch[i*size:], x)
-		}
-		return func() (float32, error) {
-			out, err := m.PredictBatch(batch, o.batch)
-			if err != nil {
-				return 0, err
-			}
-			return out[0], nil
-		}
+	if list, err = b.withDefaultModel(list, native); err != nil {
+		return err
 	}
-	list := []entry{
-		{key: "native", name: "native (ONNX file)", cpus: fmt.Sprint(procs), p: native, batch: nativeBatch(native)},
-		{key: "native1", name: "native (ONNX file)", cpus: "1", procs: 1, p: native, batch: nativeBatch(native)},
-		{key: "h5", name: h5Desc, cpus: fmt.Sprint(procs), p: nativeH5, batch: nativeBatch(nativeH5)},
-	}
-	// The embedded default model, a different architecture with the same
-	// input: its latency next to the original Husky CNN's.
-	if def, err := keras.Load(defaultmodel.Bytes()); err != nil {
-		return fmt.Errorf("native engine, embedded default model: %w", err)
-	} else if def.InputShape() == native.InputShape() {
-		name := "native, default model " + defaultmodel.Name
-		g := 2 * float64(def.MACs()) / 1e9
-		list = append(list,
-			entry{key: "default", name: name, cpus: fmt.Sprint(procs), p: def, batch: nativeBatch(def), gflop: g},
-			entry{key: "default1", name: name, cpus: "1", procs: 1, p: def, batch: nativeBatch(def), gflop: g})
-	}
-
 	// Same weights: the two native files against each other, and ONNX
 	// Runtime against the native engine, on the same images.
 	ref := outputs(native, xs, o.batch, size)
 	checks := fmt.Sprintf("max |%s - native (ONNX)| = %.2g", h5Desc, maxDiff(outputs(nativeH5, xs, o.batch, size), ref))
-
-	lib, why := ortLibrary(o, stderr)
-	ortVersion := ""
-	if lib != "" {
-		for _, threads := range []int{1, 2} {
-			s, err := ort.Load(onnxData, ort.Options{Lib: lib, Threads: threads})
-			if err != nil {
-				why = err.Error()
-				o.ortFailed = why
-				break
-			}
-			defer s.Close()
-			ortVersion = ort.Version()
-			e := entry{key: fmt.Sprint("ort", threads), name: "ONNX Runtime", cpus: fmt.Sprint(threads), p: s}
-			run, closeFn, err := ortBatch(onnxData, threads, o.batch, x)
-			if err != nil {
-				e.note = "batch: " + err.Error()
-			} else {
-				defer closeFn()
-				e.batch = run
-			}
-			if threads == 1 {
-				checks += fmt.Sprintf("; max |ORT - native (ONNX)| = %.2g", maxDiff(outputs(s, xs, o.batch, size), ref))
-			}
-			list = append(list, e)
-		}
+	ortEntries, ortVersion, lib, why, closeORT := b.ortEntries(onnxData, stderr)
+	defer closeORT()
+	if len(ortEntries) > 0 {
+		checks += fmt.Sprintf("; max |ORT - native (ONNX)| = %.2g", maxDiff(outputs(ortEntries[0].p, xs, o.batch, size), ref))
 	}
+	list = append(list, ortEntries...)
 	in := native.InputShape()
 	fmt.Fprintf(w, "model: %s, input %dx%dx%d, %d params, %.3f GFLOP per image; native backend %q; ", native.Name, in.H, in.W, in.C, native.Params(), 2*float64(native.MACs())/1e9, native.Backend())
 	if ortVersion != "" {
@@ -210,46 +157,152 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 	}
 	fmt.Fprintf(w, "identical weights check over %d random images: %s\n", o.batch, checks)
 
-	single := func(p predictor) func() {
-		dst := make([]float32, 0, 1)
-		return func() { dst, _ = p.Predict(dst[:0], x) }
-	}
 	rows := map[string]*engineRow{}
 	for _, e := range list {
-		r := &engineRow{name: e.name}
-		if e.procs > 0 {
-			prev := runtime.GOMAXPROCS(e.procs)
-			r.lat = timeLoop(o.cell, 5, single(e.p))
-			runtime.GOMAXPROCS(prev)
-		} else {
-			r.lat = timeLoop(o.cell, 5, single(e.p))
-			fs := []func(){single(e.p), single(e.p)}
-			r.par, _ = throughput(2, o.cell, func(i int) { fs[i]() })
-		}
-		if e.batch != nil {
-			prev := runtime.GOMAXPROCS(max(e.procs, procs))
-			var batchErr error
-			l := timeLoop(o.cell, 2, func() {
-				if _, err := e.batch(); err != nil && batchErr == nil {
-					batchErr = err
-				}
-			})
-			runtime.GOMAXPROCS(prev)
-			if batchErr != nil {
-				r.batchNote = "error: " + batchErr.Error()
-			} else {
-				r.batch = float64(o.batch) / l.mean.Seconds()
-			}
-		} else {
-			r.batchNote = e.note
-		}
-		r.allocs = testing.AllocsPerRun(10, single(e.p))
-		rows[e.key] = r
+		rows[e.key] = b.measure(e)
 	}
+	b.printRows(w, list, rows, 2*float64(native.MACs())/1e9, in)
+	sum.nativeP50 = rows["native1"].lat.p50
+	sum.nativeAllocs = rows["native"].allocs
+	sum.engineRan = true
+	if o1, o2 := rows["ort1"], rows["ort2"]; o1 != nil && o2 != nil {
+		sum.ortP50 = o1.lat.p50
+		b.printRatios(w, rows, o1, o2)
+	}
+	return nil
+}
 
+// engineBench is what the rows of part (a) share: the options, the image
+// each predictor runs and its size, and GOMAXPROCS.
+type engineBench struct {
+	o     *options
+	x     []float32
+	size  int
+	procs int
+}
+
+// engineEntry is one row of part (a) to measure.
+type engineEntry struct {
+	key, name string
+	cpus      string // GOMAXPROCS of native rows, intra-op threads of ORT's
+	procs     int    // GOMAXPROCS during the measurement; 0: unchanged
+	p         predictor
+	batch     func() (float32, error)
+	note      string
+	gflop     float64 // per image; 0: the Husky CNN's
+}
+
+// nativeBatch runs a batch of copies of the image through m.
+func (b engineBench) nativeBatch(m *engine.Model) func() (float32, error) {
+	batch := make([]float32, b.o.batch*b.size)
+	for i := range b.o.batch {
+		copy(batch[i*b.size:], b.x)
+	}
+	return func() (float32, error) {
+		out, err := m.PredictBatch(batch, b.o.batch)
+		if err != nil {
+			return 0, err
+		}
+		return out[0], nil
+	}
+}
+
+// withDefaultModel adds the embedded default model, a different
+// architecture with the same input: its latency next to the original
+// Husky CNN's.
+func (b engineBench) withDefaultModel(list []engineEntry, native *engine.Model) ([]engineEntry, error) {
+	def, err := keras.Load(defaultmodel.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("native engine, embedded default model: %w", err)
+	}
+	if def.InputShape() != native.InputShape() {
+		return list, nil
+	}
+	name := "native, default model " + defaultmodel.Name
+	g := 2 * float64(def.MACs()) / 1e9
+	return append(list,
+		engineEntry{key: "default", name: name, cpus: fmt.Sprint(b.procs), p: def, batch: b.nativeBatch(def), gflop: g},
+		engineEntry{key: "default1", name: name, cpus: "1", procs: 1, p: def, batch: b.nativeBatch(def), gflop: g}), nil
+}
+
+// ortEntries loads ONNX Runtime sessions of the model with 1 and 2
+// threads, when the library is there (else why says why not); closeAll
+// closes them after the measurements.
+func (b engineBench) ortEntries(onnxData []byte, stderr io.Writer) (list []engineEntry, version, lib, why string, closeAll func()) {
+	var closers []func()
+	closeAll = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	lib, why = ortLibrary(b.o, stderr)
+	if lib == "" {
+		return nil, "", lib, why, closeAll
+	}
+	for _, threads := range []int{1, 2} {
+		s, err := ort.Load(onnxData, ort.Options{Lib: lib, Threads: threads})
+		if err != nil {
+			why = err.Error()
+			b.o.ortFailed = why
+			break
+		}
+		closers = append(closers, func() { s.Close() })
+		version = ort.Version()
+		e := engineEntry{key: fmt.Sprint("ort", threads), name: "ONNX Runtime", cpus: fmt.Sprint(threads), p: s}
+		run, closeFn, err := ortBatch(onnxData, threads, b.o.batch, b.x)
+		if err != nil {
+			e.note = "batch: " + err.Error()
+		} else {
+			closers = append(closers, closeFn)
+			e.batch = run
+		}
+		list = append(list, e)
+	}
+	return list, version, lib, why, closeAll
+}
+
+// measure times one entry: one image at a time (and, at full GOMAXPROCS,
+// two goroutines), a batch, and the allocations per inference.
+func (b engineBench) measure(e engineEntry) *engineRow {
+	single := func(p predictor) func() {
+		dst := make([]float32, 0, 1)
+		return func() { dst, _ = p.Predict(dst[:0], b.x) }
+	}
+	r := &engineRow{name: e.name}
+	if e.procs > 0 {
+		prev := runtime.GOMAXPROCS(e.procs)
+		r.lat = timeLoop(b.o.cell, 5, single(e.p))
+		runtime.GOMAXPROCS(prev)
+	} else {
+		r.lat = timeLoop(b.o.cell, 5, single(e.p))
+		fs := []func(){single(e.p), single(e.p)}
+		r.par, _ = throughput(2, b.o.cell, func(i int) { fs[i]() })
+	}
+	if e.batch != nil {
+		prev := runtime.GOMAXPROCS(max(e.procs, b.procs))
+		var batchErr error
+		l := timeLoop(b.o.cell, 2, func() {
+			if _, err := e.batch(); err != nil && batchErr == nil {
+				batchErr = err
+			}
+		})
+		runtime.GOMAXPROCS(prev)
+		if batchErr != nil {
+			r.batchNote = "error: " + batchErr.Error()
+		} else {
+			r.batch = float64(b.o.batch) / l.mean.Seconds()
+		}
+	} else {
+		r.batchNote = e.note
+	}
+	r.allocs = testing.AllocsPerRun(10, single(e.p))
+	return r
+}
+
+// printRows writes the table of part (a) and its notes.
+func (b engineBench) printRows(w io.Writer, list []engineEntry, rows map[string]*engineRow, gflop float64, in engine.Shape) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "engine\tCPUs\tp50 1 image\tmean 1 image\tGFLOP/s (p50)\timages/s, 2 goroutines\timages/s, batch of %d\tallocs/inference\truns\t\n", o.batch)
-	gflop := 2 * float64(native.MACs()) / 1e9
+	fmt.Fprintf(tw, "engine\tCPUs\tp50 1 image\tmean 1 image\tGFLOP/s (p50)\timages/s, 2 goroutines\timages/s, batch of %d\tallocs/inference\truns\t\n", b.o.batch)
 	num := func(v float64) string {
 		if v <= 0 {
 			return "-"
@@ -274,32 +327,28 @@ func engines(o *options, w, stderr io.Writer, sum *summary) error {
 		fmt.Fprintln(w, n)
 	}
 	fmt.Fprintf(w, "CPUs: GOMAXPROCS for the native engine (its packed kernels split one image over GOMAXPROCS workers), intra-op threads for ONNX Runtime.\n")
-	fmt.Fprintf(w, "2 goroutines: two goroutines each running one image after another (the native rows at GOMAXPROCS %d).\n", procs)
-	fmt.Fprintf(w, "batch: native = model.PredictBatch(%d images) on one goroutine; ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", o.batch, o.batch, in.H, in.W)
+	fmt.Fprintf(w, "2 goroutines: two goroutines each running one image after another (the native rows at GOMAXPROCS %d).\n", b.procs)
+	fmt.Fprintf(w, "batch: native = model.PredictBatch(%d images) on one goroutine; ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", b.o.batch, b.o.batch, in.H, in.W)
 	fmt.Fprintln(w, "allocs/inference: Go heap allocations per single-image Predict (testing.AllocsPerRun); ORT's own C++ allocations are not counted.")
+}
 
-	sum.nativeP50 = rows["native1"].lat.p50
-	sum.nativeAllocs = rows["native"].allocs
-	sum.engineRan = true
-	if o1, o2 := rows["ort1"], rows["ort2"]; o1 != nil && o2 != nil {
-		sum.ortP50 = o1.lat.p50
-		fmt.Fprintln(w, "\nratios native (ONNX file) / ONNX Runtime, same run (time: >1 means native is slower; images/s: <1 means native is slower)")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "native / ORT\tp50 1 image\tmean 1 image\timages/s, 2 goroutines\timages/s, batch of %d\t\n", o.batch)
-		for _, c := range []struct {
-			label string
-			n, o  *engineRow
-		}{
-			{"native 1 CPU / ORT 1 thread", rows["native1"], o1},
-			{fmt.Sprintf("native %d CPUs / ORT 2 threads", procs), rows["native"], o2},
-			{fmt.Sprintf("native %d CPUs / ORT 1 thread", procs), rows["native"], o1},
-		} {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.label, ratio(float64(c.n.lat.p50), float64(c.o.lat.p50)),
-				ratio(float64(c.n.lat.mean), float64(c.o.lat.mean)), ratio(c.n.par, c.o.par), ratio(c.n.batch, c.o.batch))
-		}
-		tw.Flush()
+// printRatios writes the native engine's figures over ONNX Runtime's.
+func (b engineBench) printRatios(w io.Writer, rows map[string]*engineRow, o1, o2 *engineRow) {
+	fmt.Fprintln(w, "\nratios native (ONNX file) / ONNX Runtime, same run (time: >1 means native is slower; images/s: <1 means native is slower)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "native / ORT\tp50 1 image\tmean 1 image\timages/s, 2 goroutines\timages/s, batch of %d\t\n", b.o.batch)
+	for _, c := range []struct {
+		label string
+		n, o  *engineRow
+	}{
+		{"native 1 CPU / ORT 1 thread", rows["native1"], o1},
+		{fmt.Sprintf("native %d CPUs / ORT 2 threads", b.procs), rows["native"], o2},
+		{fmt.Sprintf("native %d CPUs / ORT 1 thread", b.procs), rows["native"], o1},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.label, ratio(float64(c.n.lat.p50), float64(c.o.lat.p50)),
+			ratio(float64(c.n.lat.mean), float64(c.o.lat.mean)), ratio(c.n.par, c.o.par), ratio(c.n.batch, c.o.batch))
 	}
-	return nil
+	tw.Flush()
 }
 
 // outputs runs each of the n images of xs through p.
