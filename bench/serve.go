@@ -42,16 +42,8 @@ func serve(o *options, tags string, w, stderr io.Writer, sum *summary) error {
 	}
 	fmt.Fprintf(stderr, "bench: built in %.1f s\n", time.Since(t).Seconds())
 
-	// The model: the user's --model, else the generated Husky ONNX model
-	// of (a) (both engines can run it), else the embedded default.
-	modelArgs, modelDesc := []string(nil), "the user's --model"
-	if !slices.ContainsFunc(o.serveArgs, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "model") }) {
-		if p, _, _, err := huskyFiles(o, stderr); err == nil {
-			modelArgs, modelDesc = []string{"--model", p}, filepath.Base(p)+" (the model of (a))"
-		} else {
-			modelDesc = "the embedded default model (" + err.Error() + ")"
-		}
-	}
+	sb := serveBench{o: o, bin: bin, img: img, big: big, stderr: stderr, sum: sum}
+	modelDesc := sb.chooseModel()
 	scheme := "HTTPS with the self-signed certificate"
 	if o.insecureHTTP {
 		scheme = "plain HTTP"
@@ -59,75 +51,119 @@ func serve(o *options, tags string, w, stderr io.Writer, sum *summary) error {
 	fmt.Fprintf(w, "server: go build -tags %q (GOEXPERIMENT %q), %s, model %s; client and server share the %d CPUs\n",
 		tags, os.Getenv("GOEXPERIMENT"), scheme, modelDesc, runtime.NumCPU())
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "engine\timage\tclients\trequests\treq/s\t200/s\tp50 (200)\tp99 (200)\tmean (200)\tstatuses\tserver peak RSS\t")
-	var notes []string
+	sb.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(sb.tw, "engine\timage\tclients\trequests\treq/s\t200/s\tp50 (200)\tp99 (200)\tmean (200)\tstatuses\tserver peak RSS\t")
 	for _, engine := range o.serveEngines {
-		args := slices.Concat(o.serveArgs, modelArgs)
-		if engine == "ort" {
-			lib, why := ortLibrary(o, stderr)
-			if o.ortFailed != "" {
-				lib, why = "", o.ortFailed
-			}
-			if lib == "" || modelArgs == nil && !slices.ContainsFunc(o.serveArgs, func(a string) bool { return strings.Contains(a, ".onnx") }) {
-				if why == "" {
-					why = "no ONNX model to serve"
-				}
-				notes = append(notes, "ort: SKIPPED: "+why)
-				continue
-			}
-			args = append(args, "--engine", "ort", "--ort-lib", lib)
+		if err := sb.engine(engine); err != nil {
+			return err
 		}
-		srv, err := loadgen.StartServer(loadgen.ServerOptions{Binary: bin, InsecureHTTP: o.insecureHTTP, Args: args, Log: loadgen.PrefixWriter{Prefix: "bench: ", W: stderr}})
-		if err != nil {
-			if engine == "ort" { // e.g. a library that does not load
-				lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-				notes = append(notes, "ort: SKIPPED: "+lines[len(lines)-1])
-				continue
-			}
-			return fmt.Errorf("%s: %w", engine, err)
-		}
-		notes = append(notes, fmt.Sprintf("%s: serve flags %q", engine, srv.Args()))
-		base, cfg := strings.TrimSuffix(srv.URL(), "/"), srv.TLS()
-		if err := loadgen.WarmUp(base, cfg, img); err != nil {
-			srv.Stop()
-			return fmt.Errorf("%s: %w", engine, err)
-		}
-		row := func(label string, data []byte, n int, d time.Duration) loadgen.Result {
-			srv.ResetPeakRSS()
-			r := loadgen.Attack(base, cfg, data, n, d)
-			rss := "n/a"
-			if kb, err := srv.PeakRSS(); err == nil {
-				rss = fmt.Sprintf("%d MiB", kb>>10)
-				sum.peakRSS = max(sum.peakRSS, kb)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", engine, label, n, r.Requests, r.Rate, r.OKRate,
-				msf(r.P50), msf(r.P99), msf(r.Mean), r.Statuses, rss)
-			return r
-		}
-		er := engineServe{engine: engine}
-		label := fmt.Sprintf("1 MP 1280x800 (%d KB)", len(img)>>10)
-		for _, n := range o.levels {
-			er.levels = append(er.levels, row(label, img, n, o.duration))
-		}
-		if err := loadgen.WarmUp(base, cfg, big); err == nil {
-			r := row(fmt.Sprintf("12 MP 4000x3000 (%d KB)", len(big)>>10), big, 1, min(o.duration, 4*time.Second))
-			er.big = &r
-		} else {
-			fmt.Fprintf(tw, "%s\t12 MP\t1\t-\t-\t-\t-\t-\t-\t%v\t-\t\n", engine, err)
-		}
-		if !srv.PeakPerLevel() {
-			notes = append(notes, engine+": peak RSS is the server's since it started (/proc/PID/clear_refs could not be reset)")
-		}
-		srv.Stop()
-		sum.serve = append(sum.serve, er)
 	}
-	tw.Flush()
-	for _, n := range notes {
+	sb.tw.Flush()
+	for _, n := range sb.notes {
 		fmt.Fprintln(w, n)
 	}
 	fmt.Fprintln(w, "server peak RSS is its VmHWM during the row (reset through /proc/PID/clear_refs before each).")
 	fmt.Fprintln(w, "beyond --max-pending (default 4 x GOMAXPROCS) requests get an immediate 503, and these clients retry at once.")
+	return nil
+}
+
+// serveBench is part (c) under way: the binary, the images, the table
+// and its notes.
+type serveBench struct {
+	o         *options
+	bin       string
+	img, big  []byte // 1 MP and 12 MP JPEGs
+	modelArgs []string
+	tw        *tabwriter.Writer
+	notes     []string
+	stderr    io.Writer
+	sum       *summary
+}
+
+// chooseModel picks the model to serve: the user's --model, else the
+// generated Husky ONNX model of (a) (both engines can run it), else the
+// embedded default; it returns its description.
+func (sb *serveBench) chooseModel() string {
+	if slices.ContainsFunc(sb.o.serveArgs, func(a string) bool { return strings.HasPrefix(strings.TrimLeft(a, "-"), "model") }) {
+		return "the user's --model"
+	}
+	p, _, _, err := huskyFiles(sb.o, sb.stderr)
+	if err != nil {
+		return "the embedded default model (" + err.Error() + ")"
+	}
+	sb.modelArgs = []string{"--model", p}
+	return filepath.Base(p) + " (the model of (a))"
+}
+
+// serverArgs are the flags of the server of engine, or why it is skipped.
+func (sb *serveBench) serverArgs(engine string) (args []string, skip string) {
+	args = slices.Concat(sb.o.serveArgs, sb.modelArgs)
+	if engine != "ort" {
+		return args, ""
+	}
+	lib, why := ortLibrary(sb.o, sb.stderr)
+	if sb.o.ortFailed != "" {
+		lib, why = "", sb.o.ortFailed
+	}
+	if lib == "" || sb.modelArgs == nil && !slices.ContainsFunc(sb.o.serveArgs, func(a string) bool { return strings.Contains(a, ".onnx") }) {
+		if why == "" {
+			why = "no ONNX model to serve"
+		}
+		return nil, why
+	}
+	return append(args, "--engine", "ort", "--ort-lib", lib), ""
+}
+
+// engine starts the server of engine and measures its rows: the 1 MP
+// image at each level of clients, then the 12 MP one with one client.
+func (sb *serveBench) engine(engine string) error {
+	args, skip := sb.serverArgs(engine)
+	if skip != "" {
+		sb.notes = append(sb.notes, "ort: SKIPPED: "+skip)
+		return nil
+	}
+	srv, err := loadgen.StartServer(loadgen.ServerOptions{Binary: sb.bin, InsecureHTTP: sb.o.insecureHTTP, Args: args, Log: loadgen.PrefixWriter{Prefix: "bench: ", W: sb.stderr}})
+	if err != nil {
+		if engine == "ort" { // e.g. a library that does not load
+			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+			sb.notes = append(sb.notes, "ort: SKIPPED: "+lines[len(lines)-1])
+			return nil
+		}
+		return fmt.Errorf("%s: %w", engine, err)
+	}
+	defer srv.Stop()
+	sb.notes = append(sb.notes, fmt.Sprintf("%s: serve flags %q", engine, srv.Args()))
+	base, cfg := strings.TrimSuffix(srv.URL(), "/"), srv.TLS()
+	if err := loadgen.WarmUp(base, cfg, sb.img); err != nil {
+		return fmt.Errorf("%s: %w", engine, err)
+	}
+	row := func(label string, data []byte, n int, d time.Duration) loadgen.Result {
+		srv.ResetPeakRSS()
+		r := loadgen.Attack(base, cfg, data, n, d)
+		rss := "n/a"
+		if kb, err := srv.PeakRSS(); err == nil {
+			rss = fmt.Sprintf("%d MiB", kb>>10)
+			sb.sum.peakRSS = max(sb.sum.peakRSS, kb)
+		}
+		fmt.Fprintf(sb.tw, "%s\t%s\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", engine, label, n, r.Requests, r.Rate, r.OKRate,
+			msf(r.P50), msf(r.P99), msf(r.Mean), r.Statuses, rss)
+		return r
+	}
+	er := engineServe{engine: engine}
+	label := fmt.Sprintf("1 MP 1280x800 (%d KB)", len(sb.img)>>10)
+	for _, n := range sb.o.levels {
+		er.levels = append(er.levels, row(label, sb.img, n, sb.o.duration))
+	}
+	if err := loadgen.WarmUp(base, cfg, sb.big); err == nil {
+		r := row(fmt.Sprintf("12 MP 4000x3000 (%d KB)", len(sb.big)>>10), sb.big, 1, min(sb.o.duration, 4*time.Second))
+		er.big = &r
+	} else {
+		fmt.Fprintf(sb.tw, "%s\t12 MP\t1\t-\t-\t-\t-\t-\t-\t%v\t-\t\n", engine, err)
+	}
+	if !srv.PeakPerLevel() {
+		sb.notes = append(sb.notes, engine+": peak RSS is the server's since it started (/proc/PID/clear_refs could not be reset)")
+	}
+	sb.sum.serve = append(sb.sum.serve, er)
 	return nil
 }
 

@@ -216,30 +216,49 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if o.InsecureHTTP {
 		args = append(args, "--insecure-http")
 	}
-	serveArgs := o.Args
-	help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
-	if bytes.Contains(help, []byte("-rate-limit")) && !slices.ContainsFunc(serveArgs, func(a string) bool {
-		return strings.HasPrefix(strings.TrimLeft(a, "-"), "rate-limit")
-	}) {
-		serveArgs = append([]string{"--rate-limit", "0"}, serveArgs...)
-	}
-	s.args = serveArgs
-	s.cmd = exec.Command(bin, append(args, serveArgs...)...)
+	s.args = serveArgs(bin, o.Args)
+	s.cmd = exec.Command(bin, append(args, s.args...)...)
 	logPath := filepath.Join(dir, "serve.log")
-	logFile, err := os.Create(logPath)
+	lines, err := s.start(logPath)
 	if err != nil {
 		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := s.awaitListening(lines, logPath); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(logw, "huskyai serve (pid %d) listening on %s, log in %s\n", s.cmd.Process.Pid, s.url, logPath)
+	return s, nil
+}
+
+// serveArgs are the extra serve flags, with rate limiting turned off
+// (--rate-limit 0) when the binary has the flag and they do not set it: a
+// load test is one client that sends as fast as it can.
+func serveArgs(bin string, extra []string) []string {
+	help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	if bytes.Contains(help, []byte("-rate-limit")) && !slices.ContainsFunc(extra, func(a string) bool {
+		return strings.HasPrefix(strings.TrimLeft(a, "-"), "rate-limit")
+	}) {
+		return append([]string{"--rate-limit", "0"}, extra...)
+	}
+	return extra
+}
+
+// start starts the server with its stderr to the file logPath, and
+// returns its stdout, line by line; the channel closes when the process
+// exits, and s.exited then receives its status.
+func (s *Server) start(logPath string) (<-chan string, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 	s.cmd.Stderr = logFile
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	lines := make(chan string)
@@ -251,6 +270,14 @@ func StartServer(o ServerOptions) (*Server, error) {
 		close(lines)
 		s.exited <- s.cmd.Wait()
 	}()
+	return lines, nil
+}
+
+// awaitListening reads the server's stdout until it says where it
+// listens (and, over HTTPS, its certificate's fingerprint, which the
+// client pins), then keeps draining it. On failure the server is stopped
+// and its directory removed.
+func (s *Server) awaitListening(lines <-chan string, logPath string) error {
 	fingerprint := ""
 	timeout := time.After(2 * time.Minute)
 	for s.url == "" {
@@ -258,8 +285,8 @@ func StartServer(o ServerOptions) (*Server, error) {
 		case line, ok := <-lines:
 			if !ok {
 				log, _ := os.ReadFile(logPath)
-				os.RemoveAll(dir)
-				return nil, fmt.Errorf("huskyai serve exited before listening:\n%s", log)
+				os.RemoveAll(s.dir)
+				return fmt.Errorf("huskyai serve exited before listening:\n%s", log)
 			}
 			if m := fingerprintRE.FindStringSubmatch(line); m != nil {
 				fingerprint = m[1]
@@ -269,7 +296,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 			}
 		case <-timeout:
 			s.Stop()
-			return nil, errors.New("huskyai serve did not listen within 2 minutes")
+			return errors.New("huskyai serve did not listen within 2 minutes")
 		}
 	}
 	go func() {
@@ -280,16 +307,15 @@ func StartServer(o ServerOptions) (*Server, error) {
 	if strings.HasPrefix(s.url, "https://") {
 		if fingerprint == "" {
 			s.Stop()
-			return nil, errors.New("huskyai serve printed no certificate fingerprint")
+			return errors.New("huskyai serve printed no certificate fingerprint")
 		}
 		s.tls = Pinned(fingerprint)
 	}
 	if err := CheckLoopback(s.url); err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
-	fmt.Fprintf(logw, "huskyai serve (pid %d) listening on %s, log in %s\n", s.cmd.Process.Pid, s.url, logPath)
-	return s, nil
+	return nil
 }
 
 // URL is the server's base URL, such as https://127.0.0.1:41234/.
