@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/abuse"
 	"github.com/huskyai/huskyai/classifier"
 )
 
@@ -142,13 +143,13 @@ func (s *server) admitMore(w http.ResponseWriter, r *http.Request, n int) bool {
 	if s.limiter == nil {
 		return true
 	}
-	key, now := bucketKey(clientOf(r.Context()).Addr), time.Now()
+	key, now := abuse.Key(clientOf(r.Context()).Addr), time.Now()
 	for range n {
-		if ok, wait := s.limiter.reserve(key, now); !ok {
+		if ok, wait := s.limiter.Reserve(key, now); !ok {
 			s.metrics.rateLimited.Inc()
 			s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
 				"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
-				float64(s.limiter.limit), s.limiter.burst, retryAfterSeconds(wait)), "")
+				s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), "")
 			return false
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,8 +24,10 @@ type hashingModel struct {
 	calls atomic.Int64
 }
 
-func (m *hashingModel) Current() Classifier        { return m }
+func (m *hashingModel) Current() Classifier { return m }
+
 func (m *hashingModel) Info() classifier.ModelInfo { return placeholderInfo }
+
 func (m *hashingModel) Classify(img []byte) (classifier.Result, error) {
 	m.calls.Add(1)
 	rgb, format, err := imageprep.Decode(img, 0)
@@ -38,87 +39,6 @@ func (m *hashingModel) Classify(img []byte) (classifier.Result, error) {
 		Image:   imageprep.Info{Format: format, Width: rgb.Width, Height: rgb.Height},
 		PHash:   rgb.DHash(),
 	}, nil
-}
-
-func TestRateLimiter(t *testing.T) {
-	a := netip.MustParsePrefix("203.0.113.7/32")
-	b := netip.MustParsePrefix("2001:db8::/64")
-	type step struct {
-		at    time.Duration // since the start
-		key   netip.Prefix
-		ok    bool
-		retry time.Duration // when refused
-	}
-	for _, tt := range []struct {
-		name  string
-		limit float64
-		burst int
-		steps []step
-	}{
-		{"burst then refused, refill", 1, 3, []step{
-			{0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0},
-			{0, a, false, time.Second},
-			{500 * time.Millisecond, a, false, 500 * time.Millisecond},
-			{time.Second, a, true, 0},
-			{time.Second, a, false, time.Second},
-		}},
-		{"clients are independent", 1, 1, []step{
-			{0, a, true, 0}, {0, a, false, time.Second}, {0, b, true, 0}, {0, b, false, time.Second},
-		}},
-		{"a refused request takes no token", 2, 1, []step{
-			{0, a, true, 0},
-			{100 * time.Millisecond, a, false, 400 * time.Millisecond},
-			{200 * time.Millisecond, a, false, 300 * time.Millisecond},
-			{500 * time.Millisecond, a, true, 0},
-		}},
-		{"slow limit", 0.1, 1, []step{{0, a, true, 0}, {0, a, false, 10 * time.Second}}},
-		{"default burst is twice the limit", 2, 0, []step{
-			{0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0}, {0, a, true, 0}, {0, a, false, 500 * time.Millisecond},
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rl := newRateLimiter(tt.limit, tt.burst)
-			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			for i, s := range tt.steps {
-				ok, retry := rl.reserve(s.key, t0.Add(s.at))
-				if ok != s.ok || (retry-s.retry).Abs() > time.Millisecond {
-					t.Errorf("step %d (%v, %v): %v, retry after %v; want %v, %v", i, s.at, s.key, ok, retry, s.ok, s.retry)
-				}
-			}
-		})
-	}
-	if rl := newRateLimiter(0, 10); rl != nil {
-		t.Error("newRateLimiter(0, 10) is not nil: a zero limit must turn limiting off")
-	}
-}
-
-// TestRateLimiterMemory: the limiter forgets clients whose bucket is full
-// again, and never holds more than maxRateClients.
-func TestRateLimiterMemory(t *testing.T) {
-	rl := newRateLimiter(1, 1)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	key := func(i int) netip.Prefix {
-		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)
-	}
-	// More clients than the cap, all at once: none is idle, so arbitrary
-	// ones are dropped.
-	for i := range maxRateClients + 500 {
-		rl.reserve(key(i), t0)
-	}
-	if n := rl.size(); n > maxRateClients {
-		t.Fatalf("%d clients remembered, more than %d", n, maxRateClients)
-	}
-	// A minute later every bucket is full again: the next request sweeps
-	// them all.
-	rl.reserve(key(0), t0.Add(sweepEvery))
-	if n := rl.size(); n != 1 {
-		t.Errorf("after the sweep %d clients remembered, want 1", n)
-	}
-	// A client that was forgotten starts with a full bucket, which is
-	// what it would have had.
-	if ok, _ := rl.reserve(key(7), t0.Add(sweepEvery)); !ok {
-		t.Error("a forgotten idle client was refused")
-	}
 }
 
 // readSpy is a request body that records whether it was read.

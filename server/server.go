@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/huskyai/huskyai/abuse"
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/modelstore"
@@ -119,14 +120,14 @@ type Config struct {
 	// ProbeThreshold is the number of near-identical but not identical
 	// images from one client within ProbeWindow from which its
 	// predictions are flagged as probing (metric, warning, audit). Zero
-	// turns the detector off. At most MaxProbeThreshold.
+	// turns the detector off. At most abuse.MaxProbeThreshold.
 	ProbeThreshold int
 	// ProbeWindow is the probing detector's sliding window. Default
-	// DefaultProbeWindow.
+	// abuse.DefaultProbeWindow.
 	ProbeWindow time.Duration
 	// ProbeDistance is the largest Hamming distance between the 64-bit
 	// perceptual hashes of two near-identical images. Default
-	// DefaultProbeDistance.
+	// abuse.DefaultProbeDistance.
 	ProbeDistance int
 	// BlockProbing refuses flagged predictions with 429
 	// probing_suspected instead of answering them, until the client's
@@ -183,10 +184,10 @@ type server struct {
 	sem     chan struct{} // inference slots
 	pending chan struct{} // admitted prediction requests
 	metrics *metrics
-	limiter *rateLimiter   // nil: no rate limit
-	probes  *probeDetector // nil: no probing detection
-	tracer  trace.Tracer   // nil: no tracing (tracing.go)
-	batch   *batcher       // nil: no dynamic batching (batch.go)
+	limiter *abuse.RateLimiter   // nil: no rate limit
+	probes  *abuse.ProbeDetector // nil: no probing detection
+	tracer  trace.Tracer         // nil: no tracing (tracing.go)
+	batch   *batcher             // nil: no dynamic batching (batch.go)
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -211,7 +212,8 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	if _, ok := models.(Repository); ok {
 		s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
 	}
-	s.limiter, s.probes = newRateLimiter(cfg.RateLimit, cfg.RateBurst), newProbeDetector(cfg)
+	s.limiter = abuse.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)
+	s.probes = abuse.NewProbeDetector(cfg.ProbeThreshold, cfg.ProbeWindow, cfg.ProbeDistance)
 	s.tracer = newTracer(cfg.TracerProvider)
 	if cfg.BatchMax > 1 {
 		s.batch = newBatcher(cfg.BatchMax, cfg.BatchDelay, s.runBatch, func(v any, stack []byte) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/huskyai/huskyai/server"
+	"github.com/huskyai/huskyai/abuse"
 )
 
 // Defaults of the abuse flags of "huskyai serve".
@@ -45,9 +45,9 @@ func (a *abuseFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&a.rateLimit, "rate-limit", defaultRateLimit, "prediction requests per second allowed to one client (an IPv4 address or an IPv6 /64)\non average; more get 429 rate_limited with Retry-After before their upload is read;\n0 turns the limit off")
 	fs.IntVar(&a.rateBurst, "rate-burst", defaultRateBurst, "prediction requests one client may send at once before --rate-limit applies")
 	fs.BoolVar(&a.labelOnly, "label-only", false, "answer predictions with the label and text only: no probability, no score (the\noriginal contract's \"score\" is then absent), so a client learns less about the model")
-	fs.IntVar(&a.probeThreshold, "probe-threshold", defaultProbeThreshold, fmt.Sprintf("flag a client as probing the model once this many of its images within\n--probe-window are near-identical (perceptual hash within --probe-distance bits) but\nnot byte-identical: a warning, huskyai_probing_flagged_total and the audit record's\n\"probing\"; 0 turns the detector off, else 2..%d", server.MaxProbeThreshold))
-	fs.DurationVar(&a.probeWindow, "probe-window", server.DefaultProbeWindow, "the probing detector's sliding window")
-	fs.IntVar(&a.probeDistance, "probe-distance", server.DefaultProbeDistance, fmt.Sprintf("largest number of differing bits of the 64-bit perceptual hashes of two\nnear-identical images, 1..%d", maxProbeDistance))
+	fs.IntVar(&a.probeThreshold, "probe-threshold", defaultProbeThreshold, fmt.Sprintf("flag a client as probing the model once this many of its images within\n--probe-window are near-identical (perceptual hash within --probe-distance bits) but\nnot byte-identical: a warning, huskyai_probing_flagged_total and the audit record's\n\"probing\"; 0 turns the detector off, else 2..%d", abuse.MaxProbeThreshold))
+	fs.DurationVar(&a.probeWindow, "probe-window", abuse.DefaultProbeWindow, "the probing detector's sliding window")
+	fs.IntVar(&a.probeDistance, "probe-distance", abuse.DefaultProbeDistance, fmt.Sprintf("largest number of differing bits of the 64-bit perceptual hashes of two\nnear-identical images, 1..%d", maxProbeDistance))
 	fs.BoolVar(&a.blockProbing, "block-probing", false, "refuse the predictions of a client flagged by --probe-threshold with 429\nprobing_suspected until its near-identical images leave --probe-window")
 }
 
@@ -58,8 +58,8 @@ func (a *abuseFlags) check() error {
 		return fmt.Errorf("--rate-limit %v: want requests per second, 0 for no limit", a.rateLimit)
 	case a.rateLimit > 0 && a.rateBurst < 1:
 		return fmt.Errorf("--rate-burst %d: want at least 1", a.rateBurst)
-	case a.probeThreshold < 0 || a.probeThreshold == 1 || a.probeThreshold > server.MaxProbeThreshold:
-		return fmt.Errorf("--probe-threshold %d: want 0 (off) or 2..%d", a.probeThreshold, server.MaxProbeThreshold)
+	case a.probeThreshold < 0 || a.probeThreshold == 1 || a.probeThreshold > abuse.MaxProbeThreshold:
+		return fmt.Errorf("--probe-threshold %d: want 0 (off) or 2..%d", a.probeThreshold, abuse.MaxProbeThreshold)
 	case a.probeWindow <= 0 || a.probeWindow > maxProbeWindow:
 		return fmt.Errorf("--probe-window %v: want more than 0 and at most %v", a.probeWindow, maxProbeWindow)
 	case a.probeDistance < 1 || a.probeDistance > maxProbeDistance:
@@ -84,7 +84,7 @@ func (a *abuseFlags) log(logger *slog.Logger) {
 }
 
 // prefixList is a flag.Value of networks: each Set appends a
-// comma-separated list (server.ParseTrustedProxies).
+// comma-separated list (abuse.ParseTrustedProxies).
 type prefixList []netip.Prefix
 
 func (p *prefixList) String() string {
@@ -96,7 +96,7 @@ func (p *prefixList) String() string {
 }
 
 func (p *prefixList) Set(v string) error {
-	ps, err := server.ParseTrustedProxies(v)
+	ps, err := abuse.ParseTrustedProxies(v)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,11 @@
-package server
+package abuse
 
 import (
 	"net/netip"
 	"time"
 )
 
-// Sweeps of a clientTable.
+// Sweeps of a table.
 const (
 	// sweepEvery is how often idle clients are forgotten even when the
 	// table is not full, so that it shrinks after a busy period.
@@ -16,9 +16,9 @@ const (
 	sweepMinGap = time.Second
 )
 
-// clientTable is the bounded per-client memory of the abuse defences (the
+// table is the bounded per-client memory of the abuse defences (the
 // rate limiter's token buckets, the probing detector's upload histories):
-// state V per client (an IPv4 address or an IPv6 /64, see bucketKey).
+// state V per client (an IPv4 address or an IPv6 /64, see Key).
 //
 // Memory is bounded. Sweeps forget the clients that idle reports as
 // holding nothing worth keeping; they run on any access at most every
@@ -27,20 +27,20 @@ const (
 // are forgotten (Go's map order): the bound is on memory, and an attacker
 // with more addresses than max is beyond what a per-client defence can
 // stop. The owner holds its own lock around every call.
-type clientTable[V any] struct {
+type table[V any] struct {
 	max       int
 	idle      func(v V, now time.Time) bool
 	m         map[netip.Prefix]V
 	lastSweep time.Time
 }
 
-// newClientTable returns a table of at most max clients.
-func newClientTable[V any](max int, idle func(v V, now time.Time) bool) *clientTable[V] {
-	return &clientTable[V]{max: max, idle: idle, m: make(map[netip.Prefix]V)}
+// newTable returns a table of at most max clients.
+func newTable[V any](max int, idle func(v V, now time.Time) bool) *table[V] {
+	return &table[V]{max: max, idle: idle, m: make(map[netip.Prefix]V)}
 }
 
 // get returns key's state, if the table has it, sweeping when one is due.
-func (t *clientTable[V]) get(key netip.Prefix, now time.Time) (V, bool) {
+func (t *table[V]) get(key netip.Prefix, now time.Time) (V, bool) {
 	if now.Sub(t.lastSweep) >= sweepEvery {
 		t.sweep(now)
 	}
@@ -50,7 +50,7 @@ func (t *clientTable[V]) get(key netip.Prefix, now time.Time) (V, bool) {
 
 // getOrAdd returns key's state, adding the one that make returns (making
 // room for it) when key is new.
-func (t *clientTable[V]) getOrAdd(key netip.Prefix, now time.Time, make func() V) V {
+func (t *table[V]) getOrAdd(key netip.Prefix, now time.Time, make func() V) V {
 	if v, ok := t.get(key, now); ok {
 		return v
 	}
@@ -69,7 +69,7 @@ func (t *clientTable[V]) getOrAdd(key netip.Prefix, now time.Time, make func() V
 }
 
 // sweep forgets the idle clients.
-func (t *clientTable[V]) sweep(now time.Time) {
+func (t *table[V]) sweep(now time.Time) {
 	t.lastSweep = now
 	for k, v := range t.m {
 		if t.idle(v, now) {
@@ -79,4 +79,4 @@ func (t *clientTable[V]) sweep(now time.Time) {
 }
 
 // len returns the number of clients remembered.
-func (t *clientTable[V]) len() int { return len(t.m) }
+func (t *table[V]) len() int { return len(t.m) }
