@@ -530,7 +530,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="the .h5 file to write")
     ap.add_argument("--val-dir", help="write the validation split here as symbolic links, for huskyai eval")
     ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=44)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.004)
     ap.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
