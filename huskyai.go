@@ -21,7 +21,7 @@ const (
 	TextNotHusky  = "Does not look like a husky to me."
 )
 
-// UntrainedNote starts the description (model.Model.Note) of a model file
+// UntrainedNote starts the description (engine.Model.Note) of a model file
 // that declares itself untrained, such as the seeded random models of the
 // test fixtures: its scores mean nothing, and everything that reports on
 // it says so with PlaceholderWarning.

@@ -30,7 +30,7 @@ type engineRow struct {
 }
 
 // predictor is the single-image call that the native engine and
-// ortengine.Session share (classifier.Engine).
+// ort.Session share (classifier.Engine).
 type predictor interface {
 	Predict(dst, x []float32) ([]float32, error)
 }
@@ -328,7 +328,7 @@ func (b engineBench) printRows(w io.Writer, list []engineEntry, rows map[string]
 	}
 	fmt.Fprintf(w, "CPUs: GOMAXPROCS for the native engine (its packed kernels split one image over GOMAXPROCS workers), intra-op threads for ONNX Runtime.\n")
 	fmt.Fprintf(w, "2 goroutines: two goroutines each running one image after another (the native rows at GOMAXPROCS %d).\n", b.procs)
-	fmt.Fprintf(w, "batch: native = model.PredictBatch(%d images) on one goroutine; ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", b.o.batch, b.o.batch, in.H, in.W)
+	fmt.Fprintf(w, "batch: native = engine.Model.PredictBatch(%d images) on one goroutine; ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", b.o.batch, b.o.batch, in.H, in.W)
 	fmt.Fprintln(w, "allocs/inference: Go heap allocations per single-image Predict (testing.AllocsPerRun); ORT's own C++ allocations are not counted.")
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // ortBatch makes a session of the ONNX model data on ONNX Runtime (already
-// initialized by ortengine.Load) with the given intra-op threads, and
+// initialized by ort.Load) with the given intra-op threads, and
 // returns a function that runs n copies of the HWC image x as one batch
 // tensor [n,...], laying the images out (transposing to NCHW if the model
 // wants it) into the input tensor at each call, as a server batching

@@ -272,7 +272,7 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 }
 
 // BatchEngine is implemented by engines that run several images in one
-// forward pass, as *model.Model does (PredictBatchTo).
+// forward pass, as *engine.Model does (PredictBatchTo).
 type BatchEngine interface {
 	// PredictBatchTo runs n images laid out one after another in x and
 	// appends their outputs, one after another, to dst.

@@ -8,7 +8,7 @@ import (
 	"github.com/huskyai/huskyai/engine"
 )
 
-// Engine runs a loaded model on one image. *model.Model, huskyai's own
+// Engine runs a loaded model on one image. *engine.Model, huskyai's own
 // engine, is one; engine/ort's ONNX Runtime session (built with
 // -tags ort) is another. Implementations must be safe for concurrent use.
 type Engine interface {

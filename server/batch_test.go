@@ -395,7 +395,7 @@ func TestServerBatchesV2(t *testing.T) {
 					return
 				}
 				// Equal but for the order of the sums in the dense
-				// layers (see model.PredictBatchTo).
+				// layers (see engine.Model.PredictBatchTo).
 				got := v2Probabilities(t, res, out, 2)
 				if len(got) != 2 || math.Abs(got[0]-want[0]) > 1e-6 || math.Abs(got[1]-want[1]) > 1e-6 {
 					t.Errorf("request %d: batched %v, unbatched %v", i, got, want)

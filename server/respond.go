@@ -71,7 +71,7 @@ func errorJSON(w http.ResponseWriter, status int, code, message, warning string)
 }
 
 // protocolError is the error body of the ecosystem protocols (KServe v2
-// and TF Serving REST, v2.go): {"error":"message"}.
+// and TF Serving REST, kserve.go and tfserving.go): {"error":"message"}.
 type protocolError struct {
 	Error string `json:"error"`
 }

@@ -19,7 +19,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/readyz", "/readyz", allow(handleReadyz(s), http.MethodGet))
 	s.handle(mux, "/metrics", "/metrics", allow(s.metrics.handler(), http.MethodGet))
 
-	// The ecosystem protocols (v2.go), whose errors are {"error":"..."}:
+	// The ecosystem protocols (kserve.go, tfserving.go), whose errors are {"error":"..."}:
 	// KServe v2 (Open Inference Protocol) and TF Serving REST.
 	v2 := func(pattern string, h http.Handler, method string) {
 		s.handle(mux, pattern, pattern, protocolErrors(allow(h, method)))

@@ -23,7 +23,7 @@ import (
 	"github.com/huskyai/huskyai/engine/internal/hdf5"
 )
 
-// Format names, as reported in model.Model.Format.
+// Format names, as reported in engine.Model.Format.
 const (
 	FormatH5    = "keras-h5"
 	FormatKeras = "keras-v3"
@@ -90,7 +90,7 @@ func LoadH5(data []byte, opts ...engine.Option) (*engine.Model, error) {
 }
 
 // NoteAttr is the root attribute of a .h5 file in which huskyai's training
-// pipeline describes the model (model.Model.Note). Keras ignores it.
+// pipeline describes the model (engine.Model.Note). Keras ignores it.
 const NoteAttr = "huskyai_note"
 
 // LoadKeras loads a Keras 3 ".keras" archive.

@@ -22,7 +22,7 @@ import (
 	"github.com/huskyai/huskyai/engine/internal/onnxproto"
 )
 
-// Format is the format name reported in model.Model.Format.
+// Format is the format name reported in engine.Model.Format.
 const Format = "onnx"
 
 // Supported default-domain opset versions.

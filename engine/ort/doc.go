@@ -1,7 +1,7 @@
 // Package ort runs ONNX models on ONNX Runtime (the C library
 // libonnxruntime.so, loaded at run time through
 // github.com/yalue/onnxruntime_go) as an alternative to huskyai's own
-// engine in package model.
+// engine in package engine.
 //
 // It needs cgo and is only built with the build tag "ort"
 // (go build -tags ort); without it, Available is false and Load fails with

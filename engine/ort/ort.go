@@ -57,7 +57,7 @@ func Version() string {
 }
 
 // Session is an ONNX model loaded into ONNX Runtime. It takes one image in
-// huskyai's HWC order, as model.Model does, and transposes it for models
+// huskyai's HWC order, as engine.Model does, and transposes it for models
 // whose input is NCHW (exported from PyTorch). Its methods are safe for
 // concurrent use.
 type Session struct {

@@ -1,7 +1,7 @@
 // Package kernels holds the numeric kernels of the inference engine behind
 // one small interface, so that a faster implementation (blocked GEMM, SIMD,
 // assembly) can replace the portable one without touching the graph code in
-// package model.
+// package engine.
 //
 // All tensors are float32, channels-last (HWC) and densely packed.
 package kernels
