@@ -1,6 +1,8 @@
 // Package huskyai holds the domain of the huskyai service — is this a
 // husky? — as plain types shared by the command line, the server and the
-// tests: a Verdict and how it is worded.
+// tests: a Verdict and how it is worded, the Result of one image, and the
+// interfaces the outer layers use, Classifier (a loaded model) and Models
+// (what a server answers with). It imports nothing of this module.
 //
 // The engine lives in package engine (with loaders in engine/keras and
 // engine/onnx), image decoding and resizing in imageprep, and the glue that

@@ -20,43 +20,11 @@ import (
 	"github.com/huskyai/huskyai/imageprep"
 )
 
-// ModelInfo describes the loaded model for logs and responses.
-type ModelInfo struct {
-	Name   string `json:"name"`
-	Format string `json:"format"`
-	// SHA256 is the hex SHA-256 of the model file's bytes.
-	SHA256 string `json:"sha256"`
-	Size   int    `json:"size"`
-	// Input is the model's input image shape: height, width, channels.
-	Input  [3]int `json:"input_shape"`
-	Params int    `json:"params"`
-	// Engine names the engine that runs the model when it is not the
-	// native one ("onnxruntime 1.24.1").
-	Engine string `json:"engine,omitempty"`
-	// Placeholder is set for a model whose file declares it untrained
-	// (huskyai.UntrainedNote); Warning then says so in words.
-	Placeholder bool   `json:"placeholder,omitempty"`
-	Warning     string `json:"warning,omitempty"`
-	// Provenance says how the file was checked before it was loaded; it
-	// is the zero value until a loader such as modelstore sets it.
-	Provenance
-}
+// ModelInfo describes the loaded model (huskyai.ModelInfo).
+type ModelInfo = huskyai.ModelInfo
 
-// Provenance says where a loaded model came from and how it was checked.
-// modelstore fills it in after it verified the model file.
-type Provenance struct {
-	// Signed reports that a signature by a trusted key was verified over
-	// the exact bytes loaded.
-	Signed bool `json:"signed"`
-	// SignerKeyID is the modelsign key id of the key that signed the
-	// model; empty when it is unsigned.
-	SignerKeyID string `json:"signer_key_id,omitempty"`
-	// Checks is the number of self-test images of the signature that the
-	// model passed at load.
-	Checks int `json:"checks"`
-	// LoadedAt is when the model was loaded, verified and made ready.
-	LoadedAt time.Time `json:"loaded_at,omitzero"`
-}
+// Provenance says where a loaded model came from (huskyai.Provenance).
+type Provenance = huskyai.Provenance
 
 // Options configure a Classifier.
 type Options struct {
@@ -187,31 +155,12 @@ func (c *Classifier) WithMaxPixels(n int64) *Classifier {
 // loaded it; Engine returns either.
 func (c *Classifier) Model() *engine.Model { return c.m }
 
-// Result is the answer for one image.
-type Result struct {
-	huskyai.Verdict
-	// Image describes the decoded image.
-	Image imageprep.Info
-	// Timings are the durations of the stages that produced the verdict.
-	Timings Timings
-	// PHash is the perceptual hash (imageprep.RGB.DHash) of the model's
-	// input image, set by Classify when it succeeds: near-identical
-	// uploads have hashes a few bits apart.
-	PHash uint64
-}
+// Result is the answer for one image (huskyai.Result).
+type Result = huskyai.Result
 
-// Timings are the durations of the stages of one classification.
-type Timings struct {
-	// Decode is sniffing, the header check and decoding to RGB.
-	Decode time.Duration
-	// Preprocess is resizing to the model's input and scaling to [0, 1].
-	Preprocess time.Duration
-	// Inference is the engine's forward pass.
-	Inference time.Duration
-	// Batch is the number of images of the engine run that produced the
-	// verdict when InferBatch ran it; 0 for Classify.
-	Batch int
-}
+// Timings are the durations of the stages of one classification
+// (huskyai.Timings).
+type Timings = huskyai.Timings
 
 // ErrModel wraps failures of the engine itself, as opposed to bad images.
 var ErrModel = errors.New("classifier: model failed")
@@ -232,17 +181,9 @@ func (c *Classifier) Classify(img []byte) (Result, error) {
 	return r, err
 }
 
-// Prepared is an image made ready for the model by Prepare.
-type Prepared struct {
-	// X is the model's input tensor (HWC, [0,1]).
-	X []float32
-	// Image describes the decoded image.
-	Image imageprep.Info
-	// PHash is the perceptual hash of the model's input image.
-	PHash uint64
-	// Timings has the Decode and Preprocess durations.
-	Timings Timings
-}
+// Prepared is an image made ready for the model by Prepare
+// (huskyai.Prepared).
+type Prepared = huskyai.Prepared
 
 // Prepare decodes img (PNG, JPEG or GIF) and resizes it to the model's
 // input: the first half of Classify, which InferBatch can finish for

@@ -25,6 +25,8 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+
+	"github.com/huskyai/huskyai"
 )
 
 // DefaultMaxPixels is the pixel limit (width*height, as declared by the
@@ -42,17 +44,8 @@ type Options struct {
 	Filter Filter
 }
 
-// Info reports what was decoded, for logs and responses.
-type Info struct {
-	// Format is "png", "jpeg" or "gif"; empty when the format was not
-	// recognised.
-	Format string `json:"format,omitempty"`
-	// Width and Height are the image's size as declared by its header
-	// (zero when the header could not be read); for a decoded JPEG whose
-	// Exif orientation swaps the axes (5 to 8), the upright size.
-	Width  int `json:"width,omitempty"`
-	Height int `json:"height,omitempty"`
-}
+// Info describes an image as its header declares it (huskyai.ImageInfo).
+type Info = huskyai.ImageInfo
 
 // Kind classifies an Error.
 type Kind int

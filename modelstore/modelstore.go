@@ -45,10 +45,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
-	"github.com/huskyai/huskyai/imageprep"
 	"github.com/huskyai/huskyai/modelsign"
 )
 
@@ -97,8 +97,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Kind classifies why a model was refused.
-type Kind string
+// Kind classifies why a model was refused (huskyai.RefusalKind).
+type Kind = huskyai.RefusalKind
 
 // The kinds of RefusedError.
 const (
@@ -146,31 +146,11 @@ func (e *RefusedError) Error() string {
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
-// Attempt is the outcome of one reload.
-type Attempt struct {
-	// At is when the reload finished.
-	At time.Time `json:"at"`
-	OK bool      `json:"ok"`
-	// Error says why the reload was refused; Kind classifies it.
-	Error string `json:"error,omitempty"`
-	Kind  Kind   `json:"kind,omitempty"`
-	// SHA256 is the hex SHA-256 of the model read, when it was read.
-	SHA256 string `json:"sha256,omitempty"`
-	// Duration is how long the reload took, from reading to publishing.
-	Duration time.Duration `json:"-"`
-}
+// Attempt is the outcome of one reload (huskyai.ReloadAttempt).
+type Attempt = huskyai.ReloadAttempt
 
-// Status is a snapshot of a Store.
-type Status struct {
-	// Model describes the model being served.
-	Model classifier.ModelInfo
-	// Source is the model's path, or Embedded.
-	Source string
-	// LastReload is the last reload attempt, nil before the first.
-	LastReload *Attempt
-	// Reloads and ReloadFailures count reload attempts since Open.
-	Reloads, ReloadFailures uint64
-}
+// Status is a snapshot of a Store (huskyai.ModelStatus).
+type Status = huskyai.ModelStatus
 
 // Store holds the model being served. Current is lock-free; Reload calls
 // are serialized. It is safe for concurrent use.
@@ -215,7 +195,52 @@ func Open(ctx context.Context, src Source, opt Options) (*Store, error) {
 // Current returns the model to serve. A request should call it once and
 // use that model to its end, so that a swap does not change a model under
 // it.
-func (s *Store) Current() *classifier.Classifier { return s.cur.Load() }
+func (s *Store) Current() huskyai.Classifier {
+	if c := s.cur.Load(); c != nil {
+		return c
+	}
+	return nil // not a non-nil interface holding a nil pointer
+}
+
+// The name and version the single model of a Store is also served as, on
+// every route: it answers to its own name and to Alias, as SingleVersion.
+const (
+	Alias         = "huskyai"
+	SingleVersion = "1"
+)
+
+// Lookup returns the store's model when name is its own name or Alias and
+// version is empty or SingleVersion: served as its own name, version
+// SingleVersion.
+func (s *Store) Lookup(name, version string) (c huskyai.Classifier, served, resolved string, ok bool) {
+	c = s.Current()
+	if c == nil || name != c.Info().Name && name != Alias || version != "" && version != SingleVersion {
+		return nil, "", "", false
+	}
+	return c, c.Info().Name, SingleVersion, true
+}
+
+// List returns the store's model under its own name, with Alias as an
+// alias, as version SingleVersion; nothing while none is loaded.
+func (s *Store) List() []ModelVersions {
+	c := s.Current()
+	if c == nil {
+		return nil
+	}
+	m := ModelVersions{Name: c.Info().Name, Versions: []string{SingleVersion}}
+	if m.Name != Alias {
+		m.Aliases = []string{Alias}
+	}
+	return []ModelVersions{m}
+}
+
+// DefaultModel returns the name of the store's model ("" while none).
+func (s *Store) DefaultModel() string {
+	if c := s.Current(); c != nil {
+		return c.Info().Name
+	}
+	return ""
+}
 
 // Source returns where the store loads its model from.
 func (s *Store) Source() Source { return s.src }
@@ -477,7 +502,7 @@ func readFile(path string, max int64) ([]byte, error) {
 // output is not a finite number is refused before it serves.
 func warmUp(c *classifier.Classifier) error {
 	in := c.Info().Input
-	res, err := c.ClassifyTensor(make([]float32, in[0]*in[1]*in[2]), imageprep.Info{})
+	res, err := c.ClassifyTensor(make([]float32, in[0]*in[1]*in[2]), huskyai.ImageInfo{})
 	if err != nil {
 		return err
 	}
@@ -496,3 +521,9 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// Both kinds of model source are huskyai.Models.
+var (
+	_ huskyai.Models = (*Store)(nil)
+	_ huskyai.Models = (*Repository)(nil)
+)

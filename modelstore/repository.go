@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai"
 )
 
 // ModelFiles are the names a model file may have in a version directory
@@ -69,12 +69,9 @@ type RepositoryOptions struct {
 	DefaultModel string
 }
 
-// ModelVersions names a model of a Repository and the versions of it
-// being served, newest first.
-type ModelVersions struct {
-	Name     string
-	Versions []string
-}
+// ModelVersions names a model and the versions of it being served
+// (huskyai.ModelVersions).
+type ModelVersions = huskyai.ModelVersions
 
 // Repository serves the models of a directory, several at once, each in
 // one or more versions, laid out as TensorFlow Serving and Triton lay out
@@ -191,7 +188,7 @@ func (r *Repository) DefaultModel() string { return r.state.Load().def }
 // Current returns the newest version of the default model (see
 // RepositoryOptions.DefaultModel): what answers a request that names no
 // model. Like Store.Current, a request should call it once.
-func (r *Repository) Current() *classifier.Classifier {
+func (r *Repository) Current() huskyai.Classifier {
 	st := r.state.Load()
 	if v := st.find(st.def, ""); v != nil {
 		return v.store.Current()
@@ -199,16 +196,19 @@ func (r *Repository) Current() *classifier.Classifier {
 	return nil
 }
 
-// Lookup returns the model name in version, and the version found; an
-// empty version is the newest. ok is false when the repository serves no
+// Lookup returns the model name in version, served as name, and the
+// version found; an empty version is the newest. ok is false when the repository serves no
 // such model or version. A request should call it once and use that
 // model to its end.
-func (r *Repository) Lookup(name, version string) (c *classifier.Classifier, resolved string, ok bool) {
+func (r *Repository) Lookup(name, version string) (c huskyai.Classifier, served, resolved string, ok bool) {
 	v := r.state.Load().find(name, version)
 	if v == nil {
-		return nil, "", false
+		return nil, "", "", false
 	}
-	return v.store.Current(), v.version, true
+	if c = v.store.Current(); c == nil {
+		return nil, "", "", false
+	}
+	return c, name, v.version, true
 }
 
 // List returns the models served, sorted by name, each with its versions

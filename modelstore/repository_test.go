@@ -59,7 +59,7 @@ func served(t *testing.T, r *modelstore.Repository) string {
 	for _, m := range r.List() {
 		var vs []string
 		for _, v := range m.Versions {
-			c, got, ok := r.Lookup(m.Name, v)
+			c, _, got, ok := r.Lookup(m.Name, v)
 			if !ok || got != v || c == nil {
 				t.Fatalf("Lookup(%q, %q) = %v, %q, %v for a listed version", m.Name, v, c, got, ok)
 			}
@@ -131,7 +131,7 @@ func TestRepositoryLayout(t *testing.T) {
 		{".hidden", "", "", ""},
 		{"bad name", "", "", ""},
 	} {
-		m, got, ok := r.Lookup(tt.name, tt.version)
+		m, _, got, ok := r.Lookup(tt.name, tt.version)
 		if ok != (tt.want != "") || got != tt.want || (ok && m.Info().SHA256[:8] != tt.sha) {
 			t.Errorf("Lookup(%q, %q) = %q, %v, want %q", tt.name, tt.version, got, ok, tt.want)
 		}
@@ -245,7 +245,7 @@ func TestRepositoryReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, _, _ := r.Lookup("alpha", "1")
+	v1, _, _, _ := r.Lookup("alpha", "1")
 	flipped := bytes.Clone(modelB)
 	flipped[len(flipped)/2] ^= 1
 	backdoor := kerastest.Backdoor(t, modelA, 100)
@@ -392,7 +392,7 @@ func TestRepositoryWatch(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(vdir, "model.onnx")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("version 2", func() bool { _, v, _ := r.Lookup("alpha", ""); return v == "2" })
+	waitFor("version 2", func() bool { _, _, v, _ := r.Lookup("alpha", ""); return v == "2" })
 	if s := r.Status(); s.ReloadFailures != 0 {
 		t.Errorf("a refused rescan on the way: %+v", s.LastReload)
 	}

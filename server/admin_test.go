@@ -34,6 +34,12 @@ func (s *swapStore) Current() Classifier {
 	return s.cur
 }
 
+func (s *swapStore) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(s.Current(), name, version)
+}
+func (s *swapStore) List() []huskyai.ModelVersions { return listOne(s.Current()) }
+func (s *swapStore) DefaultModel() string          { return defaultOne(s.Current()) }
+
 func (s *swapStore) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

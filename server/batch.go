@@ -9,6 +9,12 @@ import (
 	"github.com/huskyai/huskyai/classifier"
 )
 
+// batchModel is what the batcher needs of a model: running a batch of
+// prepared images in one pass (Classifier.InferBatch).
+type batchModel interface {
+	InferBatch(ps []classifier.Prepared) ([]classifier.Result, error)
+}
+
 // Dynamic batching (Config.BatchMax > 1). A prediction request decodes and
 // resizes its image under its own inference slot, as without batching,
 // gives the slot back and hands the prepared tensor to the batcher. The
@@ -24,14 +30,6 @@ import (
 // runs only while there is work and exits when the queue is empty, so a
 // graceful shutdown, which waits for the handlers, drains the queue.
 
-// batchClassifier is implemented by classifiers whose classification can
-// be split into preparing an image and running prepared images in a
-// batch, as *classifier.Classifier's can.
-type batchClassifier interface {
-	Prepare(img []byte) (classifier.Prepared, error)
-	InferBatch(ps []classifier.Prepared) ([]classifier.Result, error)
-}
-
 // DefaultBatchDelay is how long a batch waits for more requests when
 // Config.BatchDelay is zero.
 const DefaultBatchDelay = 2 * time.Millisecond
@@ -42,7 +40,7 @@ type batcher struct {
 	delay time.Duration
 	// run runs one batch of images prepared by c; onPanic reports a
 	// recovered panic with its stack.
-	run     func(c batchClassifier, ps []classifier.Prepared) ([]classifier.Result, error)
+	run     func(c batchModel, ps []classifier.Prepared) ([]classifier.Result, error)
 	onPanic func(v any, stack []byte)
 
 	mu      sync.Mutex
@@ -53,7 +51,7 @@ type batcher struct {
 }
 
 type batchItem struct {
-	c    batchClassifier
+	c    batchModel
 	p    classifier.Prepared
 	at   time.Time
 	done chan batchResult
@@ -64,7 +62,7 @@ type batchResult struct {
 	err error
 }
 
-func newBatcher(max int, delay time.Duration, run func(batchClassifier, []classifier.Prepared) ([]classifier.Result, error),
+func newBatcher(max int, delay time.Duration, run func(batchModel, []classifier.Prepared) ([]classifier.Result, error),
 	onPanic func(v any, stack []byte)) *batcher {
 	return &batcher{max: max, delay: delay, run: run, onPanic: onPanic, wake: make(chan struct{}, 1)}
 }
@@ -96,7 +94,7 @@ func (b *batcher) cancel() {
 
 // submit queues an image prepared by c and returns its result once its
 // batch has run. expected says that the caller announced it with expect.
-func (b *batcher) submit(c batchClassifier, p classifier.Prepared, expected bool) (classifier.Result, error) {
+func (b *batcher) submit(c batchModel, p classifier.Prepared, expected bool) (classifier.Result, error) {
 	it := &batchItem{c: c, p: p, at: time.Now(), done: make(chan batchResult, 1)}
 	b.mu.Lock()
 	if expected {
@@ -159,7 +157,7 @@ func (b *batcher) loop() {
 }
 
 // exec runs one batch and hands each item its result.
-func (b *batcher) exec(c batchClassifier, items []*batchItem) {
+func (b *batcher) exec(c batchModel, items []*batchItem) {
 	ps := make([]classifier.Prepared, len(items))
 	for i, it := range items {
 		ps[i] = it.p
@@ -175,7 +173,7 @@ func (b *batcher) exec(c batchClassifier, items []*batchItem) {
 }
 
 // safeRun is run, with a panic turned into an error of the batch.
-func (b *batcher) safeRun(c batchClassifier, ps []classifier.Prepared) (rs []classifier.Result, err error) {
+func (b *batcher) safeRun(c batchModel, ps []classifier.Prepared) (rs []classifier.Result, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			rs, err = nil, fmt.Errorf("%w: panic in a batch of %d images: %v", classifier.ErrModel, len(ps), v)
@@ -191,19 +189,14 @@ func (b *batcher) safeRun(c batchClassifier, ps []classifier.Prepared) (rs []cla
 	return rs, err
 }
 
-// batchFor returns c as a batchClassifier when requests are batched and c
-// can be.
-func (s *server) batchFor(c Classifier) (batchClassifier, bool) {
-	if s.batch == nil {
-		return nil, false
-	}
-	bc, ok := c.(batchClassifier)
-	return bc, ok
+// batchFor returns c when requests are batched.
+func (s *server) batchFor(c Classifier) (Classifier, bool) {
+	return c, s.batch != nil
 }
 
 // batched prepares an image under the inference slot the caller took
 // (release gives it back, even if prepare panics) and runs it in a batch.
-func (s *server) batched(bc batchClassifier, release func(), prepare func() (classifier.Prepared, error)) (classifier.Result, error) {
+func (s *server) batched(bc batchModel, release func(), prepare func() (classifier.Prepared, error)) (classifier.Result, error) {
 	s.batch.expect()
 	submitted := false
 	defer func() {
@@ -224,7 +217,7 @@ func (s *server) batched(bc batchClassifier, release func(), prepare func() (cla
 
 // runBatch runs one batch under an inference slot, waiting for one as long
 // as it takes: its requests were admitted already and hold no slot.
-func (s *server) runBatch(c batchClassifier, ps []classifier.Prepared) ([]classifier.Result, error) {
+func (s *server) runBatch(c batchModel, ps []classifier.Prepared) ([]classifier.Result, error) {
 	s.sem <- struct{}{}
 	s.metrics.inference.Inc()
 	defer func() {

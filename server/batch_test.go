@@ -20,7 +20,7 @@ import (
 	"github.com/huskyai/huskyai/imageprep"
 )
 
-// tagModel is a batchClassifier whose probability for an image is the
+// tagModel is a batchModel whose probability for an image is the
 // image's first value, so that a test can see where each result went. It
 // records the size of each batch and panics on a batch holding a value
 // of panicOn.
@@ -59,13 +59,13 @@ func (m *tagModel) batchSizes() []int {
 	return append([]int(nil), m.sizes...)
 }
 
-func runDirect(c batchClassifier, ps []classifier.Prepared) ([]classifier.Result, error) {
+func runDirect(c batchModel, ps []classifier.Prepared) ([]classifier.Result, error) {
 	return c.InferBatch(ps)
 }
 
 // submitAll announces n requests, then submits them from n goroutines, the
 // i-th with tag i+1, and returns their results by tag.
-func submitAll(b *batcher, c batchClassifier, n int, tag0 int) ([]float32, []error) {
+func submitAll(b *batcher, c *tagModel, n int, tag0 int) ([]float32, []error) {
 	probs, errs := make([]float32, n), make([]error, n)
 	for range n {
 		b.expect()
@@ -266,6 +266,13 @@ func (f *batchFake) InferBatch(ps []classifier.Prepared) ([]classifier.Result, e
 
 func (f *batchFake) Current() Classifier { return f }
 
+func (f *batchFake) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(f, name, version)
+}
+func (f *batchFake) List() []huskyai.ModelVersions { return listOne(f) }
+func (f *batchFake) DefaultModel() string          { return defaultOne(f) }
+func (f *batchFake) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
+
 // TestServerBatches sends concurrent predictions of different images to a
 // server batching up to 4 of them and requires each answer to equal the
 // classifier's own for that image, the batches to be real in /metrics and
@@ -323,6 +330,13 @@ func TestServerBatches(t *testing.T) {
 type fixedModel struct{ c *classifier.Classifier }
 
 func (m fixedModel) Current() Classifier { return m.c }
+
+func (m fixedModel) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(m.c, name, version)
+}
+func (m fixedModel) List() []huskyai.ModelVersions { return listOne(m.c) }
+func (m fixedModel) DefaultModel() string          { return defaultOne(m.c) }
+func (m fixedModel) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func metricValue(t *testing.T, text, name string) float64 {
 	t.Helper()

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 )
@@ -51,6 +52,13 @@ const (
 type fuzzModels struct{ c Classifier }
 
 func (m fuzzModels) Current() Classifier { return m.c }
+
+func (m fuzzModels) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(m.c, name, version)
+}
+func (m fuzzModels) List() []huskyai.ModelVersions { return listOne(m.c) }
+func (m fuzzModels) DefaultModel() string          { return defaultOne(m.c) }
+func (m fuzzModels) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // fuzzTarget is the handler under test and the classifier behind it, built
 // once per process.

@@ -21,16 +21,9 @@ import (
 
 // Names of the protocols' model and tensors.
 const (
-	// modelAlias is a name the single model (not a Repository) also
-	// answers to, so that clients need not know its name; answers name
-	// the model by its own name all the same, and GET /api/v1/models
-	// lists the alias.
-	modelAlias = "huskyai"
-	// singleVersion is the version of the single model.
-	singleVersion = "1"
-	inputTensor   = "input"       // FP32 [N,H,W,C], values in [0,1]
-	inputImage    = "image"       // BYTES [N]: encoded PNG, JPEG or GIF
-	outputProb    = "probability" // FP32 [N,1]
+	inputTensor = "input"       // FP32 [N,H,W,C], values in [0,1]
+	inputImage  = "image"       // BYTES [N]: encoded PNG, JPEG or GIF
+	outputProb  = "probability" // FP32 [N,1]
 )
 
 // Limits of protocol requests.

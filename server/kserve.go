@@ -99,11 +99,10 @@ func handleV2Model(s *server) http.Handler {
 		if info.Engine != "" {
 			md.Platform = "onnxruntime_onnx"
 		}
-		if _, ok := m.c.(tensorClassifier); ok {
-			md.Inputs = append(md.Inputs, v2Tensor{Name: inputTensor, Datatype: "FP32",
-				Shape: []int{-1, info.Input[0], info.Input[1], info.Input[2]}})
+		md.Inputs = []v2Tensor{
+			{Name: inputTensor, Datatype: "FP32", Shape: []int{-1, info.Input[0], info.Input[1], info.Input[2]}},
+			{Name: inputImage, Datatype: "BYTES", Shape: []int{-1}},
 		}
-		md.Inputs = append(md.Inputs, v2Tensor{Name: inputImage, Datatype: "BYTES", Shape: []int{-1}})
 		encode(w, http.StatusOK, md)
 	})
 }
@@ -266,9 +265,6 @@ func (s *server) parseV2(body []byte, headerLen string, m servedModel, req *v2In
 // v2Tensors reads the FP32 tensors of input in, from its JSON data or
 // its binary data raw (little-endian float32).
 func (s *server) v2Tensors(in v2Input, raw []byte, m servedModel) ([]inferItem, *uploadError) {
-	if _, ok := m.c.(tensorClassifier); !ok {
-		return nil, badRequest("this model takes encoded images only: give input %q (BYTES)", inputImage)
-	}
 	shape := m.c.Info().Input
 	size := shape[0] * shape[1] * shape[2]
 	if len(in.Shape) != 4 || in.Shape[0] < 1 || in.Shape[0] > maxInferBatch ||

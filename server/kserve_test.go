@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 )
@@ -39,6 +40,13 @@ var v2Model = sync.OnceValues(func() (*classifier.Classifier, error) {
 type v2One struct{ c Classifier }
 
 func (o v2One) Current() Classifier { return o.c }
+
+func (o v2One) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(o.c, name, version)
+}
+func (o v2One) List() []huskyai.ModelVersions { return listOne(o.c) }
+func (o v2One) DefaultModel() string          { return defaultOne(o.c) }
+func (o v2One) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // v2Image encodes a w x h picture whose colours depend on seed, as PNG or
 // JPEG.

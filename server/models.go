@@ -1,13 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/modelstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,82 +15,18 @@ import (
 // version that the server does not serve (404).
 const codeModelNotFound = "model_not_found"
 
-// ModelRef names a model of a Repository and the versions of it being
-// served, newest first: Versions[0] answers a request that names the
-// model but no version.
-type ModelRef struct {
-	Name     string   `json:"name"`
-	Versions []string `json:"versions"`
-}
-
-// Repository gives the server several named models, each in one or more
-// versions. Current (of Models) is the default model, which answers the
-// requests that name no model. Lookup returns the model name in version,
-// the newest one for an empty version, and the version it found; ok is
-// false when no such model or version is served. A request calls Lookup
-// once and uses that model to its end. List returns the models served,
-// sorted by name. It must be safe for concurrent use.
-type Repository interface {
-	Models
-	Lookup(name, version string) (c Classifier, resolved string, ok bool)
-	List() []ModelRef
-}
-
-// ModelRepository serves the models of r: a request names one with the
-// query parameters model and version (see handlePredict), and one that
-// names none gets r's default model. The reload history of r's rescans
-// shows in /readyz and /metrics.
-func ModelRepository(r *modelstore.Repository) Repository { return repoModels{r} }
-
-// repoModels adapts a *modelstore.Repository to Repository.
-type repoModels struct{ r *modelstore.Repository }
-
-func (m repoModels) Current() Classifier {
-	if c := m.r.Current(); c != nil {
-		return c
-	}
-	return nil // not a non-nil interface holding a nil pointer
-}
-
-func (m repoModels) Lookup(name, version string) (Classifier, string, bool) {
-	c, v, ok := m.r.Lookup(name, version)
-	if !ok || c == nil {
-		return nil, "", false
-	}
-	return c, v, true
-}
-
-func (m repoModels) List() []ModelRef {
-	l := m.r.List()
-	out := make([]ModelRef, len(l))
-	for i, mv := range l {
-		out[i] = ModelRef{Name: mv.Name, Versions: mv.Versions}
-	}
-	return out
-}
-
-func (m repoModels) DefaultModel() string { return m.r.DefaultModel() }
-
-func (m repoModels) Status() modelstore.Status { return m.r.Status() }
-
-// defaultNamer is implemented by Repositories that name their default
-// model, so that answers of the default model say its name and version.
-type defaultNamer interface {
-	DefaultModel() string
-}
-
 // servedModel is the model picked for a request, and the name and
-// version it is served as: in a Repository, the repository's; for the
-// single model of Models, its own name and singleVersion, whichever name
-// (its own or modelAlias) the request used. Both are empty only when a
-// Repository's default model changed under a request.
+// version it is served as: in a repository, the repository's; for a
+// single model, its own name and version 1, whichever name (its own or
+// its alias) the request used. Both are empty only when a repository's
+// default model changed under a request.
 type servedModel struct {
 	c             Classifier
 	name, version string
 }
 
 // ref describes the model in a prediction response: its name as served
-// (in a Repository, the repository's name for it) and its version.
+// (in a repository, the repository's name for it) and its version.
 func (m servedModel) ref() modelRef {
 	ref := newModelRef(m.c.Info())
 	if m.name != "" {
@@ -114,9 +50,9 @@ func (m servedModel) info() any {
 
 // pick returns the model that answers r: the one named by the query
 // parameters model and version, resolved as the protocol routes resolve
-// theirs (server.lookup: in a Repository the newest version when there is
-// no version parameter; a single model answers to its own name and
-// modelAlias, as version singleVersion); without a model parameter, the
+// theirs (server.lookup: the newest version when there is no version
+// parameter; a single model answers to its own name and its alias, as
+// version 1); without a model parameter, the
 // default model, Current. When there is none it writes the error
 // response, 404 model_not_found or 503 not_ready, and returns false.
 func (s *server) pick(w http.ResponseWriter, r *http.Request) (servedModel, bool) {
@@ -124,10 +60,8 @@ func (s *server) pick(w http.ResponseWriter, r *http.Request) (servedModel, bool
 	named, version := q.Get("model"), q.Get("version")
 	name := named
 	if name == "" {
-		if dn, ok := s.models.(defaultNamer); ok {
-			name = dn.DefaultModel()
-		} else if c := s.current(); c != nil {
-			name = c.Info().Name
+		if s.models != nil {
+			name = s.models.DefaultModel()
 		}
 	}
 	if name != "" {
@@ -169,10 +103,10 @@ type modelsResponse struct {
 type modelEntry struct {
 	Name string `json:"name"`
 	// Aliases are other names the model answers to on every route: a
-	// server of one model also answers to modelAlias ("huskyai").
+	// server of one model also answers to modelstore.Alias ("huskyai").
 	Aliases []string `json:"aliases,omitempty"`
 	// Versions are the versions served, newest first; a server of one
-	// model serves it as version singleVersion ("1").
+	// model serves it as version modelstore.SingleVersion ("1").
 	Versions []versionEntry `json:"versions"`
 }
 
@@ -191,34 +125,20 @@ type versionEntry struct {
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
 }
 
-// handleModels lists the models served and their versions. A server of
-// one model lists it under the name and version that every route uses:
-// its own name (with the alias modelAlias) and singleVersion.
+// handleModels lists the models served and their versions: a server of
+// one model lists it under the name and version that every route uses,
+// its own name (with its alias) and version 1.
 func handleModels(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		repo, ok := s.models.(Repository)
-		if !ok {
-			c := s.current()
-			if c == nil {
-				errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
-				return
-			}
-			e := modelEntry{Name: c.Info().Name, Versions: []versionEntry{newVersionEntry(singleVersion, c)}}
-			if e.Name != modelAlias {
-				e.Aliases = []string{modelAlias}
-			}
-			encode(w, http.StatusOK, modelsResponse{Models: []modelEntry{e}, DefaultModel: e.Name})
+		if s.current() == nil {
+			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded yet", "")
 			return
 		}
-		var body modelsResponse
-		if dn, ok := s.models.(defaultNamer); ok {
-			body.DefaultModel = dn.DefaultModel()
-		}
-		body.Models = []modelEntry{}
-		for _, m := range repo.List() {
-			e := modelEntry{Name: m.Name, Versions: []versionEntry{}}
+		body := modelsResponse{DefaultModel: s.models.DefaultModel(), Models: []modelEntry{}}
+		for _, m := range s.models.List() {
+			e := modelEntry{Name: m.Name, Aliases: m.Aliases, Versions: []versionEntry{}}
 			for _, v := range m.Versions {
-				if c, got, ok := repo.Lookup(m.Name, v); ok {
+				if c, _, got, ok := s.models.Lookup(m.Name, v); ok {
 					e.Versions = append(e.Versions, newVersionEntry(got, c))
 				}
 			}
@@ -229,24 +149,23 @@ func handleModels(s *server) http.Handler {
 }
 
 // servedVersions returns each model version the server serves, for the
-// huskyai_model_info series; nil for a server of one model.
+// huskyai_model_version_info series.
 func (s *server) servedVersions() []servedModel {
-	repo, ok := s.models.(Repository)
-	if !ok {
+	if s.models == nil {
 		return nil
 	}
 	var out []servedModel
-	for _, m := range repo.List() {
+	for _, m := range s.models.List() {
 		for _, v := range m.Versions {
-			if c, got, ok := repo.Lookup(m.Name, v); ok {
-				out = append(out, servedModel{c, m.Name, got})
+			if c, name, got, ok := s.models.Lookup(m.Name, v); ok {
+				out = append(out, servedModel{c, name, got})
 			}
 		}
 	}
 	return out
 }
 
-// versionCollector reports, in a server of a Repository, one series per
+// versionCollector reports one series per
 // model version served, read at each scrape (huskyai_model_info, beside
 // it, describes the default model only):
 //
@@ -278,42 +197,31 @@ func (c *versionCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // lookup returns the model that the path of a protocol request names,
-// name in version ("" for the newest). With a Repository it is the
-// repository's; otherwise the single model answers to its own name and
-// to modelAlias, as version singleVersion, and is served under its own
-// name: one name and one version on every route and in
-// GET /api/v1/models. It is the one place where the protocols resolve a
-// model.
+// name in version ("" for the newest), and the name and version it is
+// served as: a single model answers to its own name and its alias, as
+// version 1, and is served under its own name, on every route and in
+// GET /api/v1/models. It is the one place where the server resolves a
+// model by name.
 func (s *server) lookup(name, version string) (servedModel, bool) {
-	if repo, ok := s.models.(Repository); ok {
-		c, v, ok := repo.Lookup(name, version)
-		return servedModel{c, name, v}, ok && c != nil
-	}
-	c := s.current()
-	if c == nil || name != c.Info().Name && name != modelAlias || version != "" && version != singleVersion {
+	if s.models == nil {
 		return servedModel{}, false
 	}
-	return servedModel{c, c.Info().Name, singleVersion}, true
+	c, served, v, ok := s.models.Lookup(name, version)
+	return servedModel{c, served, v}, ok
 }
 
-// modelLabel is the model label of m in the metrics: the repository's
-// name for it, or the single model's own name (whatever name the request
-// used), as handlePredict counts it.
+// modelLabel is the model label of m in the metrics: its name as served
+// (a single model's own name, whatever name the request used).
 func (s *server) modelLabel(m servedModel) string {
-	if _, ok := s.models.(Repository); ok && m.name != "" {
-		return m.name
-	}
-	return m.c.Info().Name
+	return cmp.Or(m.name, m.c.Info().Name)
 }
 
 // versions returns the versions served of the model m was found as,
 // newest first.
 func (s *server) versions(m servedModel) []string {
-	if repo, ok := s.models.(Repository); ok {
-		for _, ref := range repo.List() {
-			if ref.Name == m.name {
-				return ref.Versions
-			}
+	for _, ref := range s.models.List() {
+		if ref.Name == m.name {
+			return ref.Versions
 		}
 	}
 	return []string{m.version}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // fakeRepo is a Repository of fakes: models[name] are its versions,
@@ -25,36 +27,35 @@ type fakeVersion struct {
 }
 
 func (r *fakeRepo) Current() Classifier {
-	c, _, _ := r.Lookup(r.def, "")
+	c, _, _, _ := r.Lookup(r.def, "")
 	return c
 }
 
-func (r *fakeRepo) Lookup(name, version string) (Classifier, string, bool) {
+func (r *fakeRepo) Lookup(name, version string) (Classifier, string, string, bool) {
 	for _, v := range r.models[name] {
 		if version == "" || version == v.version {
-			return v.c, v.version, true
+			return v.c, name, v.version, true
 		}
 	}
-	return nil, "", false
+	return nil, "", "", false
 }
 
-func (r *fakeRepo) List() []ModelRef {
-	var out []ModelRef
+func (r *fakeRepo) Status() huskyai.ModelStatus { return huskyai.ModelStatus{} }
+
+func (r *fakeRepo) DefaultModel() string { return r.def }
+
+func (r *fakeRepo) List() []huskyai.ModelVersions {
+	var out []huskyai.ModelVersions
 	for name, vs := range r.models {
-		ref := ModelRef{Name: name}
+		ref := huskyai.ModelVersions{Name: name}
 		for _, v := range vs {
 			ref.Versions = append(ref.Versions, v.version)
 		}
 		out = append(out, ref)
 	}
-	slices.SortFunc(out, func(a, b ModelRef) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b huskyai.ModelVersions) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
-
-// namedRepo is a fakeRepo that names its default model.
-type namedRepo struct{ *fakeRepo }
-
-func (r namedRepo) DefaultModel() string { return r.def }
 
 func fakeModel(name, sha string) *fake {
 	return &fake{info: classifier.ModelInfo{Name: name, Format: "onnx", SHA256: strings.Repeat(sha, 32)}}
@@ -63,7 +64,7 @@ func fakeModel(name, sha string) *fake {
 // TestRepositoryRoutes: the model and version query parameters pick a
 // model of a Repository on every prediction route and on
 // /api/v1/model; unknown ones get 404 model_not_found; a server of one
-// model answers to its own name and modelAlias, as version singleVersion.
+// model answers to its own name and modelstore.Alias, as version modelstore.SingleVersion.
 func TestRepositoryRoutes(t *testing.T) {
 	repo := &fakeRepo{def: "alpha", models: map[string][]fakeVersion{
 		"alpha": {{"3", fakeModel("in-file-a3", "a3")}, {"1", fakeModel("in-file-a1", "a1")}},
@@ -82,23 +83,22 @@ func TestRepositoryRoutes(t *testing.T) {
 		// error, its error code under "code").
 		want map[string]string
 	}{
-		{"default model", namedRepo{repo}, "POST", "/api/v1/predict", 200, map[string]string{"name": "alpha", "version": "3", "sha256": strings.Repeat("a3", 32)}},
-		{"by name", namedRepo{repo}, "POST", "/api/v1/predict?model=beta", 200, map[string]string{"name": "beta", "version": "7", "sha256": strings.Repeat("b7", 32)}},
-		{"by name and version", namedRepo{repo}, "POST", "/api/v1/predict?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32)}},
-		{"version of the default", namedRepo{repo}, "POST", "/api/v1/predict?version=1", 200, map[string]string{"name": "alpha", "version": "1"}},
-		{"original route", namedRepo{repo}, "POST", "/huskyai/?model=beta", 200, map[string]string{"name": "beta", "version": "7"}},
-		{"unnamed default", repo, "POST", "/api/v1/predict", 200, map[string]string{"name": "in-file-a3", "version": "", "sha256": strings.Repeat("a3", 32)}},
-		{"unknown model", namedRepo{repo}, "POST", "/api/v1/predict?model=gamma", 404, map[string]string{"code": codeModelNotFound}},
-		{"unknown version", namedRepo{repo}, "POST", "/api/v1/predict?model=alpha&version=2", 404, map[string]string{"code": codeModelNotFound}},
-		{"path in the name", namedRepo{repo}, "POST", "/huskyai/?model=../alpha", 404, map[string]string{"code": codeModelNotFound}},
-		{"describe by name", namedRepo{repo}, "GET", "/api/v1/model?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32), "format": "onnx"}},
-		{"describe the default", namedRepo{repo}, "GET", "/api/v1/model", 200, map[string]string{"name": "alpha", "version": "3"}},
-		{"describe unknown", namedRepo{repo}, "GET", "/api/v1/model?model=beta&version=1", 404, map[string]string{"code": codeModelNotFound}},
-		{"single model", single, "POST", "/api/v1/predict", 200, map[string]string{"name": "trained", "version": singleVersion}},
-		{"single model by name", single, "POST", "/api/v1/predict?model=trained", 200, map[string]string{"name": "trained", "version": singleVersion}},
-		{"single model by alias", single, "POST", "/api/v1/predict?model=" + modelAlias + "&version=" + singleVersion, 200, map[string]string{"name": "trained", "version": singleVersion, "sha256": trainedInfo.SHA256}},
+		{"default model", repo, "POST", "/api/v1/predict", 200, map[string]string{"name": "alpha", "version": "3", "sha256": strings.Repeat("a3", 32)}},
+		{"by name", repo, "POST", "/api/v1/predict?model=beta", 200, map[string]string{"name": "beta", "version": "7", "sha256": strings.Repeat("b7", 32)}},
+		{"by name and version", repo, "POST", "/api/v1/predict?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32)}},
+		{"version of the default", repo, "POST", "/api/v1/predict?version=1", 200, map[string]string{"name": "alpha", "version": "1"}},
+		{"original route", repo, "POST", "/huskyai/?model=beta", 200, map[string]string{"name": "beta", "version": "7"}},
+		{"unknown model", repo, "POST", "/api/v1/predict?model=gamma", 404, map[string]string{"code": codeModelNotFound}},
+		{"unknown version", repo, "POST", "/api/v1/predict?model=alpha&version=2", 404, map[string]string{"code": codeModelNotFound}},
+		{"path in the name", repo, "POST", "/huskyai/?model=../alpha", 404, map[string]string{"code": codeModelNotFound}},
+		{"describe by name", repo, "GET", "/api/v1/model?model=alpha&version=1", 200, map[string]string{"name": "alpha", "version": "1", "sha256": strings.Repeat("a1", 32), "format": "onnx"}},
+		{"describe the default", repo, "GET", "/api/v1/model", 200, map[string]string{"name": "alpha", "version": "3"}},
+		{"describe unknown", repo, "GET", "/api/v1/model?model=beta&version=1", 404, map[string]string{"code": codeModelNotFound}},
+		{"single model", single, "POST", "/api/v1/predict", 200, map[string]string{"name": "trained", "version": modelstore.SingleVersion}},
+		{"single model by name", single, "POST", "/api/v1/predict?model=trained", 200, map[string]string{"name": "trained", "version": modelstore.SingleVersion}},
+		{"single model by alias", single, "POST", "/api/v1/predict?model=" + modelstore.Alias + "&version=" + modelstore.SingleVersion, 200, map[string]string{"name": "trained", "version": modelstore.SingleVersion, "sha256": trainedInfo.SHA256}},
 		{"single model, other name", single, "POST", "/api/v1/predict?model=alpha", 404, map[string]string{"code": codeModelNotFound}},
-		{"single model, its version", single, "GET", "/api/v1/model?version=" + singleVersion, 200, map[string]string{"name": "trained", "version": singleVersion}},
+		{"single model, its version", single, "GET", "/api/v1/model?version=" + modelstore.SingleVersion, 200, map[string]string{"name": "trained", "version": modelstore.SingleVersion}},
 		{"single model, another version", single, "GET", "/api/v1/model?version=2", 404, map[string]string{"code": codeModelNotFound}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,10 +135,10 @@ func TestRepositoryRoutes(t *testing.T) {
 // its digest, and /metrics has one huskyai_model_version_info series per
 // version served.
 func TestModelsList(t *testing.T) {
-	repo := namedRepo{&fakeRepo{def: "beta", models: map[string][]fakeVersion{
+	repo := &fakeRepo{def: "beta", models: map[string][]fakeVersion{
 		"alpha": {{"3", fakeModel("in-file-a3", "a3")}, {"1", fakeModel("in-file-a1", "a1")}},
 		"beta":  {{"7", fakeModel("in-file-b7", "b7")}},
-	}}}
+	}}
 	h := NewServer(nil, repo, Config{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/models", nil))
@@ -173,8 +173,8 @@ func TestModelsList(t *testing.T) {
 		t.Errorf("%d huskyai_model_version_info series, want 3", n)
 	}
 
-	// One model: itself, with its alias, as version 1, and no version
-	// series.
+	// One model: itself, with its alias, as version 1, and that one
+	// version's series.
 	h = NewServer(nil, &fake{info: trainedInfo}, Config{})
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/models", nil))
@@ -184,8 +184,9 @@ func TestModelsList(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if strings.Contains(rec.Body.String(), "huskyai_model_version_info") {
-		t.Error("a server of one model reports versions")
+	if n := strings.Count(rec.Body.String(), "huskyai_model_version_info{"); n != 1 ||
+		!strings.Contains(rec.Body.String(), `huskyai_model_version_info{format="`+trainedInfo.Format+`",model="trained",name="trained",`) {
+		t.Errorf("a server of one model reports %d version series, want 1 of model trained", n)
 	}
 }
 
@@ -210,36 +211,36 @@ func TestOneModelOneName(t *testing.T) {
 		return m
 	}
 	type nv struct{ name, version any }
-	want := nv{trainedInfo.Name, singleVersion}
+	want := nv{trainedInfo.Name, modelstore.SingleVersion}
 
 	list := get("GET", "/api/v1/models", nil)
 	models := list["models"].([]any)
 	entry := models[0].(map[string]any)
 	versions := entry["versions"].([]any)
 	if len(models) != 1 || len(versions) != 1 || (nv{entry["name"], versions[0].(map[string]any)["version"]}) != want ||
-		list["default_model"] != trainedInfo.Name || fmt.Sprint(entry["aliases"]) != "["+modelAlias+"]" {
-		t.Errorf("/api/v1/models: %v, want %v with the alias %s", list, want, modelAlias)
+		list["default_model"] != trainedInfo.Name || fmt.Sprint(entry["aliases"]) != "["+modelstore.Alias+"]" {
+		t.Errorf("/api/v1/models: %v, want %v with the alias %s", list, want, modelstore.Alias)
 	}
-	for _, path := range []string{"/api/v1/model", "/api/v1/model?model=" + modelAlias} {
+	for _, path := range []string{"/api/v1/model", "/api/v1/model?model=" + modelstore.Alias} {
 		m := get("GET", path, nil)["model"].(map[string]any)
 		if got := (nv{m["name"], m["version"]}); got != want {
 			t.Errorf("%s: %v, want %v", path, got, want)
 		}
 	}
-	for _, path := range []string{"/api/v1/predict", "/api/v1/predict?model=" + modelAlias} {
+	for _, path := range []string{"/api/v1/predict", "/api/v1/predict?model=" + modelstore.Alias} {
 		m := get("POST", path, encodeImage(t, "png", 8, 8))["model"].(map[string]any)
 		if got := (nv{m["name"], m["version"]}); got != want {
 			t.Errorf("%s: %v, want %v", path, got, want)
 		}
 	}
-	for _, name := range []string{modelAlias, trainedInfo.Name} {
+	for _, name := range []string{modelstore.Alias, trainedInfo.Name} {
 		md := get("GET", "/v2/models/"+name, nil)
-		if md["name"] != trainedInfo.Name || fmt.Sprint(md["versions"]) != "["+singleVersion+"]" {
+		if md["name"] != trainedInfo.Name || fmt.Sprint(md["versions"]) != "["+modelstore.SingleVersion+"]" {
 			t.Errorf("/v2/models/%s: %v, want %v", name, md, want)
 		}
 		st := get("GET", "/v1/models/"+name, nil)["model_version_status"].([]any)
-		if len(st) != 1 || st[0].(map[string]any)["version"] != singleVersion {
-			t.Errorf("/v1/models/%s: %v, want version %s", name, st, singleVersion)
+		if len(st) != 1 || st[0].(map[string]any)["version"] != modelstore.SingleVersion {
+			t.Errorf("/v1/models/%s: %v, want version %s", name, st, modelstore.SingleVersion)
 		}
 	}
 }

@@ -40,12 +40,6 @@ func (it inferItem) bytes() []byte {
 	return b
 }
 
-// tensorClassifier is implemented by models that take a prepared input
-// tensor, as *classifier.Classifier does; only they accept tensors.
-type tensorClassifier interface {
-	ClassifyTensor(x []float32, info imageprep.Info) (classifier.Result, error)
-}
-
 // classifyItem classifies one item for model m: an image is sniffed before
 // it waits; then it takes an inference slot (or answers busy), runs the
 // model (in a batch when the server batches), checks the probing
@@ -112,7 +106,7 @@ func (s *server) run(c Classifier, it inferItem, release func()) (classifier.Res
 		return c.Classify(it.img)
 	}
 	t := time.Now()
-	res, err := c.(tensorClassifier).ClassifyTensor(it.tensor, imageprep.Info{})
+	res, err := c.ClassifyTensor(it.tensor, imageprep.Info{})
 	res.Timings.Inference = time.Since(t)
 	res.PHash = phash
 	return res, err

@@ -35,8 +35,8 @@ type modelRef struct {
 	// SignerKeyID is the id of the trusted key whose signature verified;
 	// empty for an unsigned model.
 	SignerKeyID string `json:"signer_key_id,omitempty"`
-	// Version is the version of a Repository's model (then Name is the
-	// repository's name for it); singleVersion for a single model.
+	// Version is the version of a repository's model (then Name is the
+	// repository's name for it); "1" for a single model.
 	Version     string    `json:"version,omitempty"`
 	InputShape  [3]int    `json:"input_shape"`
 	LoadedAt    time.Time `json:"loaded_at,omitzero"`

@@ -21,10 +21,18 @@ import (
 // the decoded image rather than of the model's input) and answers a
 // fixed verdict. It counts its classifications.
 type hashingModel struct {
+	imagesOnly
 	calls atomic.Int64
 }
 
 func (m *hashingModel) Current() Classifier { return m }
+
+func (m *hashingModel) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(m, name, version)
+}
+func (m *hashingModel) List() []huskyai.ModelVersions { return listOne(m) }
+func (m *hashingModel) DefaultModel() string          { return defaultOne(m) }
+func (m *hashingModel) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func (m *hashingModel) Info() classifier.ModelInfo { return placeholderInfo }
 

@@ -13,51 +13,22 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/abuse"
 	"github.com/huskyai/huskyai/audit"
-	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/modelstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Classifier is what the server needs from a model: *classifier.Classifier
-// implements it, and tests pass fakes. Classify must be safe for
-// concurrent use.
-type Classifier interface {
-	Classify(img []byte) (classifier.Result, error)
-	Info() classifier.ModelInfo
-}
+// Classifier is a model the server answers with (huskyai.Classifier).
+type Classifier = huskyai.Classifier
 
-// Models gives the server the model to answer with. A prediction request
-// calls Current once, at its start, and uses that model to its end, so a
-// model swapped meanwhile never changes an answer half-way. Current
-// returns nil while no model is loaded; the server then answers 503. It
-// must be safe for concurrent use.
-type Models interface {
-	Current() Classifier
-}
-
-// ModelStore serves the models of st: the one current at the start of
-// each request. Its reload history shows in /readyz and /metrics.
-func ModelStore(st *modelstore.Store) Models { return storeModels{st} }
-
-// storeModels adapts a *modelstore.Store to Models.
-type storeModels struct{ st *modelstore.Store }
-
-func (m storeModels) Current() Classifier {
-	if c := m.st.Current(); c != nil {
-		return c
-	}
-	return nil // not a non-nil interface holding a nil pointer
-}
-
-func (m storeModels) Status() modelstore.Status { return m.st.Status() }
-
-// modelStatus is implemented by Models that keep a reload history.
-type modelStatus interface {
-	Status() modelstore.Status
-}
+// Models gives the server its models (huskyai.Models): modelstore's Store
+// of one model or its Repository. A request resolves its model once, at
+// its start, and uses it to its end, so a model swapped meanwhile never
+// changes an answer half-way. Current returns nil while no model is
+// loaded; the server then answers 503.
+type Models = huskyai.Models
 
 // Defaults of Config.
 const (
@@ -209,9 +180,7 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 		pending: make(chan struct{}, cfg.MaxPending),
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
-	if _, ok := models.(Repository); ok {
-		s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
-	}
+	s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
 	s.limiter = abuse.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.probes = abuse.NewProbeDetector(cfg.ProbeThreshold, cfg.ProbeWindow, cfg.ProbeDistance)
 	s.tracer = newTracer(cfg.TracerProvider)
@@ -234,10 +203,10 @@ func (s *server) current() Classifier {
 }
 
 // modelStatus returns the reload history of the models; the zero Status
-// if they keep none.
-func (s *server) modelStatus() modelstore.Status {
-	if ms, ok := s.models.(modelStatus); ok {
-		return ms.Status()
+// without models.
+func (s *server) modelStatus() huskyai.ModelStatus {
+	if s.models == nil {
+		return huskyai.ModelStatus{}
 	}
-	return modelstore.Status{}
+	return s.models.Status()
 }

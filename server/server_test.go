@@ -29,6 +29,7 @@ import (
 // decodes the image with imageprep (so format and pixel errors are the
 // real ones) and answers a fixed probability.
 type fake struct {
+	imagesOnly
 	info      classifier.ModelInfo
 	maxPixels int64
 	classify  func(img []byte) (classifier.Result, error)
@@ -38,6 +39,13 @@ func (f *fake) Info() classifier.ModelInfo { return f.info }
 
 // Current makes a fake its own Models: it is always the current model.
 func (f *fake) Current() Classifier { return f }
+
+func (f *fake) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(f, name, version)
+}
+func (f *fake) List() []huskyai.ModelVersions { return listOne(f) }
+func (f *fake) DefaultModel() string          { return defaultOne(f) }
+func (f *fake) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func (f *fake) Classify(img []byte) (classifier.Result, error) {
 	if f.classify != nil {

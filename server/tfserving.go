@@ -178,9 +178,6 @@ func isTensor(raw []byte) bool {
 func (s *server) tfInstance(raw json.RawMessage, m servedModel, depth int) (inferItem, *uploadError) {
 	raw = bytes.TrimSpace(raw)
 	if bytes.HasPrefix(raw, []byte("[")) {
-		if _, ok := m.c.(tensorClassifier); !ok {
-			return inferItem{}, badRequest(`this model takes encoded images only: give {"b64": "..."}`)
-		}
 		shape := m.c.Info().Input
 		size := shape[0] * shape[1] * shape[2]
 		x, got, err := parseNumbers(raw, size)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 )
 
@@ -14,6 +15,13 @@ import (
 type only struct{ c Classifier }
 
 func (o only) Current() Classifier { return o.c }
+
+func (o only) Lookup(name, version string) (Classifier, string, string, bool) {
+	return lookupOne(o.c, name, version)
+}
+func (o only) List() []huskyai.ModelVersions { return listOne(o.c) }
+func (o only) DefaultModel() string          { return defaultOne(o.c) }
+func (o only) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // TestVerdictFields runs the embedded model through the server with
 // several --score-precision and --label-only settings: the score has the

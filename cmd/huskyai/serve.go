@@ -316,7 +316,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer stopTracing() // after the server's shutdown: exports the last spans
-	srv := f.httpServer(server.NewServer(logger, serverModels(store), f.serverConfig(auditLog, tracerProvider)), tlsConfig, logger)
+	srv := f.httpServer(server.NewServer(logger, store, f.serverConfig(auditLog, tracerProvider)), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
 	reload, err := startReloaders(ctx, f, store, ls.admin, logger, stdout)
 	if err != nil {

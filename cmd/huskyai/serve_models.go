@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/modelsign"
@@ -104,19 +105,10 @@ func openAudit(path string, stdout io.Writer) (l audit.Logger, close func() erro
 // *modelstore.Store of one model (--model or the embedded one) or a
 // *modelstore.Repository (--model-dir).
 type servedModels interface {
+	huskyai.Models
 	server.Reloader
-	// Current is the model of requests that name none.
-	Current() *classifier.Classifier
 	// Watch reloads on changes of the files until ctx ends.
 	Watch(ctx context.Context, interval time.Duration) error
-}
-
-// serverModels adapts m for server.NewServer.
-func serverModels(m servedModels) server.Models {
-	if r, ok := m.(*modelstore.Repository); ok {
-		return server.ModelRepository(r)
-	}
-	return server.ModelStore(m.(*modelstore.Store))
 }
 
 // openModels loads the model, or with --model-dir every model version of
