@@ -212,19 +212,11 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 	return p, nil
 }
 
-// BatchEngine is implemented by engines that run several images in one
-// forward pass, as *engine.Model does (PredictBatchTo).
-type BatchEngine interface {
-	// PredictBatchTo runs n images laid out one after another in x and
-	// appends their outputs, one after another, to dst.
-	PredictBatchTo(dst, x []float32, n int) ([]float32, error)
-}
-
 // batchInputs holds the buffers InferBatch lays a batch's tensors out in.
 var batchInputs sync.Pool
 
 // InferBatch finishes the classification of prepared images, in one run
-// of the engine when it is a BatchEngine (else one image after another),
+// of the engine (Engine.PredictBatchTo),
 // and returns their results in order: each with its own verdict, image
 // info, hash and timings, Timings.Inference being the whole run's time and
 // Timings.Batch its number of images. An error fails the whole batch.
@@ -236,7 +228,7 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 	size := c.e.InputShape().Size()
 	var out []float32
 	var err error
-	if be, ok := c.e.(BatchEngine); ok && len(ps) > 1 {
+	if len(ps) > 1 {
 		buf, _ := batchInputs.Get().(*[]float32)
 		if buf == nil {
 			buf = new([]float32)
@@ -250,7 +242,7 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 			x = append(x, p.X...)
 		}
 		*buf = x
-		out, err = be.PredictBatchTo(make([]float32, 0, len(ps)), x, len(ps))
+		out, err = c.e.PredictBatchTo(make([]float32, 0, len(ps)), x, len(ps))
 	} else {
 		out = make([]float32, 0, len(ps))
 		for _, p := range ps {

@@ -19,6 +19,11 @@ type Engine interface {
 	// Predict runs one image of InputShape().Size() values in HWC order
 	// and appends its outputs to dst.
 	Predict(dst, x []float32) ([]float32, error)
+	// PredictBatchTo runs n images laid out one after another in x and
+	// appends their outputs, one after another, to dst: in one forward
+	// pass where the engine can (*engine.Model), else one image after
+	// another.
+	PredictBatchTo(dst, x []float32, n int) ([]float32, error)
 }
 
 // EngineLoader loads a model file's bytes into an Engine. It returns the

@@ -28,6 +28,16 @@ func (e constEngine) Predict(dst, x []float32) ([]float32, error) {
 	return dst, nil
 }
 
+func (e constEngine) PredictBatchTo(dst, x []float32, n int) ([]float32, error) {
+	var err error
+	for i := range n {
+		if dst, err = e.Predict(dst, x[i*e.in.Size():(i+1)*e.in.Size()]); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
 // TestLoadEngine runs the classifier on an engine other than the native
 // one, as --engine ort does.
 func TestLoadEngine(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 // the layers listed in missing.
 type fakeWeights struct{ shapes map[string][]int }
 
+func (f fakeWeights) setLayers([]layerConfig) {}
+
 func (f fakeWeights) weights(layer string, roles []string) (map[string]tensor, error) {
 	out := map[string]tensor{}
 	for _, r := range roles {

@@ -144,9 +144,7 @@ func build(cfg []byte, format string, ws weightSource, opts []engine.Option) (*e
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}
-	if co, ok := ws.(configOrder); ok {
-		co.setLayers(mc.Config.Layers)
-	}
+	ws.setLayers(mc.Config.Layers)
 	b := &builder{ws: ws}
 	for _, lc := range chain {
 		if err := b.add(lc); err != nil {
@@ -163,6 +161,9 @@ func build(cfg []byte, format string, ws weightSource, opts []engine.Option) (*e
 // h5Weights reads tf.keras 2.x weights: group model_weights/<layer> lists
 // its datasets in the weight_names attribute ("conv2d/kernel:0", ...).
 type h5Weights struct{ g *hdf5.Group }
+
+// setLayers does nothing: tf.keras 2.x files name each layer's group.
+func (h *h5Weights) setLayers([]layerConfig) {}
 
 func (h *h5Weights) weights(layer string, roles []string) (map[string]tensor, error) {
 	g, err := h.g.Group(layer)

@@ -13,13 +13,11 @@ import (
 // stored shape. The loader checks every role it asks for and that none is
 // left over.
 type weightSource interface {
-	weights(layer string, roles []string) (map[string]tensor, error)
-}
-
-// configOrder is implemented by weight sources that locate a layer's
-// weights by its position in the config rather than by its name.
-type configOrder interface {
+	// setLayers gives the source the config's layers, in order, before
+	// any weights are asked for: Keras 3 archives locate a layer's
+	// weights by its position among its class, not by its name.
 	setLayers(layers []layerConfig)
+	weights(layer string, roles []string) (map[string]tensor, error)
 }
 
 // tensor is one stored weight array.

@@ -225,6 +225,24 @@ func (s *Session) Predict(dst, x []float32) ([]float32, error) {
 	return dst, nil
 }
 
+// PredictBatchTo runs the n images laid out one after another in x, one
+// at a time, and appends their outputs to dst. (ONNX Runtime runs a
+// batch in one Run only with a batch-sized input tensor, which this
+// session does not keep.)
+func (s *Session) PredictBatchTo(dst, x []float32, n int) ([]float32, error) {
+	size := s.in.Size()
+	if len(x) != n*size {
+		return dst, fmt.Errorf("%w: got %d values for %d images, want %d", engine.ErrInputSize, len(x), n, n*size)
+	}
+	var err error
+	for i := range n {
+		if dst, err = s.Predict(dst, x[i*size:(i+1)*size]); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
 // hwcToCHW writes the HWC image src into dst in CHW order.
 func hwcToCHW(dst, src []float32, s engine.Shape) {
 	plane := s.H * s.W

@@ -27,6 +27,9 @@ func (s *Session) OutputShape() engine.Shape { return engine.Shape{} }
 // Predict fails with ErrNotBuilt.
 func (s *Session) Predict(dst, x []float32) ([]float32, error) { return dst, ErrNotBuilt }
 
+// PredictBatchTo fails with ErrNotBuilt.
+func (s *Session) PredictBatchTo(dst, x []float32, n int) ([]float32, error) { return dst, ErrNotBuilt }
+
 // Close does nothing.
 func (s *Session) Close() error { return nil }
 
