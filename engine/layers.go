@@ -229,9 +229,9 @@ func (l *Conv2D) scratch(k kernels.Backend, in Shape) int {
 }
 
 func (l *Conv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, scratch []float32) {
-	if pk, ok := k.(kernels.WeightPacker); ok && l.packed != nil {
+	if l.packed != nil {
 		relu := l.Activation == ReLU
-		pk.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, relu)
+		k.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, relu)
 		if !relu {
 			l.Activation.apply(dst[:out.Size()], out.C)
 		}
@@ -361,9 +361,9 @@ func (l *Dense) outShape(in Shape) (Shape, error) {
 func (l *Dense) scratch(kernels.Backend, Shape) int { return 0 }
 
 func (l *Dense) forward(k kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
-	if pk, ok := k.(kernels.WeightPacker); ok && l.packed != nil && l.packed.K == in.C {
+	if l.packed != nil && l.packed.K == in.C {
 		relu := l.Activation == ReLU
-		pk.DensePacked(dst, src, l.packed, l.Bias, in.H*in.W, relu)
+		k.DensePacked(dst, src, l.packed, l.Bias, in.H*in.W, relu)
 		if !relu {
 			l.Activation.apply(dst[:out.Size()], out.C)
 		}

@@ -131,22 +131,17 @@ func (m *Model) plan(i int, in Shape) (Shape, error) {
 	}
 	// Private copies of the layers with weights, which remember their
 	// geometry and the weights as the backend packs them.
-	pk, packs := m.backend.(kernels.WeightPacker)
+	// (nil packed weights for a backend that does not pack.)
 	switch c := l.(type) {
 	case *Conv2D:
 		cc := *c
-		cc.plan, cc.packed = nil, nil
+		cc.plan = nil // the original's, for another input shape
 		cc.plan = cc.geom(in, out)
-		if packs {
-			cc.packed = pk.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
-		}
+		cc.packed = m.backend.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
 		m.layers[i] = &cc
 	case *Dense:
 		d := *c
-		d.packed = nil
-		if packs {
-			d.packed = pk.PackWeights(d.Weights, in.C, d.Units)
-		}
+		d.packed = m.backend.PackWeights(d.Weights, in.C, d.Units)
 		m.layers[i] = &d
 	}
 	scr := l.scratch(m.backend, in)

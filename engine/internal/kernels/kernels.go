@@ -33,6 +33,32 @@ type Backend interface {
 	// Dense computes dst[r] = src[r] * w + bias for rows r of a
 	// rows x in matrix src and an in x out matrix w. bias may be nil.
 	Dense(dst, src, w, bias []float32, rows, in, out int)
+
+	// PackWeights rearranges the row-major k x n matrix w (a convolution's
+	// KH x KW x InC x OutC weights, or a dense layer's) once, when the
+	// model is loaded, for Conv2DPacked and DensePacked; nil for a backend
+	// that does not pack (Gonum, Reference), whose callers then use Conv2D
+	// and Dense. The result refers to w, which must not change afterwards.
+	PackWeights(w []float32, k, n int) *PackedWeights
+	// Conv2DPacked is Conv2D with packed weights, followed by max(x, 0)
+	// if relu.
+	Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool)
+	// DensePacked is Dense with packed in x out weights, followed by
+	// max(x, 0) if relu.
+	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool)
+}
+
+// reluIf applies max(x, 0) to x when relu is set: the packed operations of
+// the backends that do not pack, which run their Conv2D and Dense.
+func reluIf(x []float32, relu bool) {
+	if !relu {
+		return
+	}
+	for i, v := range x {
+		if v < 0 {
+			x[i] = 0
+		}
+	}
 }
 
 // Default is the backend the engine uses unless told otherwise: Packed,

@@ -19,7 +19,7 @@ import (
 // GOEXPERIMENT=simd, simd/archsimd ones too; else a portable loop of
 // gonum's assembly SAXPY), with the bias and an optional
 // ReLU applied as the tile is stored. Weights can be packed once, at load,
-// into the panels the micro-kernel streams through (see WeightPacker).
+// into the panels the micro-kernel streams through (see Backend.PackWeights).
 // Large products are split into tiles shared, through an atomic counter,
 // between the calling goroutine and a fixed pool of helper goroutines
 // started once, so that an inference in steady state allocates nothing.
@@ -158,22 +158,6 @@ type convA struct {
 	ig ConvGeom
 }
 
-// WeightPacker is implemented by backends that rearrange a layer's
-// weights once, when the model is loaded, and can then apply a ReLU while
-// they store their results.
-type WeightPacker interface {
-	// PackWeights rearranges the row-major k x n matrix w (a convolution's
-	// KH x KW x InC x OutC weights, or a dense layer's) for the backend.
-	// The result refers to w, which must not change afterwards.
-	PackWeights(w []float32, k, n int) *PackedWeights
-	// Conv2DPacked is Conv2D with packed weights, followed by max(x, 0)
-	// if relu.
-	Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool)
-	// DensePacked is Dense with packed in x out weights, followed by
-	// max(x, 0) if relu.
-	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool)
-}
-
 // PackedWeights is a k x n weight matrix together with its columns
 // rearranged into the nr-wide panels a micro-kernel reads: panel q holds
 // columns q*nr to q*nr+nr-1 of every row, one row after another, so that
@@ -187,7 +171,7 @@ type PackedWeights struct {
 	panels []float32
 }
 
-// PackWeights implements WeightPacker.
+// PackWeights implements Backend.
 func (Packed) PackWeights(w []float32, k, n int) *PackedWeights {
 	pw := &PackedWeights{W: w[:k*n], K: k, N: n, kernel: micro.name, nr: micro.nr}
 	nr := micro.nr
@@ -205,12 +189,12 @@ func (Packed) PackWeights(w []float32, k, n int) *PackedWeights {
 	return pw
 }
 
-// Conv2DPacked implements WeightPacker.
+// Conv2DPacked implements Backend.
 func (p Packed) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
 	p.conv(dst, src, w.W, w, bias, g, scratch, relu)
 }
 
-// DensePacked implements WeightPacker.
+// DensePacked implements Backend.
 func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
 	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, relu, convA{}, nil)
 }

@@ -64,3 +64,18 @@ func axpy(y, x []float32, a float32) {
 		y[i] += a * x[i]
 	}
 }
+
+// PackWeights returns nil: Reference does not pack weights.
+func (Reference) PackWeights([]float32, int, int) *PackedWeights { return nil }
+
+// Conv2DPacked is Conv2D on the unpacked weights, then ReLU if relu.
+func (b Reference) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+	b.Conv2D(dst, src, w.W, bias, g, scratch)
+	reluIf(dst[:g.OutH*g.OutW*g.OutC], relu)
+}
+
+// DensePacked is Dense on the unpacked weights, then ReLU if relu.
+func (b Reference) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
+	b.Dense(dst, src, w.W, bias, rows, w.K, w.N)
+	reluIf(dst[:rows*w.N], relu)
+}
