@@ -120,12 +120,10 @@ func (Gonum) PackWeights([]float32, int, int) *PackedWeights { return nil }
 
 // Conv2DPacked is Conv2D on the unpacked weights, then ReLU if relu.
 func (b Gonum) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
-	b.Conv2D(dst, src, w.W, bias, g, scratch)
-	reluIf(dst[:g.OutH*g.OutW*g.OutC], relu)
+	conv2DUnpacked(b, dst, src, w, bias, g, scratch, relu)
 }
 
 // DensePacked is Dense on the unpacked weights, then ReLU if relu.
 func (b Gonum) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
-	b.Dense(dst, src, w.W, bias, rows, w.K, w.N)
-	reluIf(dst[:rows*w.N], relu)
+	denseUnpacked(b, dst, src, w, bias, rows, relu)
 }

@@ -48,8 +48,21 @@ type Backend interface {
 	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool)
 }
 
-// reluIf applies max(x, 0) to x when relu is set: the packed operations of
-// the backends that do not pack, which run their Conv2D and Dense.
+// conv2DUnpacked and denseUnpacked are the packed operations of the
+// backends that do not pack (PackWeights returns nil, so the engine does
+// not call them): b's Conv2D or Dense on the unpacked weights, then
+// max(x, 0) if relu.
+func conv2DUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+	b.Conv2D(dst, src, w.W, bias, g, scratch)
+	reluIf(dst[:g.OutH*g.OutW*g.OutC], relu)
+}
+
+func denseUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
+	b.Dense(dst, src, w.W, bias, rows, w.K, w.N)
+	reluIf(dst[:rows*w.N], relu)
+}
+
+// reluIf applies max(x, 0) to x when relu is set.
 func reluIf(x []float32, relu bool) {
 	if !relu {
 		return
