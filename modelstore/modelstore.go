@@ -202,45 +202,18 @@ func (s *Store) Current() huskyai.Classifier {
 	return nil // not a non-nil interface holding a nil pointer
 }
 
-// The name and version the single model of a Store is also served as, on
-// every route: it answers to its own name and to Alias, as SingleVersion.
-const (
-	Alias         = "huskyai"
-	SingleVersion = "1"
-)
-
 // Lookup returns the store's model when name is its own name or Alias and
-// version is empty or SingleVersion: served as its own name, version
-// SingleVersion.
+// version is empty or SingleVersion (see Fixed).
 func (s *Store) Lookup(name, version string) (c huskyai.Classifier, served, resolved string, ok bool) {
-	c = s.Current()
-	if c == nil || name != c.Info().Name && name != Alias || version != "" && version != SingleVersion {
-		return nil, "", "", false
-	}
-	return c, c.Info().Name, SingleVersion, true
+	return Fixed(s.Current()).Lookup(name, version)
 }
 
-// List returns the store's model under its own name, with Alias as an
-// alias, as version SingleVersion; nothing while none is loaded.
-func (s *Store) List() []ModelVersions {
-	c := s.Current()
-	if c == nil {
-		return nil
-	}
-	m := ModelVersions{Name: c.Info().Name, Versions: []string{SingleVersion}}
-	if m.Name != Alias {
-		m.Aliases = []string{Alias}
-	}
-	return []ModelVersions{m}
-}
+// List returns the store's model as Fixed lists it; nothing while none is
+// loaded.
+func (s *Store) List() []ModelVersions { return Fixed(s.Current()).List() }
 
 // DefaultModel returns the name of the store's model ("" while none).
-func (s *Store) DefaultModel() string {
-	if c := s.Current(); c != nil {
-		return c.Info().Name
-	}
-	return ""
-}
+func (s *Store) DefaultModel() string { return Fixed(s.Current()).DefaultModel() }
 
 // Source returns where the store loads its model from.
 func (s *Store) Source() Source { return s.src }

@@ -35,10 +35,10 @@ func (s *swapStore) Current() Classifier {
 }
 
 func (s *swapStore) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(s.Current(), name, version)
+	return modelstore.Fixed(s.Current()).Lookup(name, version)
 }
-func (s *swapStore) List() []huskyai.ModelVersions { return listOne(s.Current()) }
-func (s *swapStore) DefaultModel() string          { return defaultOne(s.Current()) }
+func (s *swapStore) List() []huskyai.ModelVersions { return modelstore.Fixed(s.Current()).List() }
+func (s *swapStore) DefaultModel() string          { return modelstore.Fixed(s.Current()).DefaultModel() }
 
 func (s *swapStore) Reload(ctx context.Context) error {
 	s.mu.Lock()

@@ -18,6 +18,7 @@ import (
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // tagModel is a batchModel whose probability for an image is the
@@ -267,10 +268,10 @@ func (f *batchFake) InferBatch(ps []classifier.Prepared) ([]classifier.Result, e
 func (f *batchFake) Current() Classifier { return f }
 
 func (f *batchFake) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(f, name, version)
+	return modelstore.Fixed(f).Lookup(name, version)
 }
-func (f *batchFake) List() []huskyai.ModelVersions { return listOne(f) }
-func (f *batchFake) DefaultModel() string          { return defaultOne(f) }
+func (f *batchFake) List() []huskyai.ModelVersions { return modelstore.Fixed(f).List() }
+func (f *batchFake) DefaultModel() string          { return modelstore.Fixed(f).DefaultModel() }
 func (f *batchFake) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // TestServerBatches sends concurrent predictions of different images to a
@@ -284,7 +285,7 @@ func TestServerBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewServer(nil, fixedModel{c}, Config{BatchMax: 4, BatchDelay: 20 * time.Millisecond, MaxPending: 64})
+	h := NewServer(nil, modelstore.Fixed(c), Config{BatchMax: 4, BatchDelay: 20 * time.Millisecond, MaxPending: 64})
 	const n = 24
 	var imgs [][]byte
 	want := make([]float64, n)
@@ -325,18 +326,6 @@ func TestServerBatches(t *testing.T) {
 		t.Error("an inference slot is still taken")
 	}
 }
-
-// fixedModel serves one classifier.
-type fixedModel struct{ c *classifier.Classifier }
-
-func (m fixedModel) Current() Classifier { return m.c }
-
-func (m fixedModel) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(m.c, name, version)
-}
-func (m fixedModel) List() []huskyai.ModelVersions { return listOne(m.c) }
-func (m fixedModel) DefaultModel() string          { return defaultOne(m.c) }
-func (m fixedModel) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func metricValue(t *testing.T, text, name string) float64 {
 	t.Helper()
@@ -385,9 +374,9 @@ func TestServerBatchesV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := httptest.NewServer(NewServer(nil, v2One{c}, Config{MaxUpload: 1 << 20}))
+	plain := httptest.NewServer(NewServer(nil, modelstore.Fixed(c), Config{MaxUpload: 1 << 20}))
 	defer plain.Close()
-	batched := httptest.NewServer(NewServer(nil, v2One{c}, Config{MaxUpload: 1 << 20, BatchMax: 4, MaxPending: 32}))
+	batched := httptest.NewServer(NewServer(nil, modelstore.Fixed(c), Config{MaxUpload: 1 << 20, BatchMax: 4, MaxPending: 32}))
 	defer batched.Close()
 	png1, png2 := v2Image(t, "png", 128, 128, 1), v2Image(t, "png", 128, 128, 7)
 	x := append(v2TestTensor(t, png1), v2TestTensor(t, png2)...)

@@ -20,9 +20,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // The end-to-end fuzz target of the upload path: bytes from the fuzzer
@@ -48,18 +48,6 @@ const (
 	fuzzHows
 )
 
-// fuzzModels serves one classifier.
-type fuzzModels struct{ c Classifier }
-
-func (m fuzzModels) Current() Classifier { return m.c }
-
-func (m fuzzModels) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(m.c, name, version)
-}
-func (m fuzzModels) List() []huskyai.ModelVersions { return listOne(m.c) }
-func (m fuzzModels) DefaultModel() string          { return defaultOne(m.c) }
-func (m fuzzModels) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
-
 // fuzzTarget is the handler under test and the classifier behind it, built
 // once per process.
 var fuzzTarget = sync.OnceValues(func() (*classifier.Classifier, error) {
@@ -73,7 +61,7 @@ var fuzzHandler = sync.OnceValue(func() http.Handler {
 	if err != nil {
 		return nil
 	}
-	return NewServer(slog.New(slog.DiscardHandler), fuzzModels{c}, Config{
+	return NewServer(slog.New(slog.DiscardHandler), modelstore.Fixed(c), Config{
 		MaxUpload:   fuzzMaxUpload,
 		MaxInflight: 1,
 	})

@@ -19,9 +19,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // The tests of this file talk to the server as the clients of KServe,
@@ -35,18 +35,6 @@ import (
 var v2Model = sync.OnceValues(func() (*classifier.Classifier, error) {
 	return classifier.LoadDefault(classifier.DefaultOptions())
 })
-
-// v2One serves one model.
-type v2One struct{ c Classifier }
-
-func (o v2One) Current() Classifier { return o.c }
-
-func (o v2One) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(o.c, name, version)
-}
-func (o v2One) List() []huskyai.ModelVersions { return listOne(o.c) }
-func (o v2One) DefaultModel() string          { return defaultOne(o.c) }
-func (o v2One) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // v2Image encodes a w x h picture whose colours depend on seed, as PNG or
 // JPEG.
@@ -234,7 +222,7 @@ func TestV2Protocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := c.Info().Name
-	srv := httptest.NewServer(NewServer(nil, v2One{c}, Config{Version: "1.2.3", MaxUpload: 1 << 20}))
+	srv := httptest.NewServer(NewServer(nil, modelstore.Fixed(c), Config{Version: "1.2.3", MaxUpload: 1 << 20}))
 	defer srv.Close()
 
 	png1, png2 := v2Image(t, "png", 128, 128, 1), v2Image(t, "png", 128, 128, 7)

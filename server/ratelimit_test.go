@@ -14,6 +14,7 @@ import (
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // hashingModel is a Classifier and its own Models: it decodes the image
@@ -28,10 +29,10 @@ type hashingModel struct {
 func (m *hashingModel) Current() Classifier { return m }
 
 func (m *hashingModel) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(m, name, version)
+	return modelstore.Fixed(m).Lookup(name, version)
 }
-func (m *hashingModel) List() []huskyai.ModelVersions { return listOne(m) }
-func (m *hashingModel) DefaultModel() string          { return defaultOne(m) }
+func (m *hashingModel) List() []huskyai.ModelVersions { return modelstore.Fixed(m).List() }
+func (m *hashingModel) DefaultModel() string          { return modelstore.Fixed(m).DefaultModel() }
 func (m *hashingModel) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func (m *hashingModel) Info() classifier.ModelInfo { return placeholderInfo }

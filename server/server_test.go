@@ -23,6 +23,7 @@ import (
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // fake is a Classifier whose behaviour the test chooses. By default it
@@ -41,10 +42,10 @@ func (f *fake) Info() classifier.ModelInfo { return f.info }
 func (f *fake) Current() Classifier { return f }
 
 func (f *fake) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(f, name, version)
+	return modelstore.Fixed(f).Lookup(name, version)
 }
-func (f *fake) List() []huskyai.ModelVersions { return listOne(f) }
-func (f *fake) DefaultModel() string          { return defaultOne(f) }
+func (f *fake) List() []huskyai.ModelVersions { return modelstore.Fixed(f).List() }
+func (f *fake) DefaultModel() string          { return modelstore.Fixed(f).DefaultModel() }
 func (f *fake) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 func (f *fake) Classify(img []byte) (classifier.Result, error) {

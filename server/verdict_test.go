@@ -7,21 +7,9 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/modelstore"
 )
-
-// only is Models that always answers with one Classifier.
-type only struct{ c Classifier }
-
-func (o only) Current() Classifier { return o.c }
-
-func (o only) Lookup(name, version string) (Classifier, string, string, bool) {
-	return lookupOne(o.c, name, version)
-}
-func (o only) List() []huskyai.ModelVersions { return listOne(o.c) }
-func (o only) DefaultModel() string          { return defaultOne(o.c) }
-func (o only) Status() huskyai.ModelStatus   { return huskyai.ModelStatus{} }
 
 // TestVerdictFields runs the embedded model through the server with
 // several --score-precision and --label-only settings: the score has the
@@ -47,7 +35,7 @@ func TestVerdictFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := NewServer(nil, only{c}, Config{LabelOnly: tt.labelOnly})
+			h := NewServer(nil, modelstore.Fixed(c), Config{LabelOnly: tt.labelOnly})
 			for _, path := range []string{"/api/v1/predict", "/huskyai/"} {
 				body, ct := multipartBody(t, "file", img)
 				req := httptest.NewRequest("POST", path, body)
