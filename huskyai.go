@@ -47,6 +47,20 @@ type Verdict struct {
 	Label string `json:"label"`
 	// Text is the sentence the original service answered.
 	Text string `json:"text"`
+	// Top is the most probable class of a multi-class model served as a
+	// husky detector (its husky probability is the sum of some of its
+	// classes'); nil for a model with one sigmoid output.
+	Top *Class `json:"top_class,omitempty"`
+}
+
+// Class is one output class of a multi-class model.
+type Class struct {
+	// Index is the class's output index.
+	Index int `json:"index"`
+	// Label is the class's name from the labels file, if one was given.
+	Label string `json:"label,omitempty"`
+	// Probability is the model's output for the class.
+	Probability float32 `json:"probability"`
 }
 
 // NewVerdict words probability p, with the score rounded to precision

@@ -24,6 +24,11 @@ type ModelInfo struct {
 	// Input is the model's input image shape: height, width, channels.
 	Input  [3]int `json:"input_shape"`
 	Params int    `json:"params"`
+	// PositiveClasses lists, comma-separated, the output classes of a
+	// multi-class model whose probabilities add up to the husky
+	// probability (--positive-classes: "249,250,251"); empty for a model
+	// with one sigmoid output. (A string keeps ModelInfo comparable.)
+	PositiveClasses string `json:"positive_classes,omitempty"`
 	// Engine names the engine that runs the model when it is not the
 	// native one ("onnxruntime 1.24.1").
 	Engine string `json:"engine,omitempty"`

@@ -334,7 +334,7 @@ func (b engineBench) printRows(w io.Writer, list []engineEntry, rows map[string]
 
 // printRatios writes the native engine's figures over ONNX Runtime's.
 func (b engineBench) printRatios(w io.Writer, rows map[string]*engineRow, o1, o2 *engineRow) {
-	fmt.Fprintln(w, "\nratios native (ONNX file) / ONNX Runtime, same run (time: >1 means native is slower; images/s: <1 means native is slower)")
+	fmt.Fprintln(w, "\nratios native / ONNX Runtime, same run (time: >1 means native is slower; images/s: <1 means native is slower)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "native / ORT\tp50 1 image\tmean 1 image\timages/s, 2 goroutines\timages/s, batch of %d\t\n", b.o.batch)
 	for _, c := range []struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/engine/keras"
 	"github.com/huskyai/huskyai/engine/onnx"
+	"github.com/huskyai/huskyai/engine/tflite"
 	"github.com/huskyai/huskyai/imageprep"
 )
 
@@ -41,6 +42,20 @@ type Options struct {
 	// Engine, if set, loads model files instead of the native engine
 	// (engine.go).
 	Engine EngineLoader
+	// PositiveClasses, for a model with several outputs (an ImageNet
+	// classifier), are the output indices whose probabilities add up to
+	// the husky probability (ParseClasses); empty for a model with one
+	// sigmoid output.
+	PositiveClasses []int
+	// Labels name the outputs of a multi-class model (ParseLabels), for
+	// the top class of each answer; optional.
+	Labels []string
+	// CenterCrop, in (0, 1), classifies the central square of that
+	// fraction of the image's shorter side instead of the whole image
+	// (0.875 is how ImageNet models are usually evaluated); 0 or 1 uses
+	// the whole image, squashed to the model's input as the original
+	// service did.
+	CenterCrop float64
 }
 
 // DefaultOptions are those of the original service: bicubic antialiased
@@ -59,8 +74,9 @@ type Classifier struct {
 
 // Model file formats, as Format tells them apart.
 const (
-	FormatKeras = "keras" // Keras HDF5 (.h5) or Keras 3 archive (.keras)
-	FormatONNX  = "onnx"
+	FormatKeras  = "keras" // Keras HDF5 (.h5) or Keras 3 archive (.keras)
+	FormatONNX   = "onnx"
+	FormatTFLite = "tflite"
 )
 
 // Format tells a model file's format from its bytes: FormatKeras by the
@@ -71,6 +87,8 @@ func Format(data []byte) string {
 	switch {
 	case isKeras(data):
 		return FormatKeras
+	case tflite.IsTFLite(data):
+		return FormatTFLite
 	case onnx.IsONNX(data):
 		return FormatONNX
 	}
@@ -82,26 +100,32 @@ func Format(data []byte) string {
 func isKeras(data []byte) bool { return keras.IsH5(data) || keras.IsKeras(data) }
 
 // Load builds a Classifier from a model file's bytes: Keras HDF5 (.h5),
-// Keras 3 archive (.keras) or ONNX, told apart by their content.
+// Keras 3 archive (.keras), TFLite or ONNX, told apart by their content.
 func Load(data []byte, opt Options) (*Classifier, error) {
 	if opt.Engine != nil {
 		return loadEngine(data, opt)
 	}
 	var m *engine.Model
 	var err error
-	if isKeras(data) {
+	switch {
+	case isKeras(data):
 		m, err = keras.Load(data, opt.Model...)
-	} else {
+	case tflite.IsTFLite(data):
+		m, err = tflite.Load(data, opt.Model...)
+	default:
 		m, err = onnx.Load(data, opt.Model...)
 		if err != nil {
-			err = fmt.Errorf("not a Keras .h5 or .keras file, and as ONNX: %w", err)
+			err = fmt.Errorf("not a Keras .h5 or .keras file or a TFLite file, and as ONNX: %w", err)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	if out := m.OutputShape(); out.Size() != 1 {
-		return nil, fmt.Errorf("model %q has %v outputs; huskyai needs one sigmoid output (husky probability)", m.Name, out)
+	if err := opt.checkOutputs(m.Name, m.OutputShape().Size()); err != nil {
+		return nil, err
+	}
+	if opt.CenterCrop < 0 || opt.CenterCrop > 1 {
+		return nil, fmt.Errorf("center crop %g is outside (0, 1]", opt.CenterCrop)
 	}
 	sum := sha256.Sum256(data)
 	in := m.InputShape()
@@ -112,6 +136,8 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 		Size:   len(data),
 		Input:  [3]int{in.H, in.W, in.C},
 		Params: m.Params(),
+
+		PositiveClasses: classList(opt.PositiveClasses),
 	}}
 	if strings.HasPrefix(m.Note, huskyai.UntrainedNote) {
 		c.info.Placeholder, c.info.Warning = true, huskyai.PlaceholderWarning
@@ -194,7 +220,12 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 	in := c.e.InputShape()
 	// With the libjpeg build tag, a JPEG is decoded at a DCT-scaled size
 	// no smaller than the input; otherwise this is imageprep.Decode.
-	rgb, info, err := imageprep.DecodeForSize(img, c.opt.MaxPixels, in.W, in.H)
+	minW, minH := in.W, in.H
+	crop := c.opt.CenterCrop > 0 && c.opt.CenterCrop < 1
+	if crop {
+		minW, minH = int(float64(in.W)/c.opt.CenterCrop)+1, int(float64(in.H)/c.opt.CenterCrop)+1
+	}
+	rgb, info, err := imageprep.DecodeForSize(img, c.opt.MaxPixels, minW, minH)
 	if err != nil {
 		var p Prepared
 		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
@@ -204,6 +235,9 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 		return p, err
 	}
 	t1 := time.Now()
+	if crop {
+		rgb = rgb.CenterCrop(c.opt.CenterCrop)
+	}
 	if rgb.Width != in.W || rgb.Height != in.H {
 		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
 	}
@@ -225,7 +259,7 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 		return nil, nil
 	}
 	t := time.Now()
-	size := c.e.InputShape().Size()
+	size, outSize := c.e.InputShape().Size(), c.e.OutputShape().Size()
 	var out []float32
 	var err error
 	if len(ps) > 1 {
@@ -242,17 +276,17 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 			x = append(x, p.X...)
 		}
 		*buf = x
-		out, err = c.e.PredictBatchTo(make([]float32, 0, len(ps)), x, len(ps))
+		out, err = c.e.PredictBatchTo(make([]float32, 0, len(ps)*outSize), x, len(ps))
 	} else {
-		out = make([]float32, 0, len(ps))
+		out = make([]float32, 0, len(ps)*outSize)
 		for _, p := range ps {
 			if out, err = c.e.Predict(out, p.X); err != nil {
 				break
 			}
 		}
 	}
-	if err == nil && len(out) != len(ps) {
-		err = fmt.Errorf("engine returned %d outputs for %d images", len(out), len(ps))
+	if err == nil && len(out) != len(ps)*outSize {
+		err = fmt.Errorf("engine returned %d outputs for %d images of %d", len(out), len(ps), outSize)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModel, err)
@@ -260,7 +294,7 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 	d := time.Since(t)
 	rs := make([]Result, len(ps))
 	for i, p := range ps {
-		rs[i] = Result{Verdict: huskyai.NewVerdict(out[i], c.opt.ScorePrecision), Image: p.Image, PHash: p.PHash, Timings: p.Timings}
+		rs[i] = Result{Verdict: c.verdict(out[i*outSize : (i+1)*outSize]), Image: p.Image, PHash: p.PHash, Timings: p.Timings}
 		rs[i].Timings.Inference = d
 		rs[i].Timings.Batch = len(ps)
 	}
@@ -270,9 +304,13 @@ func (c *Classifier) InferBatch(ps []Prepared) ([]Result, error) {
 // ClassifyTensor runs an already prepared input tensor (HWC, [0,1]).
 func (c *Classifier) ClassifyTensor(x []float32, info imageprep.Info) (Result, error) {
 	var buf [1]float32
-	out, err := c.e.Predict(buf[:0], x)
+	dst := buf[:0]
+	if n := c.e.OutputShape().Size(); n > 1 {
+		dst = make([]float32, 0, n)
+	}
+	out, err := c.e.Predict(dst, x)
 	if err != nil {
 		return Result{Image: info}, fmt.Errorf("%w: %v", ErrModel, err)
 	}
-	return Result{Verdict: huskyai.NewVerdict(out[0], c.opt.ScorePrecision), Image: info}, nil
+	return Result{Verdict: c.verdict(out), Image: info}, nil
 }

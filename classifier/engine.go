@@ -3,7 +3,6 @@ package classifier
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 
 	"github.com/huskyai/huskyai/engine"
 )
@@ -45,8 +44,8 @@ func loadEngine(data []byte, opt Options) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out := e.OutputShape(); out.Size() != 1 {
-		return nil, fmt.Errorf("model %q has %v outputs; huskyai needs one sigmoid output (husky probability)", ei.Name, out)
+	if err := opt.checkOutputs(ei.Name, e.OutputShape().Size()); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(data)
 	in := e.InputShape()
@@ -58,5 +57,7 @@ func loadEngine(data []byte, opt Options) (*Classifier, error) {
 		Size:   len(data),
 		Input:  [3]int{in.H, in.W, in.C},
 		Params: ei.Params,
+
+		PositiveClasses: classList(opt.PositiveClasses),
 	}}, nil
 }

@@ -11,7 +11,7 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"sync"
+	"runtime"
 
 	"github.com/huskyai/huskyai/engine/internal/kernels"
 )
@@ -47,20 +47,28 @@ type Model struct {
 	layers  []Layer
 	shapes  []Shape // shapes[i] is the input of layers[i]; last is the output
 	backend kernels.Backend
-	maxAct  int // largest activation, in float32s
-	maxBat  int // largest activation a batch keeps for all its images (forward)
-	maxScr  int // largest scratch, in float32s
-	batch   int // most images one forward pass runs (WithMaxBatch)
+	maxAct  int    // largest activation, in float32s
+	maxBat  int    // largest activation a batch keeps for all its images (forward)
+	maxScr  int    // largest scratch, in float32s
+	graph   *graph // the plan of a model that is not a chain (NewGraph); nil for a chain
+	batch   int    // most images one forward pass runs (WithMaxBatch)
 	params  int
 	macs    int64
-	pool    sync.Pool
+	spare   chan *workspace // workspaces between inferences (getWorkspace)
 }
 
 // workspace is the per-inference memory: two activation buffers used in
 // turn and the scratch of the largest layer, for one image at a time; with
 // a max batch above 1, two more buffers used in turn for the activations
 // that a batch keeps for all its images at once (see forward).
-type workspace struct{ a, b, scratch, ba, bb []float32 }
+//
+// A graph model's workspace instead holds the buffers its plan assigns to
+// its tensors (slots), and room for the inputs of one node (srcs).
+type workspace struct {
+	a, b, scratch, ba, bb []float32
+	slots                 [][]float32
+	srcs                  [][]float32
+}
 
 // Option configures New.
 type Option func(*Model)
@@ -81,6 +89,33 @@ func WithMaxBatch(n int) Option { return func(m *Model) { m.batch = max(n, 1) } 
 // layers are dropped and an activation that follows a convolution or dense
 // layer with a linear activation is fused into it.
 func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Model, error) {
+	m, err := newModel(name, format, input, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("model %q: no layers", name)
+	}
+	m.layers = fuse(layers)
+	in := input
+	m.shapes = append(m.shapes, in)
+	for i := range m.layers {
+		out, err := m.plan(i, []Shape{in})
+		if err != nil {
+			return nil, fmt.Errorf("model %q: layer %d %q: %w", name, i, m.layers[i].LayerName(), err)
+		}
+		m.shapes = append(m.shapes, out)
+		in = out
+	}
+	if err := m.planBatch(); err != nil {
+		return nil, fmt.Errorf("model %q: %w", name, err)
+	}
+	return m, nil
+}
+
+// newModel applies the options and checks the input shape: the part of
+// New and NewGraph before the layers.
+func newModel(name, format string, input Shape, opts []Option) (*Model, error) {
 	m := &Model{Name: name, Format: format, input: input, backend: kernels.Default, batch: 1}
 	for _, o := range opts {
 		o(m)
@@ -91,39 +126,51 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 	if input.H < 1 || input.W < 1 || input.H > MaxInputPixels/input.W {
 		return nil, fmt.Errorf("model %q: input size %dx%d is outside 1..%d pixels", name, input.H, input.W, MaxInputPixels)
 	}
-	if len(layers) == 0 {
-		return nil, fmt.Errorf("model %q: no layers", name)
-	}
-	m.layers = fuse(layers)
-	in := input
-	m.shapes = append(m.shapes, in)
-	m.maxAct = in.Size()
-	for i := range m.layers {
-		out, err := m.plan(i, in)
-		if err != nil {
-			return nil, fmt.Errorf("model %q: layer %d %q: %w", name, i, m.layers[i].LayerName(), err)
-		}
-		m.shapes = append(m.shapes, out)
-		in = out
-	}
-	if err := m.planBatch(); err != nil {
-		return nil, fmt.Errorf("model %q: %w", name, err)
-	}
-	m.pool.New = m.newWorkspace
+	m.maxAct = input.Size()
+	m.spare = make(chan *workspace, runtime.GOMAXPROCS(0)+1)
 	return m, nil
 }
 
-// plan checks layer i against its input shape in, gives it a private
-// copy of its weights as the backend packs them, and accounts for its
-// output, scratch, parameters and work; it returns the output shape.
-func (m *Model) plan(i int, in Shape) (Shape, error) {
-	l := m.layers[i]
+// getWorkspace returns a spare workspace, or a new one. putWorkspace keeps
+// up to GOMAXPROCS+1 of them. Unlike a sync.Pool, which drops what it
+// holds at every other garbage collection, the model keeps its
+// workspaces: for a large network (MobileNetV2's are 20 MB) allocating
+// them anew is what would trigger the next collection, and an inference
+// would allocate again and again.
+func (m *Model) getWorkspace() *workspace {
+	select {
+	case ws := <-m.spare:
+		return ws
+	default:
+		return m.newWorkspace()
+	}
+}
+
+// putWorkspace gives ws back for the next inference.
+func (m *Model) putWorkspace(ws *workspace) {
+	select {
+	case m.spare <- ws:
+	default:
+	}
+}
+
+// plan checks layer i against the shapes of its inputs, gives it a
+// private copy of its weights as the backend packs them, and accounts for
+// its output, scratch, parameters and work; it returns the output shape.
+func (m *Model) plan(i int, ins []Shape) (Shape, error) {
+	l, in := m.layers[i], ins[0]
 	if err := checkWindow(l); err != nil {
 		return Shape{}, err
 	}
-	out, err := l.outShape(in)
+	var out Shape
+	var err error
+	if mg, ok := l.(merger); ok && len(ins) > 1 {
+		out, err = mg.outShapes(ins)
+	} else {
+		out, err = l.outShape(in)
+	}
 	if err != nil {
-		return Shape{}, fmt.Errorf("input %v: %w", in, err)
+		return Shape{}, fmt.Errorf("input %v: %w", ins, err)
 	}
 	size, ok := mulCapped(MaxActivation, out.H, out.W, out.C)
 	if !ok || out.H < 1 || out.W < 1 || out.C < 1 {
@@ -142,6 +189,12 @@ func (m *Model) plan(i int, in Shape) (Shape, error) {
 	case *Dense:
 		d := *c
 		d.packed = m.backend.PackWeights(d.Weights, in.C, d.Units)
+		m.layers[i] = &d
+	case *DepthwiseConv2D:
+		d := *c
+		if d.Bias == nil {
+			d.Bias = make([]float32, out.C) // the vectorized path adds a bias
+		}
 		m.layers[i] = &d
 	}
 	scr := l.scratch(m.backend, in)
@@ -172,8 +225,15 @@ func (m *Model) planBatch() error {
 }
 
 // newWorkspace allocates the buffers of one inference (of a batch, when
-// the model batches); the pool keeps them between inferences.
-func (m *Model) newWorkspace() any {
+// the model batches); putWorkspace keeps them between inferences.
+func (m *Model) newWorkspace() *workspace {
+	if g := m.graph; g != nil {
+		ws := &workspace{scratch: make([]float32, m.maxScr), srcs: make([][]float32, g.srcs)}
+		for _, n := range g.sizes {
+			ws.slots = append(ws.slots, make([]float32, n))
+		}
+		return ws
+	}
 	ws := &workspace{
 		a:       make([]float32, m.maxAct),
 		b:       make([]float32, m.maxAct),
@@ -229,6 +289,8 @@ func checkWindow(l Layer) error {
 			return fmt.Errorf("%d filters is too many", l.Filters)
 		}
 	case *Pool2D:
+		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}
+	case *DepthwiseConv2D:
 		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}
 	case *Dense:
 		if l.Units > MaxActivation {
@@ -291,8 +353,8 @@ func (m *Model) Predict(dst, input []float32) ([]float32, error) {
 	if len(input) != m.input.Size() {
 		return dst, fmt.Errorf("%w: got %d, want %v = %d", ErrInputSize, len(input), m.input, m.input.Size())
 	}
-	ws := m.pool.Get().(*workspace)
-	defer m.pool.Put(ws)
+	ws := m.getWorkspace()
+	defer m.putWorkspace(ws)
 	return append(dst, m.forward(ws, input, 1)...), nil
 }
 
@@ -322,10 +384,14 @@ func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) 
 	if n == 0 {
 		return dst, nil
 	}
-	ws := m.pool.Get().(*workspace)
-	defer m.pool.Put(ws)
-	for i := 0; i < n; i += m.batch {
-		k := min(m.batch, n-i)
+	ws := m.getWorkspace()
+	defer m.putWorkspace(ws)
+	step := m.batch
+	if m.graph != nil {
+		step = 1 // a graph runs its images one at a time
+	}
+	for i := 0; i < n; i += step {
+		k := min(step, n-i)
 		dst = append(dst, m.forward(ws, inputs[i*size:(i+k)*size], k)...)
 	}
 	return dst, nil
@@ -343,6 +409,9 @@ func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) 
 // runs each layer once over all the images there, so that a dense layer
 // becomes one product of n rows and reads its weights once.
 func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
+	if m.graph != nil {
+		return m.runGraph(ws, input)
+	}
 	if n == 1 {
 		return m.run(ws, 0, len(m.layers), input, nil)[:m.OutputShape().Size()]
 	}

@@ -3,6 +3,7 @@ package imageprep
 import (
 	"image"
 	"image/color"
+	"math"
 )
 
 // RGB is an 8-bit RGB image, rows top to bottom, 3 bytes per pixel.
@@ -321,4 +322,18 @@ func gifFirstPalette(data []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// CenterCrop returns the central square of m whose side is fraction (in
+// (0, 1]) of m's shorter side, as ImageNet models are evaluated; the
+// result shares nothing with m.
+func (m *RGB) CenterCrop(fraction float64) *RGB {
+	side := max(1, int(math.Round(float64(min(m.Width, m.Height))*fraction)))
+	side = min(side, m.Width, m.Height)
+	x0, y0 := (m.Width-side)/2, (m.Height-side)/2
+	out := NewRGB(side, side)
+	for y := range side {
+		copy(out.Pix[3*y*side:3*(y+1)*side], m.Pix[3*((y0+y)*m.Width+x0):])
+	}
+	return out
 }

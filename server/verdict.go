@@ -10,6 +10,8 @@ type verdict struct {
 	Score       string   `json:"score,omitempty"`
 	Label       string   `json:"label"`
 	Text        string   `json:"text"`
+	// TopClass is huskyai.Verdict.Top (a multi-class model's best class).
+	TopClass *huskyai.Class `json:"top_class,omitempty"`
 }
 
 // verdict returns what the response says of v.
@@ -17,5 +19,5 @@ func (s *server) verdict(v huskyai.Verdict) verdict {
 	if s.cfg.LabelOnly {
 		return verdict{Label: v.Label, Text: v.Text}
 	}
-	return verdict{Probability: &v.Probability, Score: v.Score, Label: v.Label, Text: v.Text}
+	return verdict{Probability: &v.Probability, Score: v.Score, Label: v.Label, Text: v.Text, TopClass: v.Top}
 }

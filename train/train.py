@@ -150,9 +150,9 @@ def serve_tensor(im):
     return np.asarray(im.resize((SIZE, SIZE), Image.BICUBIC), dtype=np.uint8)
 
 
-def cache(im):
-    if max(im.size) > CACHE_SIDE:
-        s = CACHE_SIDE / max(im.size)
+def cache(im, side=CACHE_SIDE):
+    if max(im.size) > side:
+        s = side / max(im.size)
         im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.BICUBIC)
     return im
 
@@ -175,9 +175,11 @@ def background(rng, w, h, others):
     return Image.fromarray(gradient(rng, max(w, 1), max(h, 1)))
 
 
-def augment(rng, im, others):
-    """A random view of im, the way a wider or differently framed upload of
-    the same subject would look once serve squashed it to 128x128."""
+def augment_view(rng, im, others):
+    """A random framing of im, the way a wider or differently framed upload
+    of the same subject would look: (picture, crop box, mirror?). The view
+    is the box of the picture, squashed to a square as serve squashes every
+    upload."""
     w, h = im.size
     if rng.random() < 0.5:
         # Zoom out: the subject takes 1/z of each side of a larger picture.
@@ -194,11 +196,14 @@ def augment(rng, im, others):
     cw = int(round(min(w, math.sqrt(area * aspect))))
     ch = int(round(min(h, math.sqrt(area / aspect))))
     x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-    out = im.resize((SIZE, SIZE), Image.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch))
-    a = np.asarray(out, dtype=np.uint8)
-    if rng.random() < 0.5:
-        a = a[:, ::-1]
-    return a
+    return im, (x0, y0, x0 + cw, y0 + ch), rng.random() < 0.5
+
+
+def augment(rng, im, others):
+    """A random view of im as the model sees it: 128x128 uint8."""
+    im, box, flip = augment_view(rng, im, others)
+    a = np.asarray(im.resize((SIZE, SIZE), Image.BICUBIC, box=box), dtype=np.uint8)
+    return a[:, ::-1] if flip else a
 
 
 def gradient(rng, w, h):
@@ -480,7 +485,8 @@ def teacher_targets(a, ims, y):
     87.5%, as ImageNet models are evaluated) mapped through a logistic fit
     on these same training labels (the teacher's own scale is not a
     calibrated husky-or-not probability). The validation split is never
-    shown to the teacher or the fit."""
+    shown to the teacher or the fit. Returns the targets, the teacher and
+    the calibration (for teacher_pool)."""
     from teacher import Teacher, centre_crop
     t0 = time.time()
     t = Teacher(a.teacher).eval()
@@ -489,8 +495,7 @@ def teacher_targets(a, ims, y):
         for k in range(0, len(ims), 16):
             x = np.stack([centre_crop(im, t.size) for im in ims[k:k + 16]])
             ps.append(t.husky(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).numpy())
-    p = np.clip(np.concatenate(ps).astype(np.float64), 1e-4, 1 - 1e-4)
-    z = np.log(p / (1 - p))
+    z = logit(np.concatenate(ps))
     # Class-balanced logistic regression of the label on the teacher's
     # logit: two parameters, Newton's method.
     wts = np.where(y == 1, 0.5 / max((y == 1).sum(), 1), 0.5 / max((y == 0).sum(), 1))
@@ -509,7 +514,51 @@ def teacher_targets(a, ims, y):
     log(f"teacher {os.path.basename(a.teacher)}: calibrated as sigmoid({ab[0]:.3f} * logit + {ab[1]:.3f}); "
         f"on the training photos recall {m['recall']:.3f} specificity {m['specificity']:.3f}; "
         f"{time.time() - t0:.0f} s")
-    return ((1 - a.teacher_weight) * y + a.teacher_weight * q).astype(np.float32)
+    return ((1 - a.teacher_weight) * y + a.teacher_weight * q).astype(np.float32), t, ab
+
+
+def logit(p):
+    p = np.clip(np.asarray(p, np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def teacher_pool(a, t, ab, ims, y, others, rng):
+    """Views of the training photos labelled by the teacher on that very
+    view (consistent teaching): a random framing that cuts the dog out, or
+    shrinks it to a speck, gets the teacher's lower score instead of the
+    photo's. --teacher-views per photo (twice that per husky photo, which
+    an epoch shows more often); the teacher sees each view at its own
+    resolution from the photo at up to 448 pixels, the student the same
+    box at 128. Returns the views (N,128,128,3 uint8), their targets and
+    the photo each came from."""
+    t0 = time.time()
+    views, owner, ps, tin = [], [], [], []
+
+    def flush():
+        if tin:
+            with torch.no_grad():
+                x = torch.from_numpy(np.stack(tin)).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+                ps.append(t.husky(x).numpy())
+            tin.clear()
+
+    for i, im in enumerate(ims):
+        for _ in range(a.teacher_views * (2 if y[i] == 1 else 1)):
+            pic, box, _ = augment_view(rng, im, others)
+            views.append(np.asarray(pic.resize((SIZE, SIZE), Image.BICUBIC, box=box), dtype=np.uint8))
+            tin.append(np.asarray(pic.resize((t.size, t.size), Image.BILINEAR, box=box), dtype=np.float32))
+            owner.append(i)
+            if len(tin) == 32:
+                flush()
+        if i % 200 == 199:
+            log(f"  teacher views: {i + 1}/{len(ims)} photos, {len(views)} views, {time.time() - t0:.0f} s")
+    flush()
+    q = 1 / (1 + np.exp(-(ab[0] * logit(np.concatenate(ps)) + ab[1])))
+    owner = np.array(owner)
+    target = ((1 - a.teacher_weight) * y[owner] + a.teacher_weight * q).astype(np.float32)
+    drop = (y[owner] == 1) & (q < 0.5)
+    log(f"teacher views: {len(views)} in {time.time() - t0:.0f} s; the teacher doubts {drop.sum()} of "
+        f"{(y[owner] == 1).sum()} husky views (calibrated score below 0.5)")
+    return np.stack(views), target, owner
 
 
 def predict(net, x, bs=128):
@@ -547,6 +596,10 @@ def main(argv=None):
                          "split, softens each training photo's label (knowledge distillation)")
     ap.add_argument("--teacher-weight", type=float, default=0.5,
                     help="share of the teacher in a real photo's target (the label has the rest)")
+    ap.add_argument("--teacher-views", type=int, default=4,
+                    help="views per photo (twice per husky photo) that the teacher labels one by one (0: none)")
+    ap.add_argument("--teacher-view-share", type=float, default=0.5,
+                    help="share of a real photo's appearances that use one of its teacher-labelled views")
     ap.add_argument("--ema", type=float, default=0.998,
                     help="decay of the moving average of the weights that is validated and exported (0: off)")
     ap.add_argument("--reexport", metavar="FILE",
@@ -595,9 +648,15 @@ def main(argv=None):
     others = [im for im, y in zip(train_ims, train_y) if y == 0]
     log(f"  decoded in {time.time() - t0:.0f} s")
     soft_y = train_y.astype(np.float32)
+    pool_x, pool_t, pool_of = None, None, [[] for _ in train_items]
     if a.teacher:
-        soft_y = teacher_targets(a, train_ims_full, train_y)
-        del train_ims_full
+        soft_y, teacher, ab = teacher_targets(a, train_ims_full, train_y)
+        if a.teacher_views > 0:
+            pool_x, pool_t, owner = teacher_pool(
+                a, teacher, ab, [cache(im, 448) for im in train_ims_full], train_y, others, rng)
+            for j, i in enumerate(owner):
+                pool_of[i].append(j)
+        del train_ims_full, teacher
 
     if a.val_dir:
         for it in val_items:
@@ -638,9 +697,21 @@ def main(argv=None):
         tot, seen = 0.0, 0
         for s in range(steps):
             idx = plan[s * a.batch:(s + 1) * a.batch]
-            xs = np.stack([synthetic(rng) if i < 0 else augment(rng, train_ims[i], others) for i in idx])
+            xs, soft = [], []
+            for i in idx:
+                if i < 0:
+                    xs.append(synthetic(rng))
+                    soft.append(0)
+                elif pool_of[i] and rng.random() < a.teacher_view_share:
+                    j = pool_of[i][rng.integers(len(pool_of[i]))]
+                    xs.append(pool_x[j][:, ::-1] if rng.random() < 0.5 else pool_x[j])
+                    soft.append(pool_t[j])
+                else:
+                    xs.append(augment(rng, train_ims[i], others))
+                    soft.append(soft_y[i])
+            xs = np.stack(xs)
             ys = np.array([0 if i < 0 else train_y[i] for i in idx], np.float32)
-            soft = np.array([0 if i < 0 else soft_y[i] for i in idx], np.float32)
+            soft = np.array(soft, np.float32)
             x = jitter(torch.from_numpy(xs).permute(0, 3, 1, 2).float().div_(255), gen)
             # Synthetic images keep their exact colours half the time: the
             # grey shades and noise the probes use are never jittered.
@@ -672,7 +743,8 @@ def main(argv=None):
             f"{rec['seconds']:.0f} s, ETA {eta / 60:.1f} min")
 
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    taught = f", teacher {os.path.basename(a.teacher)} weight {a.teacher_weight}" if a.teacher else ""
+    taught = (f", teacher {os.path.basename(a.teacher)} weight {a.teacher_weight}, "
+              f"{a.teacher_views} views per photo, share {a.teacher_view_share}") if a.teacher else ""
     note = (f"huskyai default model {a.name}: trained by train/train.py (seed {a.seed}, {a.epochs} epochs, "
             f"width {a.width}{taught}) on {len(train_items)} photos; research and evaluation use of the training data")
     export_h5(final, a.out, a.name, note)

@@ -15,6 +15,7 @@ type engineFlags struct {
 	engine     string
 	ortLib     string
 	ortThreads int
+	classes    classFlags // --positive-classes, --labels, --center-crop: classes.go
 }
 
 // register adds --engine, --ort-lib and --ort-threads; getenv gives their
@@ -38,6 +39,7 @@ func (f *engineFlags) register(fs flagDefiner, getenv func(string) string) {
 	fs.StringVar(&f.engine, "engine", env("HUSKYAI_ENGINE", "native"), "inference engine: native, or ort (ONNX Runtime: ONNX models only, needs a binary built with -tags ort and --ort-lib)"+note("HUSKYAI_ENGINE"))
 	fs.StringVar(&f.ortLib, "ort-lib", env(ort.EnvLib, ""), "with --engine ort: path of libonnxruntime.so (scripts/fetch-onnxruntime.sh fetches it); default: the dynamic linker's search"+note(ort.EnvLib))
 	fs.IntVar(&f.ortThreads, "ort-threads", 1, "with --engine ort: intra-op threads per inference")
+	f.classes.register(fs, env, note)
 }
 
 // errNoORT is the answer of a binary built without ONNX Runtime.
@@ -63,6 +65,9 @@ func (f *engineFlags) check() error {
 // apply makes opt load models on the chosen engine.
 func (f *engineFlags) apply(opt *classifier.Options) error {
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := f.classes.apply(opt); err != nil {
 		return err
 	}
 	if f.engine != "ort" {

@@ -85,6 +85,7 @@ func parseCmdFlags(fs *pflag.FlagSet, cmd string, args []string, stdout io.Write
 type flagDefiner interface {
 	StringVar(p *string, name, value, usage string)
 	IntVar(p *int, name string, value int, usage string)
+	Float64Var(p *float64, name string, value float64, usage string)
 }
 
 // classifyFlags are the flags of predict and eval that load the model and

@@ -117,6 +117,11 @@ var serveEnv = map[string]string{
 	"ort-lib":     "HUSKYAI_ORT_LIB",
 	"ort-threads": "HUSKYAI_ORT_THREADS",
 
+	// Multi-class models (classes.go).
+	"positive-classes": "HUSKYAI_POSITIVE_CLASSES",
+	"labels":           "HUSKYAI_LABELS",
+	"center-crop":      "HUSKYAI_CENTER_CROP",
+
 	// Tracing (serve_tracing.go).
 	"otlp-endpoint": "HUSKYAI_OTLP_ENDPOINT",
 }

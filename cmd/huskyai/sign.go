@@ -87,6 +87,8 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "overwrite an existing signature file")
 	checkDir := fs.String("check-images", "", "embed a self-test: the PNG, JPEG and GIF files of this `DIR` (at most 16), with MODEL's outputs for them")
 	checkTol := fs.Float64("check-tolerance", 1e-3, "largest difference from the recorded outputs that the self-test accepts, in [0, 1]")
+	var classes classFlags // a multi-class model's self-test: classes.go
+	classes.register(fs, noEnv, noNote)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: huskyai sign --key KEY [--out MODEL.sig] [--check-images DIR] MODEL\n\nSigns the exact bytes of MODEL with an Ed25519 key and writes the detached\nsignature (JSON: SHA-256, size, key id, time, signature) to MODEL.sig.\n\nWith --check-images, MODEL is loaded, each image of DIR (*.png, *.jpg,\n*.jpeg, *.gif, by name) is resized to the model's input and stored as a PNG\nwith the probability MODEL gives it, and this self-test is signed too:\n\"huskyai verify\" then refuses a model that answers differently.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -117,7 +119,11 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	}
 	var checks *modelsign.CheckSet
 	if *checkDir != "" {
-		if checks, err = buildChecks(model, *checkDir, *checkTol); err != nil {
+		opt := classifier.DefaultOptions()
+		if err := classes.apply(&opt); err != nil {
+			return fmt.Errorf("sign: %w", err)
+		}
+		if checks, err = buildChecks(model, opt, *checkDir, *checkTol); err != nil {
 			return fmt.Errorf("sign: %w", err)
 		}
 	}
@@ -154,7 +160,7 @@ var checkImageExts = []string{".png", ".jpg", ".jpeg", ".gif"}
 // buildChecks loads model and makes a check set of the images in dir
 // (files with an extension of checkImageExts, in name order) with the
 // model's outputs.
-func buildChecks(model []byte, dir string, tol float64) (*modelsign.CheckSet, error) {
+func buildChecks(model []byte, opt classifier.Options, dir string, tol float64) (*modelsign.CheckSet, error) {
 	if !(tol >= 0 && tol <= 1) {
 		return nil, fmt.Errorf("--check-tolerance %v is not in [0, 1]", tol)
 	}
@@ -181,7 +187,7 @@ func buildChecks(model []byte, dir string, tol float64) (*modelsign.CheckSet, er
 	if len(images) == 0 {
 		return nil, fmt.Errorf("--check-images: %s holds no *.png, *.jpg, *.jpeg or *.gif file", dir)
 	}
-	c, err := classifier.Load(model, classifier.DefaultOptions())
+	c, err := classifier.Load(model, opt)
 	if err != nil {
 		return nil, fmt.Errorf("--check-images: loading the model: %w", err)
 	}
@@ -199,6 +205,8 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	pubPath := fs.String("pub", "", "trusted public key file, or a directory of *.pub / *.pem public keys (required)")
 	sigFlag := fs.String("sig", "", "signature file (default MODEL.sig)")
+	var classes classFlags // a multi-class model's self-test: classes.go
+	classes.register(fs, noEnv, noNote)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: huskyai verify --pub PUB_OR_DIR [--sig MODEL.sig] MODEL\n\nChecks that MODEL is exactly the bytes signed in MODEL.sig by a trusted key\nand, when the signature holds self-test checks, loads MODEL and checks that\nit still gives the signed probabilities for their images. Prints\n\"OK key_id=... sha256=... checks=N\" and exits 0, or prints one line saying\nwhy not and exits 1.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -239,7 +247,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "OK key_id=%s sha256=%s checks=none\n", keyID, sig.ModelSHA256)
 		return nil
 	}
-	c, err := classifier.Load(model, classifier.DefaultOptions())
+	opt := classifier.DefaultOptions()
+	if err := classes.apply(&opt); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	c, err := classifier.Load(model, opt)
 	if err != nil {
 		return fmt.Errorf("verify: FAILED: %s: loading the model for its self-test: %w", modelPath, err)
 	}

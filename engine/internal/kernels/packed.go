@@ -76,7 +76,7 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 		return
 	}
 	conv := convA{g: g, src: src}
-	if implicitConv(g) {
+	if implicitConv(g, pw != nil && pw.panels != nil && pw.kernel == micro.name) {
 		conv.implicit, conv.ig = true, *g
 		if n := paddedLen(g); n > 0 {
 			// The padded copy goes first, the im2col slots (unused by
@@ -97,10 +97,11 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 // rows: the results are the same, bit for bit. A padded convolution (or
 // one whose window runs past the bottom or right edge: padding there)
 // reads a copy of src with the zeros im2col would write (padInput), so it
-// too gives the same bits. It needs the strip of the assembly kernels and
-// output channels in whole panels.
-func implicitConv(g *ConvGeom) bool {
-	return micro.strip != nil && g.OutC%micro.nr == 0 && g.PadT >= 0 && g.PadL >= 0 &&
+// too gives the same bits. It needs the strip of the assembly kernels, and
+// output channels in whole panels unless the weights are packed (the last
+// panel then is zero-padded).
+func implicitConv(g *ConvGeom, packed bool) bool {
+	return micro.strip != nil && (g.OutC%micro.nr == 0 || packed) && g.PadT >= 0 && g.PadL >= 0 &&
 		g.KH > 0 && g.KW > 0 && g.InC > 0 &&
 		g.StrideH > 0 && g.StrideW > 0 && g.OutH > 0 && g.OutW > 0
 }
@@ -175,15 +176,19 @@ type PackedWeights struct {
 func (Packed) PackWeights(w []float32, k, n int) *PackedWeights {
 	pw := &PackedWeights{W: w[:k*n], K: k, N: n, kernel: micro.name, nr: micro.nr}
 	nr := micro.nr
-	if nr > n {
-		return pw
+	if micro.full == nil {
+		return pw // the portable kernel reads W
 	}
-	q := n / nr
+	// The columns after the last whole panel go in one more panel, padded
+	// with zero columns: the micro-kernel computes it into a tile of its
+	// own (lastPanel), and only the real columns are copied out.
+	q := (n + nr - 1) / nr
 	pw.panels = make([]float32, q*k*nr)
 	for i := range q {
 		panel := pw.panels[i*k*nr : (i+1)*k*nr]
+		cols := min(nr, n-i*nr)
 		for p := range k {
-			copy(panel[p*nr:(p+1)*nr], w[p*n+i*nr:p*n+(i+1)*nr])
+			copy(panel[p*nr:p*nr+cols], w[p*n+i*nr:p*n+i*nr+cols])
 		}
 	}
 	return pw
@@ -398,8 +403,17 @@ func (j *gemmJob) convRow(oy int) {
 	kwc, lda := g.KW*g.InC, g.StrideW*g.InC
 	c := j.c[oy*g.OutW*n : (oy+1)*g.OutW*n]
 	for q := 0; q < n; q += nr {
+		// The last panel, if partial (implicitConv allows it only with
+		// packed weights, zero-padded), goes through a tile of its own
+		// (see lastPanel).
+		var t *edgeTile
 		var bias []float32
-		if j.bias != nil {
+		cq, ldc := c[q:], n
+		if q+nr > n {
+			t = edgeTiles.Get().(*edgeTile)
+			bias = t.tileBias(j.bias, q, n, nr)
+			cq, ldc = t.c[:], nr
+		} else if j.bias != nil {
 			bias = j.bias[q : q+nr]
 		}
 		for x0 := 0; x0 < g.OutW; x0 += mr {
@@ -422,8 +436,20 @@ func (j *gemmJob) convRow(oy int) {
 				} else if j.relu {
 					flags |= flagReLU
 				}
-				j.mk.strip(rows, c[x0*n+q:], n, a, lda, b, ldb, kwc, bias, flags)
+				if t != nil {
+					j.mk.strip(rows, cq, ldc, a, lda, b, ldb, kwc, bias, flags)
+					continue
+				}
+				j.mk.strip(rows, cq[x0*n:], ldc, a, lda, b, ldb, kwc, bias, flags)
 			}
+			if t != nil {
+				for r := range rows {
+					copy(c[(x0+r)*n+q:(x0+r)*n+n], t.c[r*nr:])
+				}
+			}
+		}
+		if t != nil {
+			edgeTiles.Put(t)
 		}
 	}
 }
@@ -460,8 +486,68 @@ func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
 			j.mk.row(c[i*n+jj:], a[(i+aoff)*k:(i+aoff+1)*k], bp, ldb, k, bias, j.relu)
 		}
 	}
+	if jj < j1 && j.panels != nil && j1 == n {
+		j.lastPanel(a[(i0+aoff)*k:], i0, i1, jj)
+		return
+	}
 	if jj < j1 {
 		edge(c, a[aoff*k+i0*k:], b, j.bias, i0, i1, jj, j1, k, n, j.relu)
+	}
+}
+
+// edgeTile is the room of lastPanel: one micro-kernel tile and its bias,
+// nr wide, for the largest kernel (12 x 32).
+type edgeTile struct {
+	c    [12 * 32]float32
+	bias [32]float32
+}
+
+var edgeTiles = sync.Pool{New: func() any { return new(edgeTile) }}
+
+// tileBias returns the bias of the nr columns from j0 (the last, partial
+// panel: zero after column n), or nil.
+func (t *edgeTile) tileBias(bias []float32, j0, n, nr int) []float32 {
+	if bias == nil {
+		return nil
+	}
+	b := t.bias[:nr]
+	clear(b[copy(b, bias[j0:n]):])
+	return b
+}
+
+// lastPanel computes rows [i0,i1) of the columns from j0 to n, fewer than
+// nr, from the zero-padded last panel of the packed weights: each block of
+// rows goes through the micro-kernel into a tile of nr columns, and the
+// real columns are copied to c. a starts at row i0.
+func (j *gemmJob) lastPanel(a []float32, i0, i1, j0 int) {
+	c, k, n := j.c, j.k, j.n
+	mr, nr := j.mk.mr, j.mk.nr
+	t := edgeTiles.Get().(*edgeTile)
+	defer edgeTiles.Put(t)
+	bias := t.tileBias(j.bias, j0, n, nr)
+	bp := j.panels[j0*k : (j0+nr)*k]
+	for i := i0; i < i1; {
+		rows, f := 1, j.mk.full
+		switch r := i1 - i; {
+		case r >= mr:
+			rows = mr
+		case r >= 4 && j.mk.x4 != nil:
+			rows, f = 4, j.mk.x4
+		case r >= 2 && j.mk.x2 != nil:
+			rows, f = 2, j.mk.x2
+		default:
+			f = nil
+		}
+		ai := a[(i-i0)*k:]
+		if f != nil {
+			f(t.c[:], nr, ai, k, bp, nr, k, bias, j.relu)
+		} else {
+			j.mk.row(t.c[:nr], ai[:k], bp, nr, k, bias, j.relu)
+		}
+		for r := range rows {
+			copy(c[(i+r)*n+j0:(i+r)*n+n], t.c[r*nr:])
+		}
+		i += rows
 	}
 }
 

@@ -217,7 +217,7 @@ func TestPackedWeights(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, mk := range microKernels() {
 		withMicro(t, mk, func() {
-			for _, s := range [][3]int{{1, 300, 128}, {7, 50, 80}, {13, 27, 32}, {5, 9, 7}, {64, 64, 65}} {
+			for _, s := range [][3]int{{1, 300, 128}, {7, 50, 80}, {13, 27, 32}, {5, 9, 7}, {64, 64, 65}, {303, 16, 24}, {15, 96, 144}, {3, 1280, 1001}} {
 				m, k, n := s[0], s[1], s[2]
 				a, w, bias := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, n)
 				want := make([]float32, m*n)
@@ -393,11 +393,18 @@ func TestImplicitConvSameAsIm2col(t *testing.T) {
 			if g.OutC == 0 {
 				continue
 			}
+			whole := g
 			src := randSlice(r, g.InH*g.InW*g.InC)
-			w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
-			bias := randSlice(r, g.OutC)
 			k := g.KH * g.KW * g.InC
-			for _, packed := range []bool{false, true} {
+			// packed 2: packed weights with a partial last panel (5
+			// more channels), which runs through a tile of its own.
+			for _, variant := range []int{0, 1, 2} {
+				packed, g := variant > 0, whole
+				if variant == 2 {
+					g.OutC += 5
+				}
+				w := randSlice(r, g.KH*g.KW*g.InC*g.OutC)
+				bias := randSlice(r, g.OutC)
 				for _, procs := range []int{1, 2} {
 					name := fmt.Sprintf("%s/%dx%dx%d-%d/k%dx%d/s%dx%d/pad%d,%d,%d,%d/packed=%v/procs=%d", mk.name, g.InH, g.InW, g.InC, g.OutC,
 						g.KH, g.KW, g.StrideH, g.StrideW, g.PadT, pg.padB, g.PadL, pg.padR, packed, procs)
@@ -416,7 +423,7 @@ func TestImplicitConvSameAsIm2col(t *testing.T) {
 							return out
 						}
 						var implicit bool
-						withMicro(t, mk, func() { implicit = implicitConv(&g) })
+						withMicro(t, mk, func() { implicit = implicitConv(&g, packed) })
 						if !implicit {
 							t.Fatalf("%+v does not run as an implicit convolution", g)
 						}

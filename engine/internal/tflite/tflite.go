@@ -453,3 +453,24 @@ func (t Table) Int64s(i int) ([]int64, error) {
 	}
 	return out, nil
 }
+
+// ScalarTable returns a table whose field i holds the 4-byte little-endian
+// scalar fields[i] (read back with Int, or Int8 for its low byte): options
+// built by hand, for tests of loaders.
+func ScalarTable(fields []int32) Table {
+	n := len(fields)
+	buf := make([]byte, 4+2*n+4+4*n)
+	binary.LittleEndian.PutUint16(buf, uint16(4+2*n))
+	binary.LittleEndian.PutUint16(buf[2:], uint16(4+4*n))
+	pos := 4 + 2*n
+	binary.LittleEndian.PutUint32(buf[pos:], uint32(pos)) // the vtable is at 0
+	for i, v := range fields {
+		binary.LittleEndian.PutUint16(buf[4+2*i:], uint16(4+4*i))
+		binary.LittleEndian.PutUint32(buf[pos+4+4*i:], uint32(v))
+	}
+	t, err := table(buf, pos)
+	if err != nil {
+		panic(err) // cannot happen: the layout above is valid
+	}
+	return t
+}

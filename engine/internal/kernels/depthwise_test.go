@@ -1,0 +1,54 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDepthwiseTaps compares DepthwiseTaps (the CPU's assembly over whole
+// vectors, Go after) with the sum written out, for channel counts around
+// the vector and block sizes, and taps anywhere in src and w.
+func TestDepthwiseTaps(t *testing.T) {
+	for _, k := range append(dwKernels, dwImpl{}) {
+		f, lanes := dwKernel, dwLanes
+		dwKernel, dwLanes = k.kernel, k.lanes
+		testDepthwiseTaps(t)
+		dwKernel, dwLanes = f, lanes
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a tap past the end of src did not panic")
+		}
+	}()
+	DepthwiseTaps(make([]float32, 16), make([]float32, 20), make([]float32, 16), make([]float32, 16), []int{5, 0}, 16)
+}
+
+func testDepthwiseTaps(t *testing.T) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []int{1, 7, 8, 15, 16, 17, 31, 32, 63, 64, 65, 96, 144, 200} {
+		for _, taps := range []int{0, 1, 4, 9, 25} {
+			src, w, bias := randSlice(r, 30*c+5), randSlice(r, 26*c+3), randSlice(r, c)
+			offs := make([]int, 2*taps)
+			for i := range taps {
+				offs[2*i], offs[2*i+1] = r.IntN(29*c+5), r.IntN(25*c+3)
+			}
+			got := make([]float32, c+1)
+			got[c] = 42
+			DepthwiseTaps(got, src, w, bias, offs, c)
+			for i := range c {
+				want := bias[i]
+				for k := range taps {
+					want += src[offs[2*k]+i] * w[offs[2*k+1]+i]
+				}
+				if math.Abs(float64(got[i]-want)) > 1e-5 {
+					t.Fatalf("kernel of %d lanes, c %d, %d taps: channel %d is %g, want %g", dwLanes, c, taps, i, got[i], want)
+				}
+			}
+			if got[c] != 42 {
+				t.Fatalf("c %d: wrote past the channels", c)
+			}
+		}
+	}
+}
