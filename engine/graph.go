@@ -65,6 +65,7 @@ func NewGraph(name, format string, input Shape, nodes []Node, opts ...Option) (*
 	if err != nil {
 		return nil, err
 	}
+	nodes = fuseGraph(nodes)
 	g := &graph{}
 	shapes := []Shape{input} // by tensor
 	for k, n := range nodes {
@@ -105,6 +106,77 @@ func checkNodes(nodes []Node) error {
 			if t < 0 || t > k {
 				return fmt.Errorf("layer %d %q reads tensor %d, which is not made before it", k, n.Layer.LayerName(), t)
 			}
+		}
+	}
+	return nil
+}
+
+// fuseGraph drops identities and folds an activation into the
+// convolution, dense layer or addition it follows when nothing else reads
+// that layer's output, renumbering the tensors: as fuse does for a chain.
+func fuseGraph(nodes []Node) []Node {
+	uses := make([]int, len(nodes)+1)
+	for _, n := range nodes {
+		for _, t := range n.Inputs {
+			uses[t]++
+		}
+	}
+	id := make([]int, len(nodes)+1) // old tensor -> new tensor
+	var out []Node
+	for k, n := range nodes {
+		ins := make([]int, len(n.Inputs))
+		for i, t := range n.Inputs {
+			ins[i] = id[t]
+		}
+		last := k == len(nodes)-1
+		if len(ins) == 1 && !last {
+			switch l := n.Layer.(type) {
+			case *Identity:
+				id[k+1] = ins[0]
+				continue
+			case *Act:
+				if t := n.Inputs[0]; t > 0 && uses[t] == 1 && ins[0] > 0 {
+					if f := withActivation(out[ins[0]-1].Layer, l.Activation); f != nil {
+						out[ins[0]-1].Layer = f
+						id[k+1] = ins[0]
+						continue
+					}
+				}
+			}
+		}
+		out = append(out, Node{Layer: n.Layer, Inputs: ins})
+		id[k+1] = len(out)
+	}
+	return out
+}
+
+// withActivation returns a copy of l with activation a, for a layer that
+// applies one and has none; else nil.
+func withActivation(l Layer, a Activation) Layer {
+	switch l := l.(type) {
+	case *Conv2D:
+		if l.Activation == Linear {
+			c := *l
+			c.Activation = a
+			return &c
+		}
+	case *DepthwiseConv2D:
+		if l.Activation == Linear {
+			c := *l
+			c.Activation = a
+			return &c
+		}
+	case *Dense:
+		if l.Activation == Linear {
+			c := *l
+			c.Activation = a
+			return &c
+		}
+	case *Add:
+		if l.Activation == Linear {
+			c := *l
+			c.Activation = a
+			return &c
 		}
 	}
 	return nil

@@ -255,21 +255,9 @@ func fuse(layers []Layer) []Layer {
 			continue
 		case *Act:
 			if len(out) > 0 {
-				switch p := out[len(out)-1].(type) {
-				case *Conv2D:
-					if p.Activation == Linear {
-						c := *p
-						c.Activation = l.Activation
-						out[len(out)-1] = &c
-						continue
-					}
-				case *Dense:
-					if p.Activation == Linear {
-						d := *p
-						d.Activation = l.Activation
-						out[len(out)-1] = &d
-						continue
-					}
+				if f := withActivation(out[len(out)-1], l.Activation); f != nil {
+					out[len(out)-1] = f
+					continue
 				}
 			}
 		}

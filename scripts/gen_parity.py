@@ -878,6 +878,34 @@ class TorchCNN(nn.Module):
         return self.features(x)
 
 
+class TorchMobileBlock(nn.Module):
+    """The graph patterns of the mobile families, as torch.onnx.export
+    writes them: an inverted residual (1x1 expansion, depthwise 3x3,
+    squeeze-and-excitation gate, 1x1 projection, residual Add), a
+    Concat of two branches, a depthwise convolution with multiplier 2 and
+    stride 2, SiLU (Sigmoid and Mul of one tensor), ReLU6 (Clip)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
+        self.expand = nn.Sequential(nn.Conv2d(16, 48, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU6())
+        self.dw = nn.Sequential(nn.Conv2d(48, 48, 3, padding=1, groups=48, bias=False), nn.BatchNorm2d(48), nn.ReLU6())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(48, 12, 1), nn.ReLU(), nn.Conv2d(12, 48, 1), nn.Sigmoid())
+        self.project = nn.Sequential(nn.Conv2d(48, 16, 1, bias=False), nn.BatchNorm2d(16))
+        self.dw2 = nn.Conv2d(32, 64, 3, stride=2, padding=1, groups=32)
+        self.head = nn.Linear(64, 1)
+
+    def forward(self, x):
+        s = self.stem(x)
+        h = self.dw(self.expand(s))
+        h = h * self.se(h)
+        r = s + self.project(h)
+        c = torch.cat([r, s], dim=1)
+        d = self.dw2(c)
+        d = d * torch.sigmoid(d)
+        return torch.sigmoid(self.head(d.mean(dim=(2, 3))))
+
+
 class TorchAvgPoolPad(nn.Module):
     """nn.AvgPool2d with its default count_include_pad=True: torch.onnx.export
     (opset 13) writes a Pad node (constant 0) in front of the AveragePool."""
@@ -1020,6 +1048,12 @@ def gen_torch_onnx(g):
          ["ONNX from torch.onnx.export", "Conv 5x5 pads 2 with BatchNorm folded", "Tanh",
           "AveragePool 3 stride 2", "Conv kernel 3x2 stride (1,2) pads (1,0)", "Elu",
           "MaxPool with pads", "Clip (ReLU6)", "Flatten in PyTorch's C,H,W order", "Gemm", "Relu", "Sigmoid"]),
+        ("onnx_torch_mobile_block", TorchMobileBlock, (16, 16, 3),
+         ["ONNX from torch.onnx.export", "a graph: residual Add of two computed tensors",
+          "squeeze-and-excitation: GlobalAveragePool, Conv 1x1, Sigmoid, Mul by a 1x1 gate",
+          "Conv group = channels (depthwise) 3x3 pads 1, BatchNorm folded", "depthwise multiplier 2 stride 2",
+          "Concat along channels", "SiLU as Sigmoid and Mul", "Clip (ReLU6)", "ReduceMean over H,W", "Gemm",
+          "Sigmoid"]),
         ("onnx_torch_avgpool_pad", TorchAvgPoolPad, (8, 8, 3),
          ["ONNX from torch.onnx.export", "nn.AvgPool2d default count_include_pad=True: Pad (constant 0) + "
           "AveragePool", "Pad with all-zero pads (from nn.AvgPool2d(2))", "Flatten", "Gemm", "Sigmoid"]),

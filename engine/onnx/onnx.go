@@ -42,15 +42,24 @@ const (
 
 func (l layout) String() string { return [...]string{"NCHW", "NHWC", "[N,K]"}[l] }
 
-// loader holds the translation state.
+// loader holds the translation state. The fields from shape to chwShape
+// describe the tensor the current node reads (its first input): load sets
+// them from vals before the node, and the node's output is stored back
+// in vals after it.
 type loader struct {
 	opset  int64
 	consts map[string]*onnxproto.Tensor
 	input  engine.Shape
+	nodes  []engine.Node
+	vals   map[string]val // every computed tensor by name
+	uses   map[string]int // how many nodes read each tensor
+	// The current tensor: its engine tensor (0: the model input), shape,
+	// layout, and whether the last node emitted the layer that computes
+	// it (direct), so that a bias Add may fold into that layer.
+	id     int
+	direct bool
 	shape  engine.Shape
 	lay    layout
-	cur    string // the name of the current (only live) tensor
-	layers []engine.Layer
 	// pad is the zero padding of a Pad node, merged into the Conv or
 	// AveragePool that must follow it.
 	pad *engine.Padding
@@ -61,6 +70,38 @@ type loader struct {
 	chwShape engine.Shape
 	// noFold keeps C,H,W Flattens as run-time permutations (tests).
 	noFold bool
+}
+
+// val is what the loader knows of a computed tensor: the fields of the
+// current tensor in loader.
+type val struct {
+	id       int
+	direct   bool
+	shape    engine.Shape
+	lay      layout
+	pad      *engine.Padding
+	chw      *engine.Flatten
+	chwShape engine.Shape
+}
+
+// load makes the tensor name the current one.
+func (ld *loader) load(name string) error {
+	v, ok := ld.vals[name]
+	if !ok {
+		return fmt.Errorf("reads %q, which no earlier operator computes", name)
+	}
+	ld.id, ld.direct, ld.shape, ld.lay, ld.pad, ld.chw, ld.chwShape = v.id, v.direct, v.shape, v.lay, v.pad, v.chw, v.chwShape
+	if ld.uses[name] > 1 {
+		// Another node reads the tensor as it is: nothing may be folded
+		// into the layer that computes it, or into what it flattens.
+		ld.direct, ld.chw = false, nil
+	}
+	return nil
+}
+
+// store records the current tensor under name.
+func (ld *loader) store(name string) {
+	ld.vals[name] = val{id: ld.id, direct: ld.direct, shape: ld.shape, lay: ld.lay, pad: ld.pad, chw: ld.chw, chwShape: ld.chwShape}
 }
 
 // elementwise are the operators that act on each value of a flat tensor
@@ -95,9 +136,18 @@ func load(data []byte, fold bool, opts ...engine.Option) (*engine.Model, error) 
 	if !ok || opset < MinOpset || opset > MaxOpset {
 		return nil, fmt.Errorf("onnx: default opset version %d is not supported (%d..%d)", opset, MinOpset, MaxOpset)
 	}
-	ld := &loader{opset: opset, consts: make(map[string]*onnxproto.Tensor), noFold: !fold}
+	ld := &loader{opset: opset, consts: make(map[string]*onnxproto.Tensor), noFold: !fold,
+		vals: map[string]val{}, uses: map[string]int{}}
 	for _, t := range g.Initializers {
 		ld.consts[t.Name] = t
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			ld.uses[in]++
+		}
+	}
+	for _, out := range g.Outputs {
+		ld.uses[out.Name]++
 	}
 	if err := ld.graphInput(g); err != nil {
 		return nil, err
@@ -111,17 +161,26 @@ func load(data []byte, fold bool, opts ...engine.Option) (*engine.Model, error) 
 			return nil, fmt.Errorf("onnx: node %d %q (%s): %w", i, name, n.OpType, err)
 		}
 	}
-	if ld.pad != nil {
-		return nil, fmt.Errorf("onnx: the graph ends with a Pad")
+	if len(g.Outputs) != 1 {
+		return nil, fmt.Errorf("onnx: the graph has %d outputs; want one", len(g.Outputs))
 	}
-	if len(g.Outputs) != 1 || g.Outputs[0].Name != ld.cur {
-		return nil, fmt.Errorf("onnx: the graph must have one output, the result of its last operator")
+	out, ok := ld.vals[g.Outputs[0].Name]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("onnx: the output %q is not computed by the graph", g.Outputs[0].Name)
+	case out.pad != nil:
+		return nil, fmt.Errorf("onnx: the graph ends with a Pad")
+	case out.id == 0:
+		return nil, fmt.Errorf("onnx: the graph computes nothing")
+	case out.id != len(ld.nodes):
+		// The output is not the last node's: read it once more.
+		ld.nodes = append(ld.nodes, engine.Node{Layer: &engine.Identity{Name: "output"}, Inputs: []int{out.id}})
 	}
 	name := g.Name
 	if name == "" {
 		name = pm.ProducerName + " model"
 	}
-	m, err := engine.New(name, Format, ld.input, ld.layers, opts...)
+	m, err := engine.NewGraph(name, Format, ld.input, ld.nodes, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("onnx: %w", err)
 	}
@@ -165,7 +224,8 @@ func (ld *loader) graphInput(g *onnxproto.Graph) error {
 	default:
 		return fmt.Errorf("onnx: input %q has shape %v; want 3 colour channels in NCHW or NHWC order", in.Name, in.Shape)
 	}
-	ld.shape, ld.cur = ld.input, in.Name
+	ld.shape = ld.input
+	ld.store(in.Name)
 	return nil
 }
 
@@ -184,7 +244,16 @@ func (ld *loader) node(n *onnxproto.Node) error {
 	if n.OpType == "Constant" {
 		return ld.constant(n)
 	}
-	if err := ld.checkChain(n); err != nil {
+	if err := ld.checkOutputs(n); err != nil {
+		return err
+	}
+	if ld.branches(n) {
+		return ld.merge(n)
+	}
+	if err := ld.checkInputs(n); err != nil {
+		return err
+	}
+	if err := ld.load(n.Inputs[0]); err != nil {
 		return err
 	}
 	a := &attrs{n: n, used: map[string]bool{}}
@@ -206,26 +275,33 @@ func (ld *loader) node(n *onnxproto.Node) error {
 		if err != nil {
 			return fmt.Errorf("input %v: %w", ld.shape, err)
 		}
-		ld.layers = append(ld.layers, l)
-		ld.shape = out
+		ld.nodes = append(ld.nodes, engine.Node{Layer: l, Inputs: []int{ld.id}})
+		ld.id, ld.direct, ld.shape = len(ld.nodes), true, out
 	}
-	ld.cur = n.Outputs[0]
+	ld.store(n.Outputs[0])
 	return nil
 }
 
-// checkChain checks that n continues the single chain of operators: it
-// consumes the previous output, its other inputs are constants, and it
-// has one output (Dropout's and BatchNormalization's optional ones
-// aside).
-func (ld *loader) checkChain(n *onnxproto.Node) error {
-	if len(n.Inputs) == 0 || n.Inputs[0] != ld.cur {
-		return fmt.Errorf("does not consume the previous operator's output %q; only single-chain graphs are supported", ld.cur)
+// checkInputs checks that n reads one computed tensor first, and
+// constants after it.
+func (ld *loader) checkInputs(n *onnxproto.Node) error {
+	if len(n.Inputs) == 0 {
+		return fmt.Errorf("has no input")
+	}
+	if _, ok := ld.consts[n.Inputs[0]]; ok {
+		return fmt.Errorf("its first input %q is a constant; operators on constants are not supported", n.Inputs[0])
 	}
 	for _, in := range n.Inputs[1:] {
 		if _, ok := ld.consts[in]; !ok && in != "" {
-			return fmt.Errorf("input %q is not a constant; only single-chain graphs are supported", in)
+			return fmt.Errorf("input %q is not a constant; only Add, Mul, Sum and Concat may combine computed tensors", in)
 		}
 	}
+	return nil
+}
+
+// checkOutputs checks that n has one output (Dropout's and
+// BatchNormalization's optional ones aside).
+func (ld *loader) checkOutputs(n *onnxproto.Node) error {
 	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
 		return fmt.Errorf("has no output")
 	}
@@ -261,6 +337,8 @@ func (ld *loader) op(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 		return ld.pool(n, a)
 	case "GlobalAveragePool":
 		return &engine.GlobalAvgPool{Name: n.Name}, ld.need(nchw)
+	case "ReduceMean":
+		return ld.reduceMean(n, a)
 	case "BatchNormalization":
 		return ld.batchNorm(n, a)
 	case "Relu", "Sigmoid", "Tanh", "Elu", "Softmax", "Clip":

@@ -141,11 +141,15 @@ func (ld *loader) conv(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 	if err != nil {
 		return nil, err
 	}
+	g := a.int("group", 1)
+	if g == int64(ld.shape.C) && g > 1 && len(dims) == 4 {
+		return ld.depthwise(n, a, w, dims)
+	}
 	if len(dims) != 4 || int(dims[1]) != ld.shape.C {
 		return nil, fmt.Errorf("weights have shape %v; want [filters, %d, kh, kw]", dims, ld.shape.C)
 	}
-	if g := a.int("group", 1); g != 1 {
-		a.fail("group", "%d is not supported (only 1)", g)
+	if g != 1 {
+		a.fail("group", "%d is not supported (only 1, or one group per input channel: depthwise)", g)
 	}
 	o, ci, kh, kw := int(dims[0]), int(dims[1]), int(dims[2]), int(dims[3])
 	k, s, pad := ld.window(a, [2]int{kh, kw})
@@ -429,11 +433,11 @@ func (ld *loader) add(n *onnxproto.Node) error {
 	if err != nil {
 		return err
 	}
-	if len(ld.layers) == 0 {
-		return fmt.Errorf("an Add is only supported as the bias of a Gemm, MatMul or Conv")
+	if ld.id == 0 || !ld.direct {
+		return fmt.Errorf("an Add of a constant is only supported as the bias of a Gemm, MatMul or Conv whose output nothing else reads")
 	}
 	var bias *[]float32
-	switch l := ld.layers[len(ld.layers)-1].(type) {
+	switch l := ld.nodes[ld.id-1].Layer.(type) {
 	case *engine.Dense:
 		if l.Activation != engine.Linear {
 			return fmt.Errorf("an Add after an activation is not supported")
