@@ -846,6 +846,7 @@ def gen_all(g):
 
     # --- ONNX from PyTorch modules ---
     gen_torch_onnx(g)
+    gen_keras_graph(g)
 
     # --- refused ---
     gen_refused(g)
@@ -1066,6 +1067,160 @@ def gen_torch_onnx(g):
 
 
 # ---------------------------------------------------------------------------
+# Keras Functional graphs: branches and the mobile families' layers.
+
+
+def gen_keras_graph(g):
+    """A MobileNet-like Functional model written as tf.keras 2.x (.h5) and
+    Keras 3 (.keras) save it: ZeroPadding2D + stride-2 Conv2D, BatchNorm,
+    ReLU(6), an inverted residual (1x1 expansion, DepthwiseConv2D, a
+    squeeze-and-excitation gate: GlobalAveragePooling2D keepdims, 1x1
+    convs, Multiply), a residual Add, Concatenate, SeparableConv2D with
+    depth multiplier 2, Reshape and Dense. The reference is computed in
+    float64 by PyTorch from the same weights."""
+    name = "keras_graph"
+    shape = (12, 12, 3)
+    gen = case_gen(g.seed, name)
+    inp, x = g.inputs(name, shape)
+
+    def k(*shp):
+        fan_in = int(np.prod(shp[:-1]))
+        return uniform(gen, shp, -np.sqrt(3.0 / fan_in), np.sqrt(3.0 / fan_in))
+
+    def bnw(c):
+        return [("gamma", uniform(gen, (c,), 0.6, 1.5)), ("beta", uniform(gen, (c,), -0.3, 0.3)),
+                ("moving_mean", uniform(gen, (c,), -0.3, 0.3)), ("moving_variance", uniform(gen, (c,), 0.5, 2.0))]
+
+    # (name, class, config, inputs, [(role, array)])
+    L = []
+
+    def add(nm, cls, cfg, ins, w=()):
+        L.append((nm, cls, dict(cfg, name=nm, trainable=True, dtype="float32"), ins, list(w)))
+        return nm
+
+    conv_cfg = dict(kernel_size=[1, 1], strides=[1, 1], padding="valid", data_format="channels_last",
+                    dilation_rate=[1, 1], groups=1, activation="linear", use_bias=True)
+    x0 = add("zero_padding2d", "ZeroPadding2D", dict(padding=[[0, 1], [0, 1]], data_format="channels_last"),
+             ["input_1"])
+    s = add("stem", "Conv2D", dict(conv_cfg, filters=8, kernel_size=[3, 3], strides=[2, 2], use_bias=False),
+            [x0], [("kernel", k(3, 3, 3, 8))])
+    s = add("stem_bn", "BatchNormalization", dict(axis=-1, epsilon=1e-3, center=True, scale=True), [s], bnw(8))
+    s = add("stem_relu", "ReLU", dict(max_value=6.0, negative_slope=0.0, threshold=0.0), [s])
+    e = add("expand", "Conv2D", dict(conv_cfg, filters=24, activation="relu6"), [s],
+            [("kernel", k(1, 1, 8, 24)), ("bias", uniform(gen, (24,), -0.1, 0.1))])
+    d = add("dw", "DepthwiseConv2D", dict(kernel_size=[3, 3], strides=[1, 1], padding="same", depth_multiplier=1,
+                                          data_format="channels_last", dilation_rate=[1, 1], activation="linear",
+                                          use_bias=False), [e], [("depthwise_kernel", k(3, 3, 24, 1))])
+    d = add("dw_bn", "BatchNormalization", dict(axis=-1, epsilon=1e-3, center=True, scale=True), [d], bnw(24))
+    d = add("dw_relu", "ReLU", dict(max_value=6.0, negative_slope=0.0, threshold=0.0), [d])
+    q = add("se_pool", "GlobalAveragePooling2D", dict(data_format="channels_last", keepdims=True), [d])
+    q = add("se_reduce", "Conv2D", dict(conv_cfg, filters=6, activation="relu"), [q],
+            [("kernel", k(1, 1, 24, 6)), ("bias", uniform(gen, (6,), -0.1, 0.1))])
+    q = add("se_expand", "Conv2D", dict(conv_cfg, filters=24, activation="sigmoid"), [q],
+            [("kernel", k(1, 1, 6, 24)), ("bias", uniform(gen, (24,), -0.1, 0.1))])
+    m = add("se_multiply", "Multiply", {}, [d, q])
+    pj = add("project", "Conv2D", dict(conv_cfg, filters=8), [m],
+             [("kernel", k(1, 1, 24, 8)), ("bias", uniform(gen, (8,), -0.1, 0.1))])
+    r = add("residual", "Add", {}, [s, pj])
+    c = add("concat", "Concatenate", dict(axis=-1), [r, s])
+    sp = add("sep", "SeparableConv2D", dict(filters=12, kernel_size=[3, 3], strides=[2, 2], padding="same",
+                                            depth_multiplier=2, data_format="channels_last", dilation_rate=[1, 1],
+                                            activation="relu", use_bias=True), [c],
+             [("depthwise_kernel", k(3, 3, 16, 2)), ("pointwise_kernel", k(1, 1, 32, 12)),
+              ("bias", uniform(gen, (12,), -0.1, 0.1))])
+    gp = add("gap", "GlobalAveragePooling2D", dict(data_format="channels_last", keepdims=True), [sp])
+    rs = add("reshape", "Reshape", dict(target_shape=[12]), [gp])
+    out = add("dense", "Dense", dict(units=1, activation="sigmoid", use_bias=True), [rs],
+              [("kernel", k(12, 1)), ("bias", uniform(gen, (1,), -0.1, 0.1))])
+
+    W = {nm: dict(w) for nm, _, _, _, w in L}
+
+    def forward(x, head_scale=1.0, head_shift=0.0):
+        t = d64(x).permute(0, 3, 1, 2)
+
+        def bn(t, nm):
+            w = W[nm]
+            sh = (1, -1, 1, 1)
+            return ((t - d64(w["moving_mean"]).view(sh)) / torch.sqrt(d64(w["moving_variance"]).view(sh) + 1e-3)
+                    * d64(w["gamma"]).view(sh) + d64(w["beta"]).view(sh))
+
+        def conv(t, nm, stride=1, groups=1, key="kernel", bias=True):
+            w = W[nm]
+            b = d64(w["bias"]) if bias and "bias" in w else None
+            kern = d64(w[key])
+            if groups > 1:  # depthwise: KH,KW,C,M -> C*M,1,KH,KW
+                kh, kw, cc, mm = kern.shape
+                kern = kern.permute(2, 3, 0, 1).reshape(cc * mm, 1, kh, kw)
+            else:
+                kern = kern.permute(3, 2, 0, 1)
+            return F.conv2d(t, kern, b, stride=stride, groups=groups)
+
+        t = F.pad(t, (0, 1, 0, 1))
+        s = torch.clamp(bn(conv(t, "stem", 2), "stem_bn"), 0, 6)
+        e = torch.clamp(conv(s, "expand"), 0, 6)
+        d = conv(F.pad(e, (1, 1, 1, 1)), "dw", groups=24, key="depthwise_kernel")
+        d = torch.clamp(bn(d, "dw_bn"), 0, 6)
+        q = d.mean(dim=(2, 3), keepdim=True)
+        q = torch.sigmoid(conv(torch.relu(conv(q, "se_reduce")), "se_expand"))
+        r = s + conv(d * q, "project")
+        c = torch.cat([r, s], dim=1)
+        # SAME for 6x6, kernel 3, stride 2: 0 before, 1 after.
+        h = conv(F.pad(c, (0, 1, 0, 1)), "sep", 2, groups=16, key="depthwise_kernel", bias=False)
+        h = torch.relu(conv(h, "sep", key="pointwise_kernel"))
+        f = h.mean(dim=(2, 3))
+        z = f @ d64(W["dense"]["kernel"]) + d64(W["dense"]["bias"])
+        return z
+
+    # Centre and spread the head's logits over the batch, as for the others.
+    z = forward(x).numpy()
+    sc = round_sig(min(max(1.6 / z.std(), 0.05), 8.0))
+    W["dense"]["kernel"] = (W["dense"]["kernel"] * np.float32(sc)).astype(np.float32)
+    W["dense"]["bias"] = ((W["dense"]["bias"].astype(np.float64) - round_sig(z.mean(), 3)) * sc).astype(np.float32)
+    ref = torch.sigmoid(forward(x)).numpy()
+    L = [(nm, cls, cfg, ins, [(r, W[nm][r]) for r, _ in w]) for nm, cls, cfg, ins, w in L]
+
+    # tf.keras 2.x .h5
+    layers2 = [{"class_name": "InputLayer", "config": k2_input_config("input_1", shape), "name": "input_1",
+                "inbound_nodes": []}]
+    for nm, cls, cfg, ins, _ in L:
+        layers2.append({"class_name": cls, "config": cfg, "name": nm,
+                        "inbound_nodes": [[[i, 0, 0, {}] for i in ins]]})
+    cfg2 = {"class_name": "Functional", "config": {"name": "mobile", "trainable": True, "layers": layers2,
+                                                    "input_layers": [["input_1", 0, 0]],
+                                                    "output_layers": [[out, 0, 0]]}}
+    wl = [("input_1", [])] + [(nm, [(f"{nm}/{r}:0", v) for r, v in w]) for nm, _, _, _, w in L]
+    write_keras2_h5(g.path(name + ".h5"), cfg2, wl)
+    covers = ["Functional graph: branches, Add, Multiply (SE gate 1x1), Concatenate",
+              "ZeroPadding2D ((0,1),(0,1)) + Conv2D stride 2 valid", "BatchNormalization", "ReLU max_value 6",
+              "Conv2D activation relu6", "DepthwiseConv2D same, no bias", "GlobalAveragePooling2D keepdims",
+              "SeparableConv2D stride 2 same, depth_multiplier 2", "Reshape to (C,)", "Dense sigmoid"]
+    g.case(name, name + ".h5", "keras-h5", shape, inp, ref, covers)
+
+    # Keras 3 .keras
+    def tensor(nm):
+        return {"class_name": "__keras_tensor__", "config": {"shape": None, "dtype": "float32",
+                                                             "keras_history": [nm, 0, 0]}}
+
+    inl = k3_input_entry("input_1", shape, "string")
+    inl["name"] = "input_1"
+    inl["inbound_nodes"] = []
+    entries = [inl]
+    for nm, cls, cfg, ins, _ in L:
+        args = [[tensor(i) for i in ins]] if cls in ("Add", "Multiply", "Concatenate") else [tensor(ins[0])]
+        entries.append({"module": "keras.layers", "class_name": cls, "config": cfg, "registered_name": None,
+                        "name": nm, "inbound_nodes": [{"args": args, "kwargs": {}}]})
+    cfg3 = {"module": "keras.src.models.functional", "class_name": "Functional", "config": {
+        "name": "mobile", "trainable": True, "layers": entries, "input_layers": ["input_1", 0, 0],
+        "output_layers": [out, 0, 0]}, "registered_name": "Functional", "build_config": {"input_shape": None},
+        "compile_config": k3_compile_config()}
+    k3layers = [{"class_name": cls, "cls": cls, "name": nm, "weight_list": w} for nm, cls, _, _, w in L]
+    write_keras3(g.path(name + "_v3.keras"), cfg3, k3layers, True)
+    g.case(name + "_v3", name + "_v3.keras", "keras-v3", shape, inp, ref,
+           ["Keras 3 .keras Functional graph", "merge layers' inbound args as a list of tensors",
+            "Keras 3 weights of DepthwiseConv2D and SeparableConv2D"] + covers[1:])
+
+
+# ---------------------------------------------------------------------------
 # Files the loaders must refuse.
 
 
@@ -1150,21 +1305,15 @@ def gen_refused(g):
     h5("input_one_channel", base, "channel", in_shape=(8, 8, 1))
     h5("absurd_input_shape", [gap(), dense(1, act="sigmoid")], "1000000", in_shape=(1000000, 1000000, 3))
 
-    # A Functional model with a branch: two convolutions read the input and
-    # an Add joins them.
-    def branch_hook(cfg, wl):
+    # A Functional model that calls one layer twice (a shared layer): the
+    # convolution's weights apply to the input and to its own output.
+    def shared_hook(cfg, wl):
         L = cfg["config"]["layers"]  # input_1, conv2d, flatten, dense
-        conv_b = copy.deepcopy(L[1])
-        conv_b["name"] = conv_b["config"]["name"] = "conv2d_1"
-        add = {"class_name": "Add", "config": {"name": "add", "trainable": True, "dtype": "float32"},
-               "name": "add", "inbound_nodes": [[["conv2d", 0, 0, {}], ["conv2d_1", 0, 0, {}]]]}
-        L[2]["inbound_nodes"] = [[["add", 0, 0, {}]]]
-        L[2:2] = [conv_b, add]
-        k, b = wl[1][1]
-        wl[2:2] = [("conv2d_1", [("conv2d_1/kernel:0", k[1] * 0.5), ("conv2d_1/bias:0", b[1])]), ("add", [])]
+        L[1]["inbound_nodes"] = [[["input_1", 0, 0, {}]], [["conv2d", 0, 0, {}]]]
+        L[2]["inbound_nodes"] = [[["conv2d", 1, 0, {}]]]
         return cfg, wl
 
-    h5("functional_branch", base, "single-chain", functional=True, hook=branch_hook)
+    h5("functional_shared_layer", base, "shared layers", functional=True, hook=shared_hook)
 
     # Weights only (model.save_weights): no model_config.
     layers, _ = build(base, shape, case_gen(g.seed, "weights_only"))

@@ -34,9 +34,17 @@ type modelConfig struct {
 // maxConfigLayers bounds the layers a config may list.
 const maxConfigLayers = 10000
 
-// parseModelConfig decodes the model config JSON and orders its layers as
-// a single chain.
-func parseModelConfig(data []byte) (*modelConfig, []layerConfig, error) {
+// graphLayer is a layer of the model in execution order, with the names
+// of the layers whose outputs it reads (none for the input layer; for a
+// Sequential model, the layer before it).
+type graphLayer struct {
+	layerConfig
+	inputs []string
+}
+
+// parseModelConfig decodes the model config JSON and orders its layers
+// for execution, each with its inputs.
+func parseModelConfig(data []byte) (*modelConfig, []graphLayer, error) {
 	var mc modelConfig
 	if err := json.Unmarshal(data, &mc); err != nil {
 		return nil, nil, fmt.Errorf("model config: %w", err)
@@ -46,19 +54,30 @@ func parseModelConfig(data []byte) (*modelConfig, []layerConfig, error) {
 	}
 	switch mc.ClassName {
 	case "Sequential":
-		return &mc, mc.Config.Layers, nil
+		var g []graphLayer
+		prev := ""
+		for _, l := range mc.Config.Layers {
+			gl := graphLayer{layerConfig: l}
+			if prev != "" {
+				gl.inputs = []string{prev}
+			}
+			prev = layerName(l)
+			g = append(g, gl)
+		}
+		return &mc, g, nil
 	case "Functional", "Model":
-		chain, err := functionalChain(&mc)
-		return &mc, chain, err
+		g, err := functionalGraph(&mc)
+		return &mc, g, err
 	default:
 		return nil, nil, fmt.Errorf("model config: model class %q is not supported (want Sequential or Functional)", mc.ClassName)
 	}
 }
 
-// functionalChain returns the layers of a Functional model in execution
-// order, provided they form one unbranched chain from the single input to
-// the single output.
-func functionalChain(mc *modelConfig) ([]layerConfig, error) {
+// functionalGraph returns the layers of a Functional model in an
+// execution order (each after the layers it reads), with their inputs:
+// one input layer, one output layer, and every layer on a path between
+// them.
+func functionalGraph(mc *modelConfig) ([]graphLayer, error) {
 	byName := make(map[string]int, len(mc.Config.Layers))
 	for i, l := range mc.Config.Layers {
 		if l.Name == "" {
@@ -77,61 +96,65 @@ func functionalChain(mc *modelConfig) ([]layerConfig, error) {
 	if err != nil || len(out) != 1 {
 		return nil, fmt.Errorf("model config: output_layers %s: want exactly one output (%v)", mc.Config.OutputLayers, err)
 	}
-	// Each layer's single predecessor, and how often each layer is consumed.
-	pred := make(map[string]string)
-	uses := make(map[string]int)
-	for _, l := range mc.Config.Layers {
+	layers := make([]graphLayer, len(mc.Config.Layers))
+	for i, l := range mc.Config.Layers {
 		srcs, err := inboundLayers(l.InboundNodes)
 		if err != nil {
 			return nil, fmt.Errorf("model config: layer %q: inbound_nodes: %w", l.Name, err)
 		}
-		if l.ClassName == "InputLayer" {
-			if len(srcs) != 0 {
-				return nil, fmt.Errorf("model config: input layer %q has inputs", l.Name)
+		if (l.ClassName == "InputLayer") != (len(srcs) == 0) {
+			return nil, fmt.Errorf("model config: layer %q (%s) has %d inputs", l.Name, l.ClassName, len(srcs))
+		}
+		if l.ClassName == "InputLayer" && l.Name != in[0] {
+			return nil, fmt.Errorf("model config: input layer %q is not the model's input %q; models with several inputs are not supported", l.Name, in[0])
+		}
+		for _, src := range srcs {
+			if _, ok := byName[src]; !ok {
+				return nil, fmt.Errorf("model config: layer %q takes input from unknown layer %q", l.Name, src)
 			}
-			continue
 		}
-		if len(srcs) != 1 {
-			return nil, fmt.Errorf("model config: layer %q (%s) has %d inputs; only single-chain models are supported", l.Name, l.ClassName, len(srcs))
-		}
-		if _, ok := byName[srcs[0]]; !ok {
-			return nil, fmt.Errorf("model config: layer %q takes input from unknown layer %q", l.Name, srcs[0])
-		}
-		pred[l.Name] = srcs[0]
-		uses[srcs[0]]++
+		layers[i] = graphLayer{layerConfig: l, inputs: srcs}
 	}
-	for name, n := range uses {
-		if n > 1 {
-			return nil, fmt.Errorf("model config: the output of layer %q feeds %d layers; only single-chain models are supported", name, n)
-		}
-	}
-	var chain []layerConfig
-	for name := out[0]; ; {
+	// Depth-first from the output: each layer after its inputs.
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := make([]int, len(layers))
+	var order []graphLayer
+	var visit func(name string) error
+	visit = func(name string) error {
 		i, ok := byName[name]
 		if !ok {
-			return nil, fmt.Errorf("model config: unknown layer %q", name)
+			return fmt.Errorf("model config: unknown layer %q", name)
 		}
-		chain = append(chain, mc.Config.Layers[i])
-		if len(chain) > len(mc.Config.Layers) {
-			return nil, fmt.Errorf("model config: layers form a cycle")
+		switch state[i] {
+		case visiting:
+			return fmt.Errorf("model config: layers form a cycle through %q", name)
+		case done:
+			return nil
 		}
-		if name == in[0] {
-			break
+		state[i] = visiting
+		for _, src := range layers[i].inputs {
+			if err := visit(src); err != nil {
+				return err
+			}
 		}
-		p, ok := pred[name]
-		if !ok {
-			return nil, fmt.Errorf("model config: layer %q is not connected to input %q", name, in[0])
-		}
-		name = p
+		state[i] = done
+		order = append(order, layers[i])
+		return nil
 	}
-	if len(chain) != len(mc.Config.Layers) {
-		return nil, fmt.Errorf("model config: %d of %d layers are not on the path from input to output; only single-chain models are supported",
-			len(mc.Config.Layers)-len(chain), len(mc.Config.Layers))
+	if err := visit(out[0]); err != nil {
+		return nil, err
 	}
-	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
-		chain[i], chain[j] = chain[j], chain[i]
+	if len(order) != len(layers) {
+		return nil, fmt.Errorf("model config: %d of %d layers do not lead to the output %q", len(layers)-len(order), len(layers), out[0])
 	}
-	return chain, nil
+	if order[0].Name != in[0] {
+		return nil, fmt.Errorf("model config: the output does not depend on input %q alone", in[0])
+	}
+	return order, nil
 }
 
 // endpoints decodes input_layers / output_layers: [["name", 0, 0], ...] or
@@ -221,7 +244,15 @@ func inboundLayers(raw json.RawMessage) ([]string, error) {
 		return nil, fmt.Errorf("call arguments %s are not supported", truncate(k3.Kwargs))
 	}
 	var names []string
-	for _, a := range k3.Args {
+	args := k3.Args
+	if len(args) == 1 {
+		// A merge layer's one argument is a list of tensors.
+		var list []json.RawMessage
+		if json.Unmarshal(args[0], &list) == nil {
+			args = list
+		}
+	}
+	for _, a := range args {
 		var t struct {
 			ClassName string `json:"class_name"`
 			Config    struct {

@@ -74,7 +74,7 @@ func TestBuildOptions(t *testing.T) {
 	}
 }
 
-func TestFunctionalChain(t *testing.T) {
+func TestFunctionalGraph(t *testing.T) {
 	const in = `{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4, 4, 3], "name": "input_1"}, "name": "input_1", "inbound_nodes": []}`
 	flat := func(name, from string) string {
 		return `{"class_name": "Flatten", "config": {"name": "` + name + `"}, "name": "` + name + `", "inbound_nodes": [[["` + from + `", 0, 0, {}]]]}`
@@ -91,8 +91,17 @@ func TestFunctionalChain(t *testing.T) {
 	}{
 		{"chain out of order", model("f2", in, flat("f2", "f1"), flat("f1", "input_1")), ""},
 		{"keras 3 nodes", model("f", in, keras3Flat), ""},
-		{"branch", model("f2", in, flat("f1", "input_1"), flat("f2", "input_1")), "feeds 2 layers"},
-		{"dangling", model("f1", in, flat("f1", "input_1"), flat("f2", "f1")), "not on the path"},
+		{"unused branch", model("f2", in, flat("f1", "input_1"), flat("f2", "input_1")), "do not lead to the output"},
+		{"dangling", model("f1", in, flat("f1", "input_1"), flat("f2", "f1")), "do not lead to the output"},
+		{"merge", model("sum", in, flat("f1", "input_1"), flat("f2", "input_1"),
+			`{"class_name": "Add", "config": {"name": "sum"}, "name": "sum", "inbound_nodes": [[["f1", 0, 0, {}], ["f2", 0, 0, {}]]]}`), ""},
+		{"keras 3 merge", model("sum", in, flat("f1", "input_1"), flat("f2", "input_1"),
+			`{"class_name": "Concatenate", "config": {"name": "sum", "axis": -1}, "name": "sum", "inbound_nodes": [{"args": [[`+
+				`{"class_name": "__keras_tensor__", "config": {"keras_history": ["f1", 0, 0]}}, `+
+				`{"class_name": "__keras_tensor__", "config": {"keras_history": ["f2", 0, 0]}}]], "kwargs": {}}]}`), ""},
+		{"two inputs to a one-input layer", model("f3", in, flat("f1", "input_1"), flat("f2", "input_1"),
+			`{"class_name": "Flatten", "config": {"name": "f3"}, "name": "f3", "inbound_nodes": [[["f1", 0, 0, {}], ["f2", 0, 0, {}]]]}`), "reads 2 tensors"},
+		{"second input layer", model("f1", in, strings.ReplaceAll(in, "input_1", "input_2"), flat("f1", "input_1")), "several inputs"},
 		{"unknown source", model("f1", in, flat("f1", "nope")), `unknown layer "nope"`},
 		{"cycle", model("f1", in, flat("f1", "f2"), flat("f2", "f1")), "cycle"},
 		{"two inputs", `{"class_name": "Functional", "config": {"name": "f", "layers": [` + in + `], "input_layers": [["input_1", 0, 0], ["input_1", 0, 0]], "output_layers": [["input_1", 0, 0]]}}`, "exactly one input"},

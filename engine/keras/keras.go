@@ -2,10 +2,11 @@
 // that tf.keras 2.x writes with model.save("model.h5") and the Keras 3
 // ".keras" zip archives (config.json + model.weights.h5).
 //
-// Only single-chain models of the layers the engine implements load; any
-// other layer type or option is refused with an error that names the layer
-// and the option, so a model is never run differently from how Keras would
-// run it.
+// Sequential and Functional models load, Functional ones with branches
+// (Add, Multiply, Concatenate) too, made of the layers the engine
+// implements; any other layer type or option, a shared layer or a second
+// input, is refused with an error that names the layer and the option, so
+// a model is never run differently from how Keras would run it.
 package keras
 
 import (
@@ -140,18 +141,21 @@ func readZipFile(zr *zip.Reader, name string, limit int64) ([]byte, error) {
 
 // build translates a config and its weights into a model.
 func build(cfg []byte, format string, ws weightSource, opts []engine.Option) (*engine.Model, error) {
-	mc, chain, err := parseModelConfig(cfg)
+	mc, graph, err := parseModelConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}
 	ws.setLayers(mc.Config.Layers)
-	b := &builder{ws: ws}
-	for _, lc := range chain {
-		if err := b.add(lc); err != nil {
+	b := &builder{ws: ws, vals: map[string]kval{}}
+	for _, gl := range graph {
+		if err := b.add(gl); err != nil {
 			return nil, fmt.Errorf("keras: %w", err)
 		}
 	}
-	m, err := engine.New(mc.Config.Name, format, b.input, b.layers, opts...)
+	if b.pad != nil {
+		return nil, fmt.Errorf("keras: the model ends with a ZeroPadding2D")
+	}
+	m, err := engine.NewGraph(mc.Config.Name, format, b.input, b.nodes, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}

@@ -26,16 +26,42 @@ type tensor struct {
 	data  []float32
 }
 
-// builder translates a chain of Keras layer configs into engine layers,
-// following the tensor shape so that it can resolve "same" padding and
-// check every weight's shape against the config.
+// builder translates Keras layer configs, in execution order, into a
+// graph of engine layers, following each tensor's shape so that it can
+// resolve "same" padding and check every weight's shape against the
+// config. The fields from id to pad describe the tensor the current layer
+// reads (its first input).
 type builder struct {
 	ws     weightSource
 	input  engine.Shape
-	shape  engine.Shape // current tensor, per image
-	rank   int          // current tensor's Keras rank incl. batch: 4 or 2
-	layers []engine.Layer
+	nodes  []engine.Node
+	vals   map[string]kval // each layer's output by layer name
 	seenIn bool
+
+	id    int          // current tensor: engine tensor (0: the model input)
+	shape engine.Shape // current tensor, per image
+	rank  int          // current tensor's Keras rank incl. batch: 4 or 2
+	// pad is the padding of a ZeroPadding2D the current tensor comes
+	// from, which the convolution that reads it takes.
+	pad *engine.Padding
+}
+
+// kval is what the builder knows of a layer's output.
+type kval struct {
+	id    int
+	shape engine.Shape
+	rank  int
+	pad   *engine.Padding
+}
+
+// load makes the output of layer name the current tensor.
+func (b *builder) load(name string) error {
+	v, ok := b.vals[name]
+	if !ok {
+		return fmt.Errorf("layer %q is read before it is computed", name)
+	}
+	b.id, b.shape, b.rank, b.pad = v.id, v.shape, v.rank, v.pad
+	return nil
 }
 
 // inputShape reads an InputLayer's (or a first layer's) batch shape.
@@ -77,8 +103,20 @@ func layerName(lc layerConfig) string {
 }
 
 // add translates one layer config.
-func (b *builder) add(lc layerConfig) error {
+func (b *builder) add(gl graphLayer) error {
+	lc := gl.layerConfig
 	name := layerName(lc)
+	if len(gl.inputs) > 0 {
+		if merging[lc.ClassName] {
+			return b.merge(gl, name)
+		}
+		if len(gl.inputs) > 1 {
+			return fmt.Errorf("layer %q (%s) reads %d tensors; only Add, Multiply and Concatenate may", name, lc.ClassName, len(gl.inputs))
+		}
+		if err := b.load(gl.inputs[0]); err != nil {
+			return err
+		}
+	}
 	o, err := newOptions(lc.ClassName, name, lc.Config)
 	if err != nil {
 		return err
@@ -104,10 +142,26 @@ func (b *builder) add(lc layerConfig) error {
 	if !b.seenIn {
 		return fmt.Errorf("%s: the model does not declare its input shape before this layer", o.layer)
 	}
+	switch lc.ClassName {
+	case "Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D":
+	default:
+		if b.pad != nil {
+			return fmt.Errorf("%s: reads a ZeroPadding2D; only convolutions may", o.layer)
+		}
+	}
 	var l engine.Layer
 	switch lc.ClassName {
 	case "InputLayer":
+		b.store(name)
 		return o.check()
+	case "ZeroPadding2D":
+		return b.zeroPadding(name, o)
+	case "DepthwiseConv2D":
+		l, err = b.depthwise(name, o)
+	case "SeparableConv2D":
+		return b.separable(name, o)
+	case "Reshape":
+		l = b.reshape(name, o)
 	case "Conv2D", "Convolution2D":
 		l, err = b.conv(name, o)
 	case "Dense":
@@ -119,12 +173,12 @@ func (b *builder) add(lc layerConfig) error {
 		keep := o.boolean("keepdims", false)
 		l = &engine.GlobalAvgPool{Name: name}
 		if !keep {
-			defer func() { b.rank = 2 }()
+			b.rank = 2
 		}
 	case "Flatten":
 		o.want("data_format", `"channels_last"`)
 		l = &engine.Flatten{Name: name}
-		defer func() { b.rank = 2 }()
+		b.rank = 2
 	case "Dropout":
 		l = &engine.Identity{Name: name}
 	case "Activation":
@@ -140,7 +194,7 @@ func (b *builder) add(lc layerConfig) error {
 	case "Rescaling":
 		l = b.rescaling(name, o)
 	default:
-		return fmt.Errorf("%s: layer type %q is not supported (supported: InputLayer, Conv2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dropout, Activation, ReLU, BatchNormalization, Rescaling)", o.layer, lc.ClassName)
+		return fmt.Errorf("%s: layer type %q is not supported (supported: InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, Dropout, Activation, ReLU, BatchNormalization, Rescaling, Add, Multiply, Concatenate)", o.layer, lc.ClassName)
 	}
 	if err != nil {
 		return err
@@ -148,13 +202,28 @@ func (b *builder) add(lc layerConfig) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	if err := b.emit(o, l); err != nil {
+		return err
+	}
+	b.store(name)
+	return nil
+}
+
+// emit appends layer l reading the current tensor, which becomes its
+// output.
+func (b *builder) emit(o *options, l engine.Layer) error {
 	out, err := engine.OutputShape(l, b.shape)
 	if err != nil {
 		return fmt.Errorf("%s: input %v: %w", o.layer, b.shape, err)
 	}
-	b.layers = append(b.layers, l)
-	b.shape = out
+	b.nodes = append(b.nodes, engine.Node{Layer: l, Inputs: []int{b.id}})
+	b.id, b.shape, b.pad = len(b.nodes), out, nil
 	return nil
+}
+
+// store records the current tensor as layer name's output.
+func (b *builder) store(name string) {
+	b.vals[name] = kval{id: b.id, shape: b.shape, rank: b.rank, pad: b.pad}
 }
 
 // activation reads the "activation" option.
@@ -172,9 +241,14 @@ func (b *builder) padding(o *options, k, s [2]int) engine.Padding {
 	case "valid":
 		return engine.Padding{}
 	case "same":
+		// Over the input as a ZeroPadding2D before the layer left it.
+		h, w := b.shape.H, b.shape.W
+		if b.pad != nil {
+			h, w = h+b.pad.Top+b.pad.Bottom, w+b.pad.Left+b.pad.Right
+		}
 		var pad engine.Padding
-		pad.Top, pad.Bottom = engine.SamePadding(b.shape.H, k[0], s[0])
-		pad.Left, pad.Right = engine.SamePadding(b.shape.W, k[1], s[1])
+		pad.Top, pad.Bottom = engine.SamePadding(h, k[0], s[0])
+		pad.Left, pad.Right = engine.SamePadding(w, k[1], s[1])
 		return pad
 	default:
 		o.fail("padding", "%q is not supported (valid, same)", p)
@@ -213,7 +287,7 @@ func (b *builder) conv(name string, o *options) (engine.Layer, error) {
 		return nil, err
 	}
 	return &engine.Conv2D{Name: name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1],
-		Pad: pad, Filters: filters, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
+		Pad: b.takePad(pad), Filters: filters, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
 }
 
 func (b *builder) dense(name string, o *options) (engine.Layer, error) {
@@ -338,7 +412,7 @@ func (b *builder) fetch(o *options, name string, useBias bool, shapes map[string
 
 // weightOrder is the order in which Keras creates a layer's variables,
 // which is also the order of Keras 3's numbered "vars" datasets.
-var weightOrder = []string{"kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"}
+var weightOrder = []string{"depthwise_kernel", "pointwise_kernel", "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"}
 
 func sameShape(a, b []int) bool {
 	if len(a) != len(b) {

@@ -10,8 +10,10 @@
 // permutes that operator's weight rows from C,H,W to H,W,C order, once at
 // load, and the Flatten is a plain copy of the stored tensor: the network
 // then runs as the same network loaded from Keras does. Anything outside
-// that set — another operator, a branch, a dilation, a group — is refused
-// with an error naming the node and the attribute.
+// that set — another operator, a dilation, a group other than 1 or one
+// per channel — is refused with an error naming the node and the
+// attribute. Graphs with branches (Add, Mul, Sum, Concat of computed
+// tensors) load as engine graphs.
 package onnx
 
 import (
