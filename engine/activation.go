@@ -18,17 +18,31 @@ const (
 	Tanh
 	Softmax // over the channel axis
 	ELU     // alpha = 1, as Keras' "elu"
+	// SiLU is x*sigmoid(x) (Keras' "swish" and "silu").
+	SiLU
+	// HardSigmoid is relu6(x+3)/6 = clip(x/6 + 1/2, 0, 1), as Keras 3,
+	// PyTorch and MobileNetV3 define it (Keras 2's "hard_sigmoid",
+	// clip(0.2x + 0.5, 0, 1), is another function).
+	HardSigmoid
+	// HardSwish is x*relu6(x+3)/6 (Keras 3's "hard_silu").
+	HardSwish
 )
 
 var activationNames = [...]string{
-	Linear:  "linear",
-	ReLU:    "relu",
-	ReLU6:   "relu6",
-	Sigmoid: "sigmoid",
-	Tanh:    "tanh",
-	Softmax: "softmax",
-	ELU:     "elu",
+	Linear:      "linear",
+	ReLU:        "relu",
+	ReLU6:       "relu6",
+	Sigmoid:     "sigmoid",
+	Tanh:        "tanh",
+	Softmax:     "softmax",
+	ELU:         "elu",
+	SiLU:        "silu",
+	HardSigmoid: "hard_sigmoid",
+	HardSwish:   "hard_silu",
 }
+
+// activationAliases are other Keras names of the same functions.
+var activationAliases = map[string]Activation{"swish": SiLU, "hard_swish": HardSwish}
 
 // String returns the Keras name of a.
 func (a Activation) String() string {
@@ -40,6 +54,9 @@ func (a Activation) String() string {
 
 // ParseActivation maps a Keras activation name to an Activation.
 func ParseActivation(name string) (Activation, error) {
+	if a, ok := activationAliases[name]; ok {
+		return a, nil
+	}
 	for a, n := range activationNames {
 		if n == name {
 			return Activation(a), nil
@@ -75,6 +92,18 @@ func (a Activation) apply(x []float32, c int) {
 			if v < 0 {
 				x[i] = float32(math.Expm1(float64(v)))
 			}
+		}
+	case SiLU:
+		for i, v := range x {
+			x[i] = v * sigmoid(v)
+		}
+	case HardSigmoid:
+		for i, v := range x {
+			x[i] = min(max(v+3, 0), 6) / 6
+		}
+	case HardSwish:
+		for i, v := range x {
+			x[i] = v * (min(max(v+3, 0), 6) / 6)
 		}
 	case Softmax:
 		for off := 0; off+c <= len(x); off += c {

@@ -139,7 +139,9 @@ func TestFlattenOrder(t *testing.T) {
 }
 
 func TestActivations(t *testing.T) {
-	x := []float32{-2, -0.5, 0, 0.5, 7}
+	x := []float32{-40, -3.5, -3, -2, -0.5, 0, 0.5, 2.9, 3, 7, 40}
+	relu6 := func(v float64) float64 { return math.Min(math.Max(v, 0), 6) }
+	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
 	tests := []struct {
 		a    Activation
 		want func(float64) float64
@@ -155,17 +157,25 @@ func TestActivations(t *testing.T) {
 			}
 			return v
 		}},
+		{SiLU, func(v float64) float64 { return v * sig(v) }},
+		{HardSigmoid, func(v float64) float64 { return relu6(v+3) / 6 }},
+		{HardSwish, func(v float64) float64 { return v * relu6(v+3) / 6 }},
 	}
 	for _, tt := range tests {
 		y := append([]float32(nil), x...)
 		tt.a.apply(y, len(y))
 		for i := range x {
-			if w := tt.want(float64(x[i])); math.Abs(float64(y[i])-w) > 1e-6 {
+			if w := tt.want(float64(x[i])); math.Abs(float64(y[i])-w) > 1e-6*math.Max(1, math.Abs(w)) {
 				t.Errorf("%v(%g) = %g, want %g", tt.a, x[i], y[i], w)
 			}
 		}
 		if a, err := ParseActivation(tt.a.String()); err != nil || a != tt.a {
 			t.Errorf("ParseActivation(%q) = %v, %v", tt.a.String(), a, err)
+		}
+	}
+	for alias, a := range map[string]Activation{"swish": SiLU, "hard_swish": HardSwish} {
+		if got, err := ParseActivation(alias); err != nil || got != a {
+			t.Errorf("ParseActivation(%q) = %v, %v; want %v", alias, got, err, a)
 		}
 	}
 	y := []float32{1, 2, 3, 1000, 1000, 1000}

@@ -907,6 +907,21 @@ class TorchMobileBlock(nn.Module):
         return torch.sigmoid(self.head(d.mean(dim=(2, 3))))
 
 
+class TorchHard(nn.Module):
+    """MobileNetV3's activations: Hardswish and Hardsigmoid (a gate)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        h = F.hardswish(self.conv(x))
+        h = h * F.hardsigmoid(self.gate(h.mean(dim=(2, 3), keepdim=True)))
+        return torch.sigmoid(self.head(h.mean(dim=(2, 3))))
+
+
 class TorchAvgPoolPad(nn.Module):
     """nn.AvgPool2d with its default count_include_pad=True: torch.onnx.export
     (opset 13) writes a Pad node (constant 0) in front of the AveragePool."""
@@ -1055,6 +1070,8 @@ def gen_torch_onnx(g):
           "Conv group = channels (depthwise) 3x3 pads 1, BatchNorm folded", "depthwise multiplier 2 stride 2",
           "Concat along channels", "SiLU as Sigmoid and Mul", "Clip (ReLU6)", "ReduceMean over H,W", "Gemm",
           "Sigmoid"]),
+        ("onnx_torch_hard", TorchHard, (8, 8, 3),
+         ["ONNX from torch.onnx.export", "Hardswish as HardSigmoid and Mul of one tensor (opset 13)", "HardSigmoid alpha 1/6 as a gate", "Mul by a 1x1 gate", "ReduceMean"]),
         ("onnx_torch_avgpool_pad", TorchAvgPoolPad, (8, 8, 3),
          ["ONNX from torch.onnx.export", "nn.AvgPool2d default count_include_pad=True: Pad (constant 0) + "
           "AveragePool", "Pad with all-zero pads (from nn.AvgPool2d(2))", "Flatten", "Gemm", "Sigmoid"]),

@@ -143,7 +143,7 @@ func (b *builder) depthwise(name string, o *options) (engine.Layer, error) {
 	pad := b.padding(o, k, s)
 	o.want("dilation_rate", "[1,1]", "1")
 	o.want("data_format", `"channels_last"`)
-	act := activation(o)
+	act := b.activation(o)
 	useBias := o.boolean("use_bias", true)
 	if o.err != nil {
 		return nil, o.err
@@ -175,7 +175,7 @@ func (b *builder) separable(name string, o *options) error {
 	pad := b.padding(o, k, s)
 	o.want("dilation_rate", "[1,1]", "1")
 	o.want("data_format", `"channels_last"`)
-	act := activation(o)
+	act := b.activation(o)
 	useBias := o.boolean("use_bias", true)
 	if o.err != nil {
 		return o.err

@@ -146,7 +146,7 @@ func build(cfg []byte, format string, ws weightSource, opts []engine.Option) (*e
 		return nil, fmt.Errorf("keras: %w", err)
 	}
 	ws.setLayers(mc.Config.Layers)
-	b := &builder{ws: ws, vals: map[string]kval{}}
+	b := &builder{ws: ws, vals: map[string]kval{}, keras2: format == FormatH5}
 	for _, gl := range graph {
 		if err := b.add(gl); err != nil {
 			return nil, fmt.Errorf("keras: %w", err)

@@ -33,6 +33,7 @@ type tensor struct {
 // reads (its first input).
 type builder struct {
 	ws     weightSource
+	keras2 bool // an .h5 file, which tf.keras 2.x (or Keras 3) wrote
 	input  engine.Shape
 	nodes  []engine.Node
 	vals   map[string]kval // each layer's output by layer name
@@ -182,11 +183,7 @@ func (b *builder) add(gl graphLayer) error {
 	case "Dropout":
 		l = &engine.Identity{Name: name}
 	case "Activation":
-		a, aerr := engine.ParseActivation(o.str("activation", "linear"))
-		if aerr != nil {
-			o.fail("activation", "%v", aerr)
-		}
-		l = &engine.Act{Name: name, Activation: a}
+		l = &engine.Act{Name: name, Activation: b.activation(o)}
 	case "ReLU":
 		l = b.relu(name, o)
 	case "BatchNormalization":
@@ -227,10 +224,16 @@ func (b *builder) store(name string) {
 }
 
 // activation reads the "activation" option.
-func activation(o *options) engine.Activation {
-	a, err := engine.ParseActivation(o.str("activation", "linear"))
+func (b *builder) activation(o *options) engine.Activation {
+	name := o.str("activation", "linear")
+	a, err := engine.ParseActivation(name)
 	if err != nil {
 		o.fail("activation", "%v", err)
+	}
+	if a == engine.HardSigmoid && b.keras2 {
+		// tf.keras 2.x's hard_sigmoid is clip(0.2x + 0.5, 0, 1), Keras
+		// 3's relu6(x+3)/6, and an .h5 file may come from either.
+		o.fail("activation", "%q in an .h5 file is not supported: Keras 2 and Keras 3 define it differently", name)
 	}
 	return a
 }
@@ -271,7 +274,7 @@ func (b *builder) conv(name string, o *options) (engine.Layer, error) {
 	o.want("dilation_rate", "[1,1]", "1")
 	o.want("groups", "1")
 	o.want("data_format", `"channels_last"`)
-	act := activation(o)
+	act := b.activation(o)
 	useBias := o.boolean("use_bias", true)
 	if o.err != nil {
 		return nil, o.err
@@ -292,7 +295,7 @@ func (b *builder) conv(name string, o *options) (engine.Layer, error) {
 
 func (b *builder) dense(name string, o *options) (engine.Layer, error) {
 	units := int(o.number("units", 0))
-	act := activation(o)
+	act := b.activation(o)
 	useBias := o.boolean("use_bias", true)
 	if o.err != nil {
 		return nil, o.err

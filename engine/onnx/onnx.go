@@ -343,7 +343,7 @@ func (ld *loader) op(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 		return ld.reduceMean(n, a)
 	case "BatchNormalization":
 		return ld.batchNorm(n, a)
-	case "Relu", "Sigmoid", "Tanh", "Elu", "Softmax", "Clip":
+	case "Relu", "Sigmoid", "Tanh", "Elu", "Softmax", "Clip", "HardSigmoid", "HardSwish":
 		return ld.activation(n, a)
 	case "Flatten":
 		if ax := a.int("axis", 1); ax != 1 {

@@ -234,8 +234,17 @@ func (ld *loader) batchNorm(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 }
 
 func (ld *loader) activation(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
-	act := map[string]engine.Activation{"Relu": engine.ReLU, "Sigmoid": engine.Sigmoid, "Tanh": engine.Tanh, "Elu": engine.ELU, "Softmax": engine.Softmax}[n.OpType]
+	act := map[string]engine.Activation{"Relu": engine.ReLU, "Sigmoid": engine.Sigmoid, "Tanh": engine.Tanh, "Elu": engine.ELU,
+		"Softmax": engine.Softmax, "HardSigmoid": engine.HardSigmoid, "HardSwish": engine.HardSwish}[n.OpType]
 	switch n.OpType {
+	case "HardSigmoid":
+		// max(0, min(1, alpha*x + beta)): the engine's is alpha 1/6, beta
+		// 1/2 (PyTorch's export); ONNX's defaults, 0.2 and 0.5, are
+		// another function.
+		al, be := a.float("alpha", 0.2), a.float("beta", 0.5)
+		if math.Abs(float64(al)-1.0/6) > 1e-6 || be != 0.5 {
+			a.fail("alpha", "HardSigmoid(alpha %g, beta %g) is not supported (only alpha 1/6, beta 0.5)", al, be)
+		}
 	case "Elu":
 		if al := a.float("alpha", 1); al != 1 {
 			a.fail("alpha", "%g is not supported (only 1)", al)

@@ -35,8 +35,9 @@ func (ld *loader) operator(op tfl.Operator) error {
 		return ld.reshape(op)
 	case tfl.OpSoftmax:
 		return ld.softmax(op)
-	case tfl.OpRelu, tfl.OpRelu6, tfl.OpLogistic:
-		act := map[int32]engine.Activation{tfl.OpRelu: engine.ReLU, tfl.OpRelu6: engine.ReLU6, tfl.OpLogistic: engine.Sigmoid}[code]
+	case tfl.OpRelu, tfl.OpRelu6, tfl.OpLogistic, tfl.OpHardSwish:
+		act := map[int32]engine.Activation{tfl.OpRelu: engine.ReLU, tfl.OpRelu6: engine.ReLU6, tfl.OpLogistic: engine.Sigmoid,
+			tfl.OpHardSwish: engine.HardSwish}[code]
 		return ld.unary(op, &engine.Act{Name: ld.outName(op), Activation: act})
 	case tfl.OpQuantize, tfl.OpDequantize:
 		// The engine computes in float32 throughout.
