@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/huskyai/huskyai/engine/internal/kernels"
 )
 
 // Activation is an element-wise (or, for Softmax, per-position) function
@@ -63,6 +65,18 @@ func ParseActivation(name string) (Activation, error) {
 		}
 	}
 	return 0, fmt.Errorf("unsupported activation %q", name)
+}
+
+// kernel returns the kernels' fused form of a, and whether there is one
+// (ReLU, ReLU6; else the layer applies a after the kernel).
+func (a Activation) kernel() (kernels.Act, bool) {
+	switch a {
+	case ReLU:
+		return kernels.ActReLU, true
+	case ReLU6:
+		return kernels.ActReLU6, true
+	}
+	return kernels.ActNone, a == Linear
 }
 
 // apply runs a in place over x, whose innermost axis has c elements.

@@ -189,6 +189,7 @@ func (l *DepthwiseConv2D) scratch(kernels.Backend, Shape) int { return 0 }
 func (l *DepthwiseConv2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
 	oc, m := out.C, l.Multiplier
 	fast := m == 1 && l.KernelH*l.KernelW <= kernels.MaxTaps && len(l.Bias) == oc
+	act, fused := l.Activation.kernel()
 	var offs [2 * kernels.MaxTaps]int
 	for oy := range out.H {
 		y0 := oy*l.StrideH - l.Pad.Top
@@ -203,7 +204,7 @@ func (l *DepthwiseConv2D) forward(_ kernels.Backend, dst, src []float32, in, out
 						n += 2
 					}
 				}
-				kernels.DepthwiseTaps(o, src, l.Weights, l.Bias, offs[:n], oc)
+				kernels.DepthwiseTaps(o, src, l.Weights, l.Bias, offs[:n], oc, act)
 				continue
 			}
 			if l.Bias != nil {
@@ -224,7 +225,9 @@ func (l *DepthwiseConv2D) forward(_ kernels.Backend, dst, src []float32, in, out
 			}
 		}
 	}
-	l.Activation.apply(dst[:out.Size()], oc)
+	if !fast || !fused {
+		l.Activation.apply(dst[:out.Size()], oc)
+	}
 }
 
 func (l *DepthwiseConv2D) params(_, out Shape) (int, int64) {

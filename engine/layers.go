@@ -230,9 +230,9 @@ func (l *Conv2D) scratch(k kernels.Backend, in Shape) int {
 
 func (l *Conv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, scratch []float32) {
 	if l.packed != nil {
-		relu := l.Activation == ReLU
-		k.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, relu)
-		if !relu {
+		act, fused := l.Activation.kernel()
+		k.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, act)
+		if !fused {
 			l.Activation.apply(dst[:out.Size()], out.C)
 		}
 		return
@@ -362,9 +362,9 @@ func (l *Dense) scratch(kernels.Backend, Shape) int { return 0 }
 
 func (l *Dense) forward(k kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
 	if l.packed != nil && l.packed.K == in.C {
-		relu := l.Activation == ReLU
-		k.DensePacked(dst, src, l.packed, l.Bias, in.H*in.W, relu)
-		if !relu {
+		act, fused := l.Activation.kernel()
+		k.DensePacked(dst, src, l.packed, l.Bias, in.H*in.W, act)
+		if !fused {
 			l.Activation.apply(dst[:out.Size()], out.C)
 		}
 		return

@@ -25,7 +25,7 @@ func BenchmarkDenseBatch(b *testing.B) {
 		b.Run(fmt.Sprint(m), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Packed{}.DensePacked(c, a, pw, nil, m, true)
+				Packed{}.DensePacked(c, a, pw, nil, m, ActReLU)
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/float64(m)*1e6, "us/row")
 		})

@@ -11,8 +11,8 @@ const MaxTaps = 49
 // src (the input pixel) and into w (the tap's weights), in float32s. It
 // checks every offset, then runs the assembly kernel of the CPU (AVX-512
 // or AVX2 with FMA) over the whole vectors of channels and Go over the
-// rest, summing each channel in tap order either way.
-func DepthwiseTaps(dst, src, w, bias []float32, offs []int, c int) {
+// rest, summing each channel in tap order either way; then act.
+func DepthwiseTaps(dst, src, w, bias []float32, offs []int, c int, act Act) {
 	taps := len(offs) / 2
 	if len(offs)%2 != 0 || taps > MaxTaps || c < 0 || len(dst) < c || len(bias) < c {
 		panic(fmt.Sprintf("kernels: DepthwiseTaps: %d offsets, %d channels", len(offs), c))
@@ -26,7 +26,7 @@ func DepthwiseTaps(dst, src, w, bias []float32, offs []int, c int) {
 	done := 0
 	if dwKernel != 0 && c >= dwLanes && taps > 0 {
 		done = c - c%dwLanes
-		dwCall(dwKernel, &dst[0], &src[0], &w[0], &bias[0], &offs[0], taps, done)
+		dwCall(dwKernel, &dst[0], &src[0], &w[0], &bias[0], &offs[0], taps, done, int(act))
 	}
 	for i := done; i < c; i++ {
 		s := bias[i]
@@ -35,6 +35,7 @@ func DepthwiseTaps(dst, src, w, bias []float32, offs []int, c int) {
 		}
 		dst[i] = s
 	}
+	act.Apply(dst[done:c])
 }
 
 // dwKernel is the assembly of DepthwiseTaps for this CPU (dwCall runs it

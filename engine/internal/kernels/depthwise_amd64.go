@@ -7,10 +7,10 @@ package kernels
 import "golang.org/x/sys/cpu"
 
 //go:noescape
-func dwTaps512(dst, src, w, bias *float32, offs *int, ntaps, c int)
+func dwTaps512(dst, src, w, bias *float32, offs *int, ntaps, c, act int)
 
 //go:noescape
-func dwTaps256(dst, src, w, bias *float32, offs *int, ntaps, c int)
+func dwTaps256(dst, src, w, bias *float32, offs *int, ntaps, c, act int)
 
 // The kernels, by dwKernel.
 const (
@@ -30,10 +30,10 @@ func init() {
 	}
 }
 
-func dwCall(kernel int, dst, src, w, bias *float32, offs *int, ntaps, c int) {
+func dwCall(kernel int, dst, src, w, bias *float32, offs *int, ntaps, c, act int) {
 	if kernel == dwAVX512 {
-		dwTaps512(dst, src, w, bias, offs, ntaps, c)
+		dwTaps512(dst, src, w, bias, offs, ntaps, c, act)
 		return
 	}
-	dwTaps256(dst, src, w, bias, offs, ntaps, c)
+	dwTaps256(dst, src, w, bias, offs, ntaps, c, act)
 }

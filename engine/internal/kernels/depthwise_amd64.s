@@ -11,8 +11,12 @@
 // single vectors; the channels after the last whole vector are left to
 // the caller.
 
-// func dwTaps512(dst, src, w, bias *float32, offs *int, ntaps, c int)
-TEXT ·dwTaps512(SB), NOSPLIT, $0-56
+// 6.0 as a float32, for act 2 (ReLU6).
+DATA dwsix<>+0(SB)/4, $0x40c00000
+GLOBL dwsix<>(SB), RODATA|NOPTR, $4
+
+// func dwTaps512(dst, src, w, bias *float32, offs *int, ntaps, c, act int)
+TEXT ·dwTaps512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ w+16(FP), DX
@@ -53,6 +57,22 @@ dwTaps512_tap4:
 	DECQ BX
 	JMP dwTaps512_tap4
 dwTaps512_store4:
+	MOVQ act+56(FP), BX
+	TESTQ $3, BX
+	JEQ dwTaps512_put4
+	VPXORD Z8, Z8, Z8
+	VMAXPS Z8, Z0, Z0
+	VMAXPS Z8, Z1, Z1
+	VMAXPS Z8, Z2, Z2
+	VMAXPS Z8, Z3, Z3
+	TESTQ $2, BX
+	JEQ dwTaps512_put4
+	VBROADCASTSS dwsix<>(SB), Z8
+	VMINPS Z8, Z0, Z0
+	VMINPS Z8, Z1, Z1
+	VMINPS Z8, Z2, Z2
+	VMINPS Z8, Z3, Z3
+dwTaps512_put4:
 	VMOVUPS Z0, 0(DI)(AX*1)
 	VMOVUPS Z1, 64(DI)(AX*1)
 	VMOVUPS Z2, 128(DI)(AX*1)
@@ -81,6 +101,16 @@ dwTaps512_tap1:
 	DECQ BX
 	JMP dwTaps512_tap1
 dwTaps512_store1:
+	MOVQ act+56(FP), BX
+	TESTQ $3, BX
+	JEQ dwTaps512_put1
+	VPXORD Z8, Z8, Z8
+	VMAXPS Z8, Z0, Z0
+	TESTQ $2, BX
+	JEQ dwTaps512_put1
+	VBROADCASTSS dwsix<>(SB), Z8
+	VMINPS Z8, Z0, Z0
+dwTaps512_put1:
 	VMOVUPS Z0, 0(DI)(AX*1)
 	ADDQ $64, AX
 	JMP dwTaps512_block1
@@ -88,8 +118,8 @@ dwTaps512_done:
 	VZEROUPPER
 	RET
 
-// func dwTaps256(dst, src, w, bias *float32, offs *int, ntaps, c int)
-TEXT ·dwTaps256(SB), NOSPLIT, $0-56
+// func dwTaps256(dst, src, w, bias *float32, offs *int, ntaps, c, act int)
+TEXT ·dwTaps256(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ w+16(FP), DX
@@ -130,6 +160,22 @@ dwTaps256_tap4:
 	DECQ BX
 	JMP dwTaps256_tap4
 dwTaps256_store4:
+	MOVQ act+56(FP), BX
+	TESTQ $3, BX
+	JEQ dwTaps256_put4
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y8, Y0, Y0
+	VMAXPS Y8, Y1, Y1
+	VMAXPS Y8, Y2, Y2
+	VMAXPS Y8, Y3, Y3
+	TESTQ $2, BX
+	JEQ dwTaps256_put4
+	VBROADCASTSS dwsix<>(SB), Y8
+	VMINPS Y8, Y0, Y0
+	VMINPS Y8, Y1, Y1
+	VMINPS Y8, Y2, Y2
+	VMINPS Y8, Y3, Y3
+dwTaps256_put4:
 	VMOVUPS Y0, 0(DI)(AX*1)
 	VMOVUPS Y1, 32(DI)(AX*1)
 	VMOVUPS Y2, 64(DI)(AX*1)
@@ -158,6 +204,16 @@ dwTaps256_tap1:
 	DECQ BX
 	JMP dwTaps256_tap1
 dwTaps256_store1:
+	MOVQ act+56(FP), BX
+	TESTQ $3, BX
+	JEQ dwTaps256_put1
+	VXORPS Y8, Y8, Y8
+	VMAXPS Y8, Y0, Y0
+	TESTQ $2, BX
+	JEQ dwTaps256_put1
+	VBROADCASTSS dwsix<>(SB), Y8
+	VMINPS Y8, Y0, Y0
+dwTaps256_put1:
 	VMOVUPS Y0, 0(DI)(AX*1)
 	ADDQ $32, AX
 	JMP dwTaps256_block1

@@ -21,14 +21,15 @@ func TestDepthwiseTaps(t *testing.T) {
 			t.Error("a tap past the end of src did not panic")
 		}
 	}()
-	DepthwiseTaps(make([]float32, 16), make([]float32, 20), make([]float32, 16), make([]float32, 16), []int{5, 0}, 16)
+	DepthwiseTaps(make([]float32, 16), make([]float32, 20), make([]float32, 16), make([]float32, 16), []int{5, 0}, 16, ActNone)
 }
 
 func testDepthwiseTaps(t *testing.T) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []int{1, 7, 8, 15, 16, 17, 31, 32, 63, 64, 65, 96, 144, 200} {
-		for _, taps := range []int{0, 1, 4, 9, 25} {
+		for i, taps := range []int{0, 1, 4, 9, 25} {
+			act := []Act{ActNone, ActReLU, ActReLU6}[i%3]
 			src, w, bias := randSlice(r, 30*c+5), randSlice(r, 26*c+3), randSlice(r, c)
 			offs := make([]int, 2*taps)
 			for i := range taps {
@@ -36,11 +37,17 @@ func testDepthwiseTaps(t *testing.T) {
 			}
 			got := make([]float32, c+1)
 			got[c] = 42
-			DepthwiseTaps(got, src, w, bias, offs, c)
+			DepthwiseTaps(got, src, w, bias, offs, c, act)
 			for i := range c {
 				want := bias[i]
 				for k := range taps {
 					want += src[offs[2*k]+i] * w[offs[2*k+1]+i]
+				}
+				if act != ActNone {
+					want = max(want, 0)
+				}
+				if act == ActReLU6 {
+					want = min(want, 6)
 				}
 				if math.Abs(float64(got[i]-want)) > 1e-5 {
 					t.Fatalf("kernel of %d lanes, c %d, %d taps: channel %d is %g, want %g", dwLanes, c, taps, i, got[i], want)

@@ -119,11 +119,11 @@ func im2colRows(dst, src []float32, g *ConvGeom, p0, p1 int) {
 func (Gonum) PackWeights([]float32, int, int) *PackedWeights { return nil }
 
 // Conv2DPacked is Conv2D on the unpacked weights, then ReLU if relu.
-func (b Gonum) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
-	conv2DUnpacked(b, dst, src, w, bias, g, scratch, relu)
+func (b Gonum) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
+	conv2DUnpacked(b, dst, src, w, bias, g, scratch, act)
 }
 
 // DensePacked is Dense on the unpacked weights, then ReLU if relu.
-func (b Gonum) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
-	denseUnpacked(b, dst, src, w, bias, rows, relu)
+func (b Gonum) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
+	denseUnpacked(b, dst, src, w, bias, rows, act)
 }

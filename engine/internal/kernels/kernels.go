@@ -6,6 +6,8 @@
 // All tensors are float32, channels-last (HWC) and densely packed.
 package kernels
 
+import "fmt"
+
 // ConvGeom describes one 2-D convolution of a single image: the input is
 // InH x InW x InC, the output OutH x OutW x OutC, and the weights are laid
 // out KH x KW x InC x OutC (Keras' HWIO order). PadT and PadL are the zero
@@ -42,34 +44,61 @@ type Backend interface {
 	PackWeights(w []float32, k, n int) *PackedWeights
 	// Conv2DPacked is Conv2D with packed weights, followed by max(x, 0)
 	// if relu.
-	Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool)
+	Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act)
 	// DensePacked is Dense with packed in x out weights, followed by
 	// max(x, 0) if relu.
-	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool)
+	DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act)
 }
 
 // conv2DUnpacked and denseUnpacked are the packed operations of the
 // backends that do not pack (PackWeights returns nil, so the engine does
 // not call them): b's Conv2D or Dense on the unpacked weights, then
 // max(x, 0) if relu.
-func conv2DUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+func conv2DUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
 	b.Conv2D(dst, src, w.W, bias, g, scratch)
-	reluIf(dst[:g.OutH*g.OutW*g.OutC], relu)
+	act.Apply(dst[:g.OutH*g.OutW*g.OutC])
 }
 
-func denseUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
+func denseUnpacked(b Backend, dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
 	b.Dense(dst, src, w.W, bias, rows, w.K, w.N)
-	reluIf(dst[:rows*w.N], relu)
+	act.Apply(dst[:rows*w.N])
 }
 
-// reluIf applies max(x, 0) to x when relu is set.
-func reluIf(x []float32, relu bool) {
-	if !relu {
-		return
+// Act is the activation a kernel applies to its results before it stores
+// them: the ones whose cost fusing saves (the engine applies the others
+// after the kernel).
+type Act uint8
+
+// The fused activations.
+const (
+	ActNone  Act = iota
+	ActReLU      // max(x, 0)
+	ActReLU6     // min(max(x, 0), 6)
+)
+
+// String names a.
+func (a Act) String() string {
+	switch a {
+	case ActNone:
+		return "none"
+	case ActReLU:
+		return "relu"
+	case ActReLU6:
+		return "relu6"
 	}
-	for i, v := range x {
-		if v < 0 {
-			x[i] = 0
+	return fmt.Sprintf("Act(%d)", uint8(a))
+}
+
+// Apply applies a to x in place.
+func (a Act) Apply(x []float32) {
+	switch a {
+	case ActReLU:
+		for i, v := range x {
+			x[i] = max(v, 0)
+		}
+	case ActReLU6:
+		for i, v := range x {
+			x[i] = min(max(v, 0), 6)
 		}
 	}
 }

@@ -83,7 +83,7 @@ type asmFunc func(c *float32, ldc int, a *float32, lda int, b *float32, ldb, k i
 
 // callAsm checks that the mr x nr tile and its operands lie within the
 // slices, then runs f on them.
-func callAsm(f asmFunc, mr, nr int, c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
+func callAsm(f asmFunc, mr, nr int, c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
 	if k < 0 || ldc < nr || (mr > 1 && lda < k) || ldb < nr {
 		panic("kernels: bad micro-kernel strides")
 	}
@@ -92,14 +92,7 @@ func callAsm(f asmFunc, mr, nr int, c []float32, ldc int, a []float32, lda int, 
 		_ = a[(mr-1)*lda+k-1]
 		_ = b[(k-1)*ldb+nr-1]
 	}
-	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, biasPtr(bias, nr), reluFlag(relu))
-}
-
-func reluFlag(relu bool) int {
-	if relu {
-		return flagReLU
-	}
-	return 0
+	f(&c[0], ldc, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, k, biasPtr(bias, nr), actFlags(act))
 }
 
 // asmStrip returns the strip function of the kernel set with the given
@@ -133,36 +126,36 @@ func asmStrip(mr, nr int, full, x4, x2, x1 asmFunc) stripFunc {
 	}
 }
 
-func asm512x12(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm512x12, 12, 32, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm512x12(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm512x12, 12, 32, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asm512x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm512x4, 4, 32, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm512x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm512x4, 4, 32, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asm512x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm512x2, 2, 32, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm512x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm512x2, 2, 32, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asmRow512(c, a, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm512x1, 1, 32, c, 32, a, k, b, ldb, k, bias, relu)
+func asmRow512(c, a, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm512x1, 1, 32, c, 32, a, k, b, ldb, k, bias, act)
 }
 
-func asm256x6(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm256x6, 6, 16, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm256x6(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm256x6, 6, 16, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asm256x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm256x4, 4, 16, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm256x4(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm256x4, 4, 16, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asm256x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm256x2, 2, 16, c, ldc, a, lda, b, ldb, k, bias, relu)
+func asm256x2(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm256x2, 2, 16, c, ldc, a, lda, b, ldb, k, bias, act)
 }
 
-func asmRow256(c, a, b []float32, ldb, k int, bias []float32, relu bool) {
-	callAsm(gemm256x1, 1, 16, c, 16, a, k, b, ldb, k, bias, relu)
+func asmRow256(c, a, b []float32, ldb, k int, bias []float32, act Act) {
+	callAsm(gemm256x1, 1, 16, c, 16, a, k, b, ldb, k, bias, act)
 }
 
 //go:noescape

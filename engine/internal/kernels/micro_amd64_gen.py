@@ -8,7 +8,8 @@
 # two accumulators per row with VFMADD231PS; k is unrolled by two. Then it
 # adds the bias, applies max(x, 0) if relu and stores the tile.
 #
-# flags: 1 relu; 2 start from the tile's values in c instead of zero; 4 a
+# flags: 1 relu (with 8: relu6, min(x, 6) after the max); 2 start from the
+# tile's values in c instead of zero; 4 a
 # partial sum: store it without bias or relu. A product split along k into
 # calls (0|4, 2|4, ..., 2|relu) thus sums in exactly the order of one call:
 # the accumulators are float32 in registers as in c.
@@ -20,6 +21,10 @@ e("")
 e("//go:build amd64 && !purego")
 e("")
 e('#include "textflag.h"')
+e("")
+e("// 6.0 as a float32, for ReLU6 (flags 8).")
+e("DATA six<>+0(SB)/4, $0x40c00000")
+e("GLOBL six<>(SB), RODATA|NOPTR, $4")
 e("")
 e("// Register use, for every kernel below:")
 e("//   DI  c, then each output row in turn   DX  ldc*4")
@@ -139,6 +144,13 @@ def kernel(isa, rows, partial=False):
     for r in range(rows):
         for h in range(2):
             e(f"\tVMAXPS {zero}, {acc(r,h)}, {acc(r,h)}")
+    # flags 8 (with 1): ReLU6, min(x, 6) after the max.
+    e("\tTESTQ $8, R13")
+    e("\tJEQ store")
+    e(f"\tVBROADCASTSS six<>(SB), {zero}")
+    for r in range(rows):
+        for h in range(2):
+            e(f"\tVMINPS {zero}, {acc(r,h)}, {acc(r,h)}")
     e("store:")
     tile_rows(rows, vb, lambda r, h, m: f"\tVMOVUPS {acc(r,h)}, {m}")
     e("\tVZEROUPPER")

@@ -51,28 +51,28 @@ const (
 
 // Conv2D implements Backend.
 func (p Packed) Conv2D(dst, src, w, bias []float32, g *ConvGeom, scratch []float32) {
-	p.Conv2DReLU(dst, src, w, bias, g, scratch, false)
+	p.Conv2DReLU(dst, src, w, bias, g, scratch, ActNone)
 }
 
 // Dense implements Backend.
 func (p Packed) Dense(dst, src, w, bias []float32, rows, in, out int) {
-	p.DenseReLU(dst, src, w, bias, rows, in, out, false)
+	p.DenseReLU(dst, src, w, bias, rows, in, out, ActNone)
 }
 
 // Conv2DReLU is Conv2D followed, if relu, by max(x, 0), in one pass.
-func (p Packed) Conv2DReLU(dst, src, w, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
-	p.conv(dst, src, w, nil, bias, g, scratch, relu)
+func (p Packed) Conv2DReLU(dst, src, w, bias []float32, g *ConvGeom, scratch []float32, act Act) {
+	p.conv(dst, src, w, nil, bias, g, scratch, act)
 }
 
 // DenseReLU is Dense followed, if relu, by max(x, 0), in one pass.
-func (Packed) DenseReLU(dst, src, w, bias []float32, rows, in, out int, relu bool) {
-	gemm(dst, src, w, nil, bias, rows, in, out, relu, convA{}, nil)
+func (Packed) DenseReLU(dst, src, w, bias []float32, rows, in, out int, act Act) {
+	gemm(dst, src, w, nil, bias, rows, in, out, act, convA{}, nil)
 }
 
-func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
+func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
 	k := g.KH * g.KW * g.InC
 	if pointwise(g) {
-		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, convA{}, nil)
+		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, convA{}, nil)
 		return
 	}
 	conv := convA{g: g, src: src}
@@ -85,7 +85,7 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 			conv.src, scratch = scratch[:n], scratch[n:]
 		}
 	}
-	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, relu, conv, scratch)
+	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, conv, scratch)
 }
 
 // implicitConv reports whether the convolution g can run on the current
@@ -195,13 +195,13 @@ func (Packed) PackWeights(w []float32, k, n int) *PackedWeights {
 }
 
 // Conv2DPacked implements Backend.
-func (p Packed) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
-	p.conv(dst, src, w.W, w, bias, g, scratch, relu)
+func (p Packed) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
+	p.conv(dst, src, w.W, w, bias, g, scratch, act)
 }
 
 // DensePacked implements Backend.
-func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
-	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, relu, convA{}, nil)
+func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
+	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, act, convA{}, nil)
 }
 
 // A microKernel computes c = bias + a*b (bias nil meaning zero), then
@@ -218,9 +218,9 @@ func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, 
 type microKernel struct {
 	name   string
 	mr, nr int
-	full   func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
-	x4, x2 func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
-	row    func(c, a, b []float32, ldb, k int, bias []float32, relu bool)
+	full   func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act)
+	x4, x2 func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act)
+	row    func(c, a, b []float32, ldb, k int, bias []float32, act Act)
 	strip  stripFunc
 }
 
@@ -229,7 +229,19 @@ const (
 	flagReLU    = 1 // max(x, 0) after the bias
 	flagLoad    = 2 // start from the tile in c, not zero
 	flagPartial = 4 // store the sum without bias or ReLU
+	flagReLU6   = 8 // with flagReLU: min(x, 6) after the max
 )
+
+// actFlags are the flags of the activation act.
+func actFlags(act Act) int {
+	switch act {
+	case ActReLU:
+		return flagReLU
+	case ActReLU6:
+		return flagReLU | flagReLU6
+	}
+	return 0
+}
 
 // A stripFunc computes rows x nr of c from a (rows of k, lda apart, which
 // may overlap) and b (k rows of nr, ldb apart), with the kernel's flags.
@@ -280,14 +292,14 @@ func UseMicroKernel(name string) (restore func(), ok bool) {
 
 // Gemm computes c = a*b + bias (and max(c, 0) if relu) for row-major
 // a (m x k), b (k x n) and c (m x n). bias has n elements or is nil.
-func Gemm(c, a, b, bias []float32, m, k, n int, relu bool) {
-	gemm(c, a, b, nil, bias, m, k, n, relu, convA{}, nil)
+func Gemm(c, a, b, bias []float32, m, k, n int, act Act) {
+	gemm(c, a, b, nil, bias, m, k, n, act, convA{}, nil)
 }
 
 // gemm is Gemm, reading b from the panels of pb when pb was packed for the
 // current micro-kernel. If conv.g is not nil, a is nil and each tile's rows
 // of a are made from conv into a slot of scratch, one per goroutine.
-func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, relu bool, conv convA, scratch []float32) {
+func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, act Act, conv convA, scratch []float32) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -299,7 +311,7 @@ func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, rel
 		bias = bias[:n]
 	}
 	j := jobs.Get().(*gemmJob)
-	*j = gemmJob{c: c, a: a, b: b, bias: bias, m: m, k: k, n: n, relu: relu, mk: micro, conv: conv, scratch: scratch}
+	*j = gemmJob{c: c, a: a, b: b, bias: bias, m: m, k: k, n: n, act: act, mk: micro, conv: conv, scratch: scratch}
 	if pb != nil && pb.panels != nil && pb.kernel == micro.name && pb.nr == micro.nr && pb.K == k && pb.N == n {
 		j.panels = pb.panels
 	}
@@ -349,7 +361,7 @@ type gemmJob struct {
 	c, a, b, bias  []float32
 	panels         []float32 // b packed for mk, or nil
 	m, k, n        int
-	relu           bool
+	act            Act
 	mk             microKernel
 	mb, nb, rt, ct int
 	conv           convA
@@ -433,8 +445,8 @@ func (j *gemmJob) convRow(oy int) {
 				}
 				if ky < g.KH-1 {
 					flags |= flagPartial
-				} else if j.relu {
-					flags |= flagReLU
+				} else {
+					flags |= actFlags(j.act)
 				}
 				if t != nil {
 					j.mk.strip(rows, cq, ldc, a, lda, b, ldb, kwc, bias, flags)
@@ -472,18 +484,18 @@ func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
 		}
 		i := i0
 		for ; i+mr <= i1; i += mr {
-			j.mk.full(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+			j.mk.full(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.act)
 		}
 		for i+4 <= i1 && j.mk.x4 != nil {
-			j.mk.x4(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+			j.mk.x4(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.act)
 			i += 4
 		}
 		if i+2 <= i1 && j.mk.x2 != nil {
-			j.mk.x2(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.relu)
+			j.mk.x2(c[i*n+jj:], n, a[(i+aoff)*k:], k, bp, ldb, k, bias, j.act)
 			i += 2
 		}
 		for ; i < i1; i++ {
-			j.mk.row(c[i*n+jj:], a[(i+aoff)*k:(i+aoff+1)*k], bp, ldb, k, bias, j.relu)
+			j.mk.row(c[i*n+jj:], a[(i+aoff)*k:(i+aoff+1)*k], bp, ldb, k, bias, j.act)
 		}
 	}
 	if jj < j1 && j.panels != nil && j1 == n {
@@ -491,7 +503,7 @@ func (j *gemmJob) tile(a []float32, ai, i0, i1, j0, j1 int) {
 		return
 	}
 	if jj < j1 {
-		edge(c, a[aoff*k+i0*k:], b, j.bias, i0, i1, jj, j1, k, n, j.relu)
+		edge(c, a[aoff*k+i0*k:], b, j.bias, i0, i1, jj, j1, k, n, j.act)
 	}
 }
 
@@ -540,9 +552,9 @@ func (j *gemmJob) lastPanel(a []float32, i0, i1, j0 int) {
 		}
 		ai := a[(i-i0)*k:]
 		if f != nil {
-			f(t.c[:], nr, ai, k, bp, nr, k, bias, j.relu)
+			f(t.c[:], nr, ai, k, bp, nr, k, bias, j.act)
 		} else {
-			j.mk.row(t.c[:nr], ai[:k], bp, nr, k, bias, j.relu)
+			j.mk.row(t.c[:nr], ai[:k], bp, nr, k, bias, j.act)
 		}
 		for r := range rows {
 			copy(c[(i+r)*n+j0:(i+r)*n+n], t.c[r*nr:])
@@ -558,7 +570,7 @@ const edgeK = 64
 // edge computes rows [i0,i1) of columns [j0,j1) of c, the columns left
 // over after the nr-wide panels (all of them for the portable kernel), by
 // a SAXPY per element of a: a[0] is the start of row i0.
-func edge(c, a, b, bias []float32, i0, i1, j0, j1, k, n int, relu bool) {
+func edge(c, a, b, bias []float32, i0, i1, j0, j1, k, n int, act Act) {
 	w := j1 - j0
 	for i := i0; i < i1; i++ {
 		ci := c[i*n+j0 : i*n+j1]
@@ -580,13 +592,8 @@ func edge(c, a, b, bias []float32, i0, i1, j0, j1, k, n int, relu bool) {
 			}
 		}
 	}
-	if relu {
-		for i := i0; i < i1; i++ {
-			ci := c[i*n+j0 : i*n+j1]
-			for x, v := range ci {
-				ci[x] = max(v, 0)
-			}
-		}
+	for i := i0; i < i1; i++ {
+		act.Apply(c[i*n+j0 : i*n+j1])
 	}
 }
 

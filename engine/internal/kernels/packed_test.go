@@ -20,7 +20,13 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // magnitude of want) of want.
 func closeTo(t *testing.T, got, want []float32) {
 	t.Helper()
-	var scale float64 = 1
+	closeToScale(t, got, want, 1)
+}
+
+// closeToScale is closeTo where the results before a clamping activation
+// were as large as scale: their rounding errors scale with it.
+func closeToScale(t *testing.T, got, want []float32, scale float64) {
+	t.Helper()
 	for _, v := range want {
 		scale = max(scale, math.Abs(float64(v)))
 	}
@@ -58,9 +64,9 @@ func withMicro(t testing.TB, mk microKernel, f func()) {
 func testGemmShapes(t *testing.T, r *rand.Rand, shapes [][3]int) {
 	for _, s := range shapes {
 		m, k, n := s[0], s[1], s[2]
-		for _, relu := range []bool{false, true} {
+		for _, act := range []Act{ActNone, ActReLU, ActReLU6} {
 			for _, withBias := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/%dx%dx%d/relu=%v/bias=%v", micro.name, m, k, n, relu, withBias), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%dx%dx%d/act=%v/bias=%v", micro.name, m, k, n, act, withBias), func(t *testing.T) {
 					a, b := randSlice(r, m*k), randSlice(r, k*n)
 					var bias []float32
 					if withBias {
@@ -68,17 +74,17 @@ func testGemmShapes(t *testing.T, r *rand.Rand, shapes [][3]int) {
 					}
 					want := make([]float32, m*n)
 					Reference{}.Dense(want, a, b, bias, m, k, n)
-					if relu {
-						for i, v := range want {
-							want[i] = max(v, 0)
-						}
+					scale := 1.0
+					for _, v := range want {
+						scale = max(scale, math.Abs(float64(v)))
 					}
+					act.Apply(want)
 					got := make([]float32, m*n)
 					for i := range got {
 						got[i] = float32(math.NaN())
 					}
-					Gemm(got, a, b, bias, m, k, n, relu)
-					closeTo(t, got, want)
+					Gemm(got, a, b, bias, m, k, n, act)
+					closeToScale(t, got, want, scale)
 				})
 			}
 		}
@@ -139,7 +145,7 @@ func TestGemmParallel(t *testing.T) {
 		go func() {
 			got := make([]float32, m*n)
 			for range 20 {
-				Gemm(got, a, b, bias, m, k, n, false)
+				Gemm(got, a, b, bias, m, k, n, ActNone)
 			}
 			done <- got
 		}()
@@ -153,8 +159,8 @@ func TestGemmAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	m, k, n := 500, 100, 64
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
-	Gemm(c, a, b, nil, m, k, n, true)
-	if allocs := testing.AllocsPerRun(20, func() { Gemm(c, a, b, nil, m, k, n, true) }); allocs != 0 {
+	Gemm(c, a, b, nil, m, k, n, ActReLU)
+	if allocs := testing.AllocsPerRun(20, func() { Gemm(c, a, b, nil, m, k, n, ActReLU) }); allocs != 0 {
 		t.Errorf("Gemm allocates %v times per call", allocs)
 	}
 }
@@ -169,8 +175,8 @@ func TestPaddedConvAllocs(t *testing.T) {
 	var p Packed
 	pw := p.PackWeights(w, g.KH*g.KW*g.InC, g.OutC)
 	scratch := make([]float32, p.ConvScratch(&g))
-	p.Conv2DPacked(dst, src, pw, bias, &g, scratch, true)
-	if allocs := testing.AllocsPerRun(20, func() { p.Conv2DPacked(dst, src, pw, bias, &g, scratch, true) }); allocs != 0 {
+	p.Conv2DPacked(dst, src, pw, bias, &g, scratch, ActReLU)
+	if allocs := testing.AllocsPerRun(20, func() { p.Conv2DPacked(dst, src, pw, bias, &g, scratch, ActReLU) }); allocs != 0 {
 		t.Errorf("a padded convolution allocates %v times per call", allocs)
 	}
 }
@@ -228,7 +234,7 @@ func TestPackedWeights(t *testing.T) {
 				var p Packed
 				pw := p.PackWeights(w, k, n)
 				got := make([]float32, m*n)
-				p.DensePacked(got, a, pw, bias, m, true)
+				p.DensePacked(got, a, pw, bias, m, ActReLU)
 				closeTo(t, got, want)
 			}
 			g := ConvGeom{InH: 12, InW: 11, InC: 5, OutH: 12, OutW: 11, OutC: 40, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadT: 1, PadL: 1}
@@ -236,7 +242,7 @@ func TestPackedWeights(t *testing.T) {
 			want, got := make([]float32, 12*11*40), make([]float32, 12*11*40)
 			Reference{}.Conv2D(want, src, w, nil, &g, nil)
 			var p Packed
-			p.Conv2DPacked(got, src, p.PackWeights(w, 9*5, 40), nil, &g, make([]float32, p.ConvScratch(&g)), false)
+			p.Conv2DPacked(got, src, p.PackWeights(w, 9*5, 40), nil, &g, make([]float32, p.ConvScratch(&g)), ActNone)
 			closeTo(t, got, want)
 		})
 	}
@@ -254,21 +260,21 @@ func TestMicroKernelsDirect(t *testing.T) {
 		for _, v := range []struct {
 			name string
 			rows int
-			f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+			f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act)
 		}{
 			{"full", mk.mr, mk.full},
 			{"x4", 4, mk.x4},
 			{"x2", 2, mk.x2},
-			{"row", 1, func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool) {
-				mk.row(c, a[:k], b, ldb, k, bias, relu)
+			{"row", 1, func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act) {
+				mk.row(c, a[:k], b, ldb, k, bias, act)
 			}},
 		} {
 			for _, k := range []int{0, 1, 2, 3, 7, 64, 577, 4099} {
-				for _, relu := range []bool{false, true} {
+				for _, act := range []Act{ActNone, ActReLU, ActReLU6} {
 					for _, withBias := range []bool{false, true} {
-						name := fmt.Sprintf("%s/%s/k=%d/relu=%v/bias=%v", mk.name, v.name, k, relu, withBias)
+						name := fmt.Sprintf("%s/%s/k=%d/act=%v/bias=%v", mk.name, v.name, k, act, withBias)
 						t.Run(name, func(t *testing.T) {
-							testTile(t, r, mk.nr, v.rows, k, relu, withBias, v.f)
+							testTile(t, r, mk.nr, v.rows, k, act, withBias, v.f)
 						})
 					}
 				}
@@ -277,8 +283,8 @@ func TestMicroKernelsDirect(t *testing.T) {
 	}
 }
 
-func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
-	f func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)) {
+func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, act Act, withBias bool,
+	f func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act)) {
 	lda, ldb, ldc := k+3, nr+5, nr+7
 	a := randSlice(r, rows*lda)
 	b := randSlice(r, max(k, 1)*ldb)
@@ -291,8 +297,9 @@ func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
 	for i := range c {
 		c[i] = guard
 	}
-	f(c, ldc, a, lda, b, ldb, k, bias, relu)
+	f(c, ldc, a, lda, b, ldb, k, bias, act)
 	want, got := make([]float32, rows*nr), make([]float32, rows*nr)
+	scale := 1.0
 	for i := range rows {
 		for j := range nr {
 			var s float64
@@ -302,8 +309,12 @@ func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
 			if bias != nil {
 				s += float64(bias[j])
 			}
-			if relu {
+			scale = max(scale, math.Abs(s))
+			if act != ActNone {
 				s = max(s, 0)
+			}
+			if act == ActReLU6 {
+				s = min(s, 6)
 			}
 			want[i*nr+j] = float32(s)
 			got[i*nr+j] = c[i*ldc+j]
@@ -315,7 +326,7 @@ func testTile(t *testing.T, r *rand.Rand, nr, rows, k int, relu, withBias bool,
 			t.Fatalf("element %d (row %d, column %d) outside the tile written: %v", i, i/ldc, i%ldc, v)
 		}
 	}
-	closeTo(t, got, want)
+	closeToScale(t, got, want, scale)
 }
 
 // TestAsmKernelsSameOrder checks that the assembly kernels give each row
@@ -328,14 +339,14 @@ func TestAsmKernelsSameOrder(t *testing.T) {
 			nr, lda := mk.nr, k
 			a, b, bias := randSlice(r, mk.mr*lda), randSlice(r, k*nr), randSlice(r, nr)
 			want := make([]float32, nr)
-			mk.row(want, a[:k], b, nr, k, bias, false)
+			mk.row(want, a[:k], b, nr, k, bias, ActNone)
 			for _, f := range []struct {
 				name string
 				rows int
-				f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, relu bool)
+				f    func(c []float32, ldc int, a []float32, lda int, b []float32, ldb, k int, bias []float32, act Act)
 			}{{"full", mk.mr, mk.full}, {"x4", 4, mk.x4}, {"x2", 2, mk.x2}} {
 				c := make([]float32, f.rows*nr)
-				f.f(c, nr, a, lda, b, nr, k, bias, false)
+				f.f(c, nr, a, lda, b, nr, k, bias, ActNone)
 				for j := range nr {
 					if c[j] != want[j] {
 						t.Fatalf("%s %s k=%d column %d: %v, row kernel %v", mk.name, f.name, k, j, c[j], want[j])
@@ -415,10 +426,10 @@ func TestImplicitConvSameAsIm2col(t *testing.T) {
 							out := make([]float32, g.OutH*g.OutW*g.OutC)
 							withMicro(t, m, func() {
 								if !packed {
-									p.Conv2DReLU(out, src, w, bias, &g, make([]float32, p.ConvScratch(&g)), true)
+									p.Conv2DReLU(out, src, w, bias, &g, make([]float32, p.ConvScratch(&g)), ActReLU)
 									return
 								}
-								p.Conv2DPacked(out, src, p.PackWeights(w, k, g.OutC), bias, &g, make([]float32, p.ConvScratch(&g)), true)
+								p.Conv2DPacked(out, src, p.PackWeights(w, k, g.OutC), bias, &g, make([]float32, p.ConvScratch(&g)), ActReLU)
 							})
 							return out
 						}

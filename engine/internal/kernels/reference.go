@@ -69,11 +69,11 @@ func axpy(y, x []float32, a float32) {
 func (Reference) PackWeights([]float32, int, int) *PackedWeights { return nil }
 
 // Conv2DPacked is Conv2D on the unpacked weights, then ReLU if relu.
-func (b Reference) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, relu bool) {
-	conv2DUnpacked(b, dst, src, w, bias, g, scratch, relu)
+func (b Reference) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
+	conv2DUnpacked(b, dst, src, w, bias, g, scratch, act)
 }
 
 // DensePacked is Dense on the unpacked weights, then ReLU if relu.
-func (b Reference) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, relu bool) {
-	denseUnpacked(b, dst, src, w, bias, rows, relu)
+func (b Reference) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
+	denseUnpacked(b, dst, src, w, bias, rows, act)
 }

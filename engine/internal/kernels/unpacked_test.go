@@ -20,37 +20,38 @@ func TestUnpackedPackedOps(t *testing.T) {
 		}
 		pw := &PackedWeights{W: w, K: g.KH * g.KW * g.InC, N: g.OutC}
 		scratch := make([]float32, b.ConvScratch(g))
-		for _, relu := range []bool{false, true} {
+		for _, act := range []Act{ActNone, ActReLU, ActReLU6} {
 			want := make([]float32, g.OutH*g.OutW*g.OutC)
 			b.Conv2D(want, src, w, bias, g, scratch)
 			got := make([]float32, len(want))
-			b.Conv2DPacked(got, src, pw, bias, g, scratch, relu)
-			checkReLU(t, b.Name()+" Conv2DPacked", got, want, relu)
+			b.Conv2DPacked(got, src, pw, bias, g, scratch, act)
+			checkAct(t, b.Name()+" Conv2DPacked", got, want, act)
 
 			dw := randSlice(r, 15*4)
 			x := randSlice(r, 2*15)
 			want = make([]float32, 2*4)
 			b.Dense(want, x, dw, bias, 2, 15, 4)
 			got = make([]float32, len(want))
-			b.DensePacked(got, x, &PackedWeights{W: dw, K: 15, N: 4}, bias, 2, relu)
-			checkReLU(t, b.Name()+" DensePacked", got, want, relu)
+			b.DensePacked(got, x, &PackedWeights{W: dw, K: 15, N: 4}, bias, 2, act)
+			checkAct(t, b.Name()+" DensePacked", got, want, act)
 		}
 	}
 }
 
-// checkReLU wants got == want, or max(want, 0) with relu.
-func checkReLU(t *testing.T, what string, got, want []float32, relu bool) {
+// checkAct wants got == want after act, and some output that act changed
+// (a negative one for a ReLU).
+func checkAct(t *testing.T, what string, got, want []float32, act Act) {
 	t.Helper()
-	negative := false
+	changed := false
 	for i, v := range want {
-		if relu && v < 0 {
-			v, negative = 0, true
-		}
-		if got[i] != v {
-			t.Fatalf("%s (relu %v): [%d] = %v, want %v", what, relu, i, got[i], v)
+		w := []float32{v}
+		act.Apply(w)
+		changed = changed || w[0] != v && v < 0
+		if got[i] != w[0] {
+			t.Fatalf("%s (act %v): [%d] = %v, want %v", what, act, i, got[i], w[0])
 		}
 	}
-	if relu && !negative {
-		t.Fatalf("%s: no negative output to check the ReLU on", what)
+	if act != ActNone && !changed {
+		t.Fatalf("%s: no negative output to check the activation on", what)
 	}
 }
