@@ -134,9 +134,9 @@ func fuseGraph(nodes []Node) []Node {
 			case *Identity:
 				id[k+1] = ins[0]
 				continue
-			case *Act:
+			case *Act, *Affine:
 				if t := n.Inputs[0]; t > 0 && uses[t] == 1 && ins[0] > 0 {
-					if f := withActivation(out[ins[0]-1].Layer, l.Activation); f != nil {
+					if f := fold(out[ins[0]-1].Layer, l); f != nil {
 						out[ins[0]-1].Layer = f
 						id[k+1] = ins[0]
 						continue
@@ -148,6 +148,75 @@ func fuseGraph(nodes []Node) []Node {
 		id[k+1] = len(out)
 	}
 	return out
+}
+
+// fold returns the layer that computes next (an activation or a batch
+// normalization's Affine) after l in one: l with the activation, or with
+// its weights and bias scaled and shifted; nil where l cannot take it.
+func fold(l, next Layer) Layer {
+	switch n := next.(type) {
+	case *Act:
+		return withActivation(l, n.Activation)
+	case *Affine:
+		return withAffine(l, n)
+	}
+	return nil
+}
+
+// withAffine returns a copy of l (a convolution or dense layer without
+// activation) whose output is a's per-channel x*Scale + Shift of l's: each
+// output channel's weights scaled and its bias scaled and shifted, once,
+// at load (batch normalization after a convolution costs nothing then).
+func withAffine(l Layer, a *Affine) Layer {
+	var w, b *[]float32
+	var out int
+	var c Layer
+	switch l := l.(type) {
+	case *Conv2D:
+		if l.Activation != Linear {
+			return nil
+		}
+		cc := *l
+		c, w, b, out = &cc, &cc.Weights, &cc.Bias, l.Filters
+	case *DepthwiseConv2D:
+		if l.Activation != Linear || l.Multiplier < 1 || len(l.Weights)%(l.KernelH*l.KernelW) != 0 {
+			return nil
+		}
+		cc := *l
+		c, w, b, out = &cc, &cc.Weights, &cc.Bias, len(l.Weights)/(l.KernelH*l.KernelW)
+	case *Dense:
+		if l.Activation != Linear {
+			return nil
+		}
+		cc := *l
+		c, w, b, out = &cc, &cc.Weights, &cc.Bias, l.Units
+	default:
+		return nil
+	}
+	coef := func(v []float32, i int) float32 {
+		if len(v) == 1 {
+			return v[0]
+		}
+		return v[i]
+	}
+	if out < 1 || len(*w)%out != 0 || (len(a.Scale) != 1 && len(a.Scale) != out) || (len(a.Shift) != 1 && len(a.Shift) != out) ||
+		(*b != nil && len(*b) != out) {
+		return nil
+	}
+	nw := make([]float32, len(*w))
+	for i, v := range *w {
+		nw[i] = v * coef(a.Scale, i%out)
+	}
+	nb := make([]float32, out)
+	for i := range nb {
+		var v float32
+		if *b != nil {
+			v = (*b)[i]
+		}
+		nb[i] = v*coef(a.Scale, i) + coef(a.Shift, i)
+	}
+	*w, *b = nw, nb
+	return c
 }
 
 // withActivation returns a copy of l with activation a, for a layer that

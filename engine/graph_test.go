@@ -228,3 +228,53 @@ func TestGraphRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldBatchNorm: a batch normalization (and then an activation) after
+// a convolution becomes part of the convolution, in chains and graphs,
+// and the result is what the layers compute one after another.
+func TestFoldBatchNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	in, mid := Shape{6, 5, 3}, Shape{4, 3, 4}
+	conv := &Conv2D{Name: "c", KernelH: 3, KernelW: 3, StrideH: 1, StrideW: 1, Filters: 4, Weights: randSlice(r, 3*3*3*4)}
+	bn, err := BatchNorm("bn", randSlice(r, 4), randSlice(r, 4), randSlice(r, 4), []float32{0.5, 1, 2, 0.25}, 1e-3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := &Act{Name: "r", Activation: ReLU6}
+	x := randSlice(r, in.Size())
+	step := func(l Layer, v []float32) []float32 {
+		y := make([]float32, mid.Size())
+		l.forward(nil, y, v, mid, mid, nil)
+		return y
+	}
+	mc, err := New("conv", "test", in, []Layer{conv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := mc.Predict(nil, x)
+	want := step(act, step(bn, y))
+
+	chain, err := New("chain", "test", in, []Layer{conv, bn, act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(chain.Layers()); n != 1 {
+		t.Errorf("chain: %d layers after folding, want 1", n)
+	}
+	got, _ := chain.Predict(nil, x)
+	closeTo(t, "chain", got, want, 1e-4)
+
+	// A graph: the same three, then an Add of the result with itself.
+	g, err := NewGraph("graph", "test", in, []Node{{conv, []int{0}}, {bn, []int{1}}, {act, []int{2}}, {&Add{Name: "twice"}, []int{3, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.Layers()); n != 2 {
+		t.Errorf("graph: %d layers after folding, want 2 (convolution, add)", n)
+	}
+	got, _ = g.Predict(nil, x)
+	for i := range want {
+		want[i] *= 2
+	}
+	closeTo(t, "graph", got, want, 1e-4)
+}

@@ -245,17 +245,18 @@ func (m *Model) newWorkspace() *workspace {
 	return ws
 }
 
-// fuse drops identities and folds a standalone activation into a preceding
-// convolution or dense layer whose own activation is linear.
+// fuse drops identities and folds a standalone activation, or a batch
+// normalization (Affine), into a preceding convolution or dense layer
+// whose own activation is linear (see fold).
 func fuse(layers []Layer) []Layer {
 	var out []Layer
 	for _, l := range layers {
 		switch l := l.(type) {
 		case *Identity:
 			continue
-		case *Act:
+		case *Act, *Affine:
 			if len(out) > 0 {
-				if f := withActivation(out[len(out)-1], l.Activation); f != nil {
+				if f := fold(out[len(out)-1], l); f != nil {
 					out[len(out)-1] = f
 					continue
 				}
