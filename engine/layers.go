@@ -43,14 +43,20 @@ type Layer interface {
 	params(in, out Shape) (weights int, macs int64)
 }
 
-// Conv2D is a 2-D convolution, channels-last, dilation 1, one group.
+// Conv2D is a 2-D convolution, channels-last, dilation 1, in one group or
+// several.
 type Conv2D struct {
 	Name             string
 	KernelH, KernelW int
 	StrideH, StrideW int
 	Pad              Padding
 	Filters          int
-	// Weights are KernelH x KernelW x InC x Filters (Keras' layout).
+	// Groups splits the input channels and the filters into that many
+	// groups, group g's filters reading only group g's channels (ResNeXt,
+	// ShuffleNet); 0 or 1 is one group.
+	Groups int
+	// Weights are KernelH x KernelW x InC/Groups x Filters (Keras' layout,
+	// grouped or not).
 	Weights []float32
 	// Bias has Filters elements or is nil.
 	Bias       []float32
@@ -58,9 +64,11 @@ type Conv2D struct {
 
 	// plan is the geometry New computed for the layer's input, so that an
 	// inference does not allocate one; packed are the weights as the
-	// model's backend rearranged them at load, if it does.
+	// model's backend rearranged them at load, if it does. A grouped
+	// convolution has instead one convolution of its own per group.
 	plan   *kernels.ConvGeom
 	packed *kernels.PackedWeights
+	groups []*Conv2D
 }
 
 // Pool2D is max or average pooling over KernelH x KernelW windows.
@@ -205,17 +213,24 @@ func (l *Conv2D) geom(in, out Shape) *kernels.ConvGeom {
 	}
 }
 
+// groupCount is the number of groups, at least 1.
+func (l *Conv2D) groupCount() int { return max(l.Groups, 1) }
+
 func (l *Conv2D) outShape(in Shape) (Shape, error) {
 	if l.Filters < 1 {
 		return Shape{}, fmt.Errorf("filters %d < 1", l.Filters)
+	}
+	g := l.groupCount()
+	if g > 1 && (in.C%g != 0 || l.Filters%g != 0) {
+		return Shape{}, fmt.Errorf("%d groups do not divide %d channels and %d filters", g, in.C, l.Filters)
 	}
 	oh, ow, err := windowShape(in, l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad)
 	if err != nil {
 		return Shape{}, err
 	}
-	if want, ok := mulCapped(len(l.Weights), l.KernelH, l.KernelW, in.C, l.Filters); !ok || len(l.Weights) != want {
+	if want, ok := mulCapped(len(l.Weights), l.KernelH, l.KernelW, in.C/g, l.Filters); !ok || len(l.Weights) != want {
 		return Shape{}, fmt.Errorf("kernel has %d weights, want %dx%dx%dx%d",
-			len(l.Weights), l.KernelH, l.KernelW, in.C, l.Filters)
+			len(l.Weights), l.KernelH, l.KernelW, in.C/g, l.Filters)
 	}
 	if l.Bias != nil && len(l.Bias) != l.Filters {
 		return Shape{}, fmt.Errorf("bias has %d values, want %d", len(l.Bias), l.Filters)
@@ -225,10 +240,59 @@ func (l *Conv2D) outShape(in Shape) (Shape, error) {
 
 func (l *Conv2D) scratch(k kernels.Backend, in Shape) int {
 	out, _ := l.outShape(in)
+	if g := l.groupCount(); g > 1 {
+		gin, gout := Shape{in.H, in.W, in.C / g}, Shape{out.H, out.W, out.C / g}
+		sub := &Conv2D{KernelH: l.KernelH, KernelW: l.KernelW, StrideH: l.StrideH, StrideW: l.StrideW, Pad: l.Pad, Filters: out.C / g}
+		return gin.Size() + gout.Size() + k.ConvScratch(sub.geom(gin, gout))
+	}
 	return k.ConvScratch(l.geom(in, out))
 }
 
+// splitGroups returns one convolution per group, each with its own copy
+// of its filters' weights (KH x KW x InC/G x Filters/G) and bias.
+func (l *Conv2D) splitGroups(in Shape) []*Conv2D {
+	g := l.groupCount()
+	cin, f, fg := in.C/g, l.Filters, l.Filters/g
+	taps := l.KernelH * l.KernelW * cin
+	subs := make([]*Conv2D, g)
+	for q := range g {
+		w := make([]float32, taps*fg)
+		for r := range taps {
+			copy(w[r*fg:(r+1)*fg], l.Weights[r*f+q*fg:r*f+(q+1)*fg])
+		}
+		sub := &Conv2D{Name: l.Name, KernelH: l.KernelH, KernelW: l.KernelW, StrideH: l.StrideH, StrideW: l.StrideW,
+			Pad: l.Pad, Filters: fg, Weights: w, Activation: l.Activation}
+		if l.Bias != nil {
+			sub.Bias = l.Bias[q*fg : (q+1)*fg]
+		}
+		subs[q] = sub
+	}
+	return subs
+}
+
+// forwardGroups runs a grouped convolution group by group: the group's
+// channels gathered from src into scratch, its convolution into scratch
+// after them, its outputs scattered into dst.
+func (l *Conv2D) forwardGroups(k kernels.Backend, dst, src []float32, in, out Shape, scratch []float32) {
+	g := len(l.groups)
+	gin, gout := Shape{in.H, in.W, in.C / g}, Shape{out.H, out.W, out.C / g}
+	x, y, rest := scratch[:gin.Size()], scratch[gin.Size():gin.Size()+gout.Size()], scratch[gin.Size()+gout.Size():]
+	for q, sub := range l.groups {
+		for p := range in.H * in.W {
+			copy(x[p*gin.C:(p+1)*gin.C], src[p*in.C+q*gin.C:])
+		}
+		sub.forward(k, y, x, gin, gout, rest)
+		for p := range out.H * out.W {
+			copy(dst[p*out.C+q*gout.C:p*out.C+(q+1)*gout.C], y[p*gout.C:(p+1)*gout.C])
+		}
+	}
+}
+
 func (l *Conv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, scratch []float32) {
+	if len(l.groups) > 0 {
+		l.forwardGroups(k, dst, src, in, out, scratch)
+		return
+	}
 	if l.packed != nil {
 		act, fused := l.Activation.kernel()
 		k.Conv2DPacked(dst, src, l.packed, l.Bias, l.geom(in, out), scratch, act)
@@ -242,7 +306,7 @@ func (l *Conv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, s
 }
 
 func (l *Conv2D) params(in, out Shape) (int, int64) {
-	return len(l.Weights) + len(l.Bias), int64(out.Size()) * int64(l.KernelH*l.KernelW*in.C)
+	return len(l.Weights) + len(l.Bias), int64(out.Size()) * int64(l.KernelH*l.KernelW*in.C/l.groupCount())
 }
 
 func (l *Pool2D) outShape(in Shape) (Shape, error) {

@@ -183,8 +183,17 @@ func (m *Model) plan(i int, ins []Shape) (Shape, error) {
 	case *Conv2D:
 		cc := *c
 		cc.plan = nil // the original's, for another input shape
-		cc.plan = cc.geom(in, out)
-		cc.packed = m.backend.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
+		if cc.groupCount() > 1 {
+			gin, gout := Shape{in.H, in.W, in.C / cc.groupCount()}, Shape{out.H, out.W, out.C / cc.groupCount()}
+			cc.groups = cc.splitGroups(in)
+			for _, sub := range cc.groups {
+				sub.plan = sub.geom(gin, gout)
+				sub.packed = m.backend.PackWeights(sub.Weights, sub.KernelH*sub.KernelW*gin.C, sub.Filters)
+			}
+		} else {
+			cc.plan = cc.geom(in, out)
+			cc.packed = m.backend.PackWeights(cc.Weights, cc.KernelH*cc.KernelW*in.C, cc.Filters)
+		}
 		m.layers[i] = &cc
 	case *Dense:
 		d := *c
@@ -276,6 +285,9 @@ func checkWindow(l Layer) error {
 		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}
 		if l.Filters > MaxActivation {
 			return fmt.Errorf("%d filters is too many", l.Filters)
+		}
+		if l.Groups < 0 || l.Groups > MaxActivation {
+			return fmt.Errorf("%d groups is out of range", l.Groups)
 		}
 	case *Pool2D:
 		vals = []int{l.KernelH, l.KernelW, l.StrideH, l.StrideW, l.Pad.Top, l.Pad.Bottom, l.Pad.Left, l.Pad.Right}

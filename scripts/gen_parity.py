@@ -127,7 +127,7 @@ def build(specs, in_shape, gen, names=None):
             kh, kw = L["k"]
             sh, sw = L["s"]
             L["pad"] = window_pad(H, W_, L)
-            cin = L.get("kernel_cin", C)
+            cin = L.get("kernel_cin", C // L.get("groups", 1))
             w["kernel"] = init_kernel(gen, (kh, kw, cin, L["filters"]), kh * kw * cin, L["act"])
             if L["bias"]:
                 w["bias"] = uniform(gen, (L["filters"],), -0.1, 0.1)
@@ -200,7 +200,7 @@ def keras_forward(layers, x, upto=None):
             pt, pb, pl, pr = L["pad"]
             t = F.pad(t, (pl, pr, pt, pb))
             b = d64(w["bias"]) if "bias" in w else None
-            t = F.conv2d(t, d64(w["kernel"]).permute(3, 2, 0, 1), b, stride=L["s"])
+            t = F.conv2d(t, d64(w["kernel"]).permute(3, 2, 0, 1), b, stride=L["s"], groups=L.get("groups", 1))
             t = apply_act(t, L["act"])
         elif cls == "MaxPooling2D":
             pt, pb, pl, pr = L["pad"]
@@ -716,6 +716,18 @@ def gen_all(g):
            ["ONNX tf2onnx layout", "Conv auto_pad SAME_UPPER", "Conv without bias", "Elu", "Clip (relu6)", "Tanh",
             "Sigmoid", "Softmax", "same weights as conv_same_strides"])
 
+    # --- conv_groups: grouped convolutions (ResNeXt, ShuffleNet). ---
+    shape = (10, 9, 3)
+    specs = [conv(8, 3, 1, "same", act="relu"),
+             conv(12, 3, 2, "same", act="relu6", groups=4),
+             conv(6, 1, 1, "valid", groups=2, bias=False),
+             flatten(), dense(1, act="sigmoid")]
+    layers, inp, x = g.model("conv_groups", specs, shape)
+    ref = keras_forward(layers, x)
+    write_keras2_h5(g.path("conv_groups.h5"), k2_sequential_config(layers, shape), keras2_model_layers(layers))
+    g.case("conv_groups", "conv_groups.h5", "keras-h5", shape, inp, ref,
+           ["Conv2D groups 4, 3x3 stride 2 same, relu6", "Conv2D groups 2, 1x1, no bias", "Flatten", "Dense sigmoid"])
+
     # --- pooling ---
     shape = (16, 16, 3)
     specs = [conv(4, 3, act="relu"),  # 14x14
@@ -908,16 +920,18 @@ class TorchMobileBlock(nn.Module):
 
 
 class TorchHard(nn.Module):
-    """MobileNetV3's activations: Hardswish and Hardsigmoid (a gate)."""
+    """MobileNetV3's activations, Hardswish and Hardsigmoid (a gate), after a
+    grouped convolution."""
 
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=4)
         self.gate = nn.Conv2d(8, 8, 1)
         self.head = nn.Linear(8, 1)
 
     def forward(self, x):
-        h = F.hardswish(self.conv(x))
+        h = F.hardswish(self.grouped(torch.relu(self.conv(x))))
         h = h * F.hardsigmoid(self.gate(h.mean(dim=(2, 3), keepdim=True)))
         return torch.sigmoid(self.head(h.mean(dim=(2, 3))))
 
@@ -1071,7 +1085,7 @@ def gen_torch_onnx(g):
           "Concat along channels", "SiLU as Sigmoid and Mul", "Clip (ReLU6)", "ReduceMean over H,W", "Gemm",
           "Sigmoid"]),
         ("onnx_torch_hard", TorchHard, (8, 8, 3),
-         ["ONNX from torch.onnx.export", "Hardswish as HardSigmoid and Mul of one tensor (opset 13)", "HardSigmoid alpha 1/6 as a gate", "Mul by a 1x1 gate", "ReduceMean"]),
+         ["ONNX from torch.onnx.export", "Conv group 4 (2 channels per group)", "Hardswish as HardSigmoid and Mul of one tensor (opset 13)", "HardSigmoid alpha 1/6 as a gate", "Mul by a 1x1 gate", "ReduceMean"]),
         ("onnx_torch_avgpool_pad", TorchAvgPoolPad, (8, 8, 3),
          ["ONNX from torch.onnx.export", "nn.AvgPool2d default count_include_pad=True: Pad (constant 0) + "
           "AveragePool", "Pad with all-zero pads (from nn.AvgPool2d(2))", "Flatten", "Gemm", "Sigmoid"]),
@@ -1304,9 +1318,9 @@ def gen_refused(g):
 
     h5("conv_dilation", base, "dilation_rate", mutate=opt(0, dilation_rate=[2, 2]))
     h5("conv_channels_first", base, "data_format", mutate=opt(0, data_format="channels_first"))
-    h5("conv_groups", [conv(4, 3, act="relu"), dict(conv(4, 3, act="relu"), kernel_cin=2), flatten(),
-                       dense(1, act="sigmoid")],
-       "groups", mutate=opt(1, groups=2))
+    h5("conv_groups_indivisible", [conv(4, 3, act="relu"), dict(conv(6, 3, act="relu"), kernel_cin=2), flatten(),
+                                   dense(1, act="sigmoid")],
+       "groups do not divide", mutate=opt(1, groups=3))
     h5("conv_padding_causal", base, "causal", mutate=opt(0, padding="causal"))
     h5("activation_gelu", [conv(4, 3, act="relu"), flatten(), dense(4, act="gelu"), dense(1, act="sigmoid")],
        "gelu")

@@ -147,7 +147,7 @@ def k2_layer_config(L, batch_input_shape=None, keras3=False):
            "kernel_constraint": None, "bias_constraint": None}
     if cls == "Conv2D":
         c.update(filters=L["filters"], kernel_size=list(L["k"]), strides=list(L["s"]), padding=L["padding"],
-                 data_format="channels_last", dilation_rate=[1, 1], groups=1, activation=L["act"],
+                 data_format="channels_last", dilation_rate=[1, 1], groups=L.get("groups", 1), activation=L["act"],
                  use_bias=L["bias"], kernel_initializer=glorot, bias_initializer=zeros, **reg)
     elif cls in ("MaxPooling2D", "AveragePooling2D"):
         c.update(pool_size=list(L["k"]), padding=L["padding"], strides=list(L["s"]), data_format="channels_last")

@@ -36,7 +36,7 @@ func TestBuildOptions(t *testing.T) {
 	}{
 		{"conv ok", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": true, "kernel_initializer": {"class_name": "GlorotUniform"}}}`, convW, ""},
 		{"conv dilation", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": [3, 3], "dilation_rate": [2, 2]}}`, convW, `option "dilation_rate"`},
-		{"conv groups", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "groups": 2}}`, convW, `option "groups"`},
+		{"conv groups", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "groups": 2}}`, convW, `2 groups do not divide 3 channels`},
 		{"conv channels_first", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "data_format": "channels_first"}}`, convW, `option "data_format"`},
 		{"conv causal", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "padding": "causal"}}`, convW, `option "padding"`},
 		{"conv gelu", `{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3, "activation": "gelu"}}`, convW, `"gelu"`},

@@ -272,7 +272,7 @@ func (b *builder) conv(name string, o *options) (engine.Layer, error) {
 	s := o.pair("strides", [2]int{1, 1})
 	pad := b.padding(o, k, s)
 	o.want("dilation_rate", "[1,1]", "1")
-	o.want("groups", "1")
+	groups := int(o.number("groups", 1))
 	o.want("data_format", `"channels_last"`)
 	act := b.activation(o)
 	useBias := o.boolean("use_bias", true)
@@ -282,15 +282,18 @@ func (b *builder) conv(name string, o *options) (engine.Layer, error) {
 	if filters < 1 || filters > engine.MaxActivation {
 		return nil, fmt.Errorf("%s: filters %d is out of range", o.layer, filters)
 	}
+	if groups < 1 || b.shape.C%groups != 0 || filters%groups != 0 {
+		return nil, fmt.Errorf("%s: %d groups do not divide %d channels and %d filters", o.layer, groups, b.shape.C, filters)
+	}
 	w, err := b.fetch(o, name, useBias, map[string][]int{
-		"kernel": {k[0], k[1], b.shape.C, filters},
+		"kernel": {k[0], k[1], b.shape.C / groups, filters},
 		"bias":   {filters},
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &engine.Conv2D{Name: name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1],
-		Pad: b.takePad(pad), Filters: filters, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
+		Pad: b.takePad(pad), Filters: filters, Groups: groups, Weights: w["kernel"].data, Bias: w["bias"].data, Activation: act}, nil
 }
 
 func (b *builder) dense(name string, o *options) (engine.Layer, error) {

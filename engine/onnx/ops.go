@@ -145,11 +145,12 @@ func (ld *loader) conv(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 	if g == int64(ld.shape.C) && g > 1 && len(dims) == 4 {
 		return ld.depthwise(n, a, w, dims)
 	}
-	if len(dims) != 4 || int(dims[1]) != ld.shape.C {
-		return nil, fmt.Errorf("weights have shape %v; want [filters, %d, kh, kw]", dims, ld.shape.C)
+	if g < 1 || g > int64(ld.shape.C) || int64(ld.shape.C)%g != 0 {
+		a.fail("group", "%d does not divide the %d input channels", g, ld.shape.C)
+		return nil, a.err
 	}
-	if g != 1 {
-		a.fail("group", "%d is not supported (only 1, or one group per input channel: depthwise)", g)
+	if len(dims) != 4 || int64(dims[1])*g != int64(ld.shape.C) || dims[0]%g != 0 {
+		return nil, fmt.Errorf("weights have shape %v; want [filters, %d, kh, kw] with filters a multiple of %d groups", dims, int64(ld.shape.C)/g, g)
 	}
 	o, ci, kh, kw := int(dims[0]), int(dims[1]), int(dims[2]), int(dims[3])
 	k, s, pad := ld.window(a, [2]int{kh, kw})
@@ -167,7 +168,7 @@ func (ld *loader) conv(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 			}
 		}
 	}
-	l := &engine.Conv2D{Name: n.Name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: ld.takePad(pad), Filters: o, Weights: hwio}
+	l := &engine.Conv2D{Name: n.Name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1], Pad: ld.takePad(pad), Filters: o, Groups: int(g), Weights: hwio}
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		if l.Bias, _, err = ld.floats(n.Inputs[2]); err != nil {
 			return nil, err
