@@ -521,3 +521,36 @@ func TestServeFlags(t *testing.T) {
 		t.Errorf("byteSize(10 MiB).String() = %q", b.String())
 	}
 }
+
+// TestServeMultiClass serves the shared ImageNet MobileNet (TFLite) as a
+// husky detector: a husky photo's answer carries the top class with its
+// label, /api/v1/model names the positive classes, and with --label-only
+// the top class (a probability of the model's) is left out too.
+func TestServeMultiClass(t *testing.T) {
+	model := testtool.Shared(t, "models/mobilenet_v2_1.0_224_quant.tflite")
+	labels := testtool.Shared(t, "models/imagenet_labels.txt")
+	photos, _ := filepath.Glob(filepath.Join(testtool.Shared(t, "data/photos"), "husky", "siberian_husky", "*"))
+	if len(photos) == 0 {
+		t.Fatal("no husky photos")
+	}
+	img, err := os.ReadFile(photos[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--insecure-http", "--model", model, "--positive-classes", "249,250,251", "--labels", labels}
+	s := startServe(t, nil, args...)
+	code, _, m := s.do(t, "POST", "/api/v1/predict", "image/jpeg", img)
+	top, _ := m["top_class"].(map[string]any)
+	if code != 200 || m["label"] != "husky" || top == nil || top["label"] != "Siberian husky" {
+		t.Fatalf("%d %v", code, m)
+	}
+	code, _, m = s.do(t, "GET", "/api/v1/model", "", nil)
+	if info, _ := m["model"].(map[string]any); code != 200 || info["positive_classes"] != "249,250,251" || info["format"] != "tflite" {
+		t.Errorf("/api/v1/model: %d %v", code, m)
+	}
+	s2 := startServe(t, nil, append(args, "--label-only")...)
+	code, _, m = s2.do(t, "POST", "/api/v1/predict", "image/jpeg", img)
+	if _, ok := m["top_class"]; code != 200 || ok || m["label"] != "husky" {
+		t.Errorf("--label-only: %d %v", code, m)
+	}
+}
