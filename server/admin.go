@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/huskyai/huskyai/classifier"
@@ -26,7 +28,10 @@ type Reloader interface {
 // adminRoutes): operations that must not be reachable from the network
 // the service answers, so it is served on its own, loopback-only address.
 // Cross-origin requests from browsers are refused (403), so that a web
-// page cannot make a local browser trigger a reload.
+// page cannot make a local browser trigger a reload, and so is any request
+// whose Host is not a loopback name or address (403 host_not_allowed):
+// a page whose domain an attacker re-points at 127.0.0.1 (DNS rebinding)
+// sends its own domain as Host.
 func NewAdminHandler(logger *slog.Logger, r Reloader) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -37,7 +42,35 @@ func NewAdminHandler(logger *slog.Logger, r Reloader) http.Handler {
 	s.metrics = newMetrics(prometheus.NewRegistry(), func() Classifier { return nil }, r.Status)
 	mux := http.NewServeMux()
 	s.adminRoutes(mux, r)
-	return s.middleware(http.NewCrossOriginProtection().Handler(mux))
+	return s.middleware(loopbackOnly(http.NewCrossOriginProtection().Handler(mux)))
+}
+
+// loopbackOnly refuses requests whose Host is not localhost, 127.0.0.0/8
+// or ::1 (with any port).
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			errorJSON(w, http.StatusForbidden, codeHostNotAllowed,
+				"the admin listener answers requests to localhost, 127.0.0.1 or [::1] only", "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether host (a Host header: name or address,
+// with or without a port) names the loopback interface.
+func loopbackHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // reloadResponse is the answer of a successful POST /admin/reload.

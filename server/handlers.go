@@ -89,16 +89,29 @@ type readyStatus struct {
 
 // handleReadyz answers 200 once the model is loaded, with the model's
 // digest and the outcome of the last reload: a failed reload leaves the
-// server ready (the old model serves) and says why here.
+// server ready (the old model serves) and says what kind of refusal it
+// was. The reason in words (which names the model's path and quotes the
+// parser) is for the admin listener's /admin/status only: this listener
+// faces the network.
 func handleReadyz(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		last := s.modelStatus().LastReload
+		if last != nil {
+			redacted := *last
+			redacted.Error = ""
+			last = &redacted
+		}
 		c := s.current()
 		if c == nil {
-			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "the model is not loaded", "")
+			msg := "the model is not loaded"
+			if last != nil && last.Kind != "" {
+				msg += " (the last attempt was refused: " + string(last.Kind) + ")"
+			}
+			errorJSON(w, http.StatusServiceUnavailable, codeNotReady, msg, "")
 			return
 		}
 		info := c.Info()
-		body := readyStatus{Status: "ready", LastReload: s.modelStatus().LastReload}
+		body := readyStatus{Status: "ready", LastReload: last}
 		body.Model.SHA256, body.Model.LoadedAt = info.SHA256, info.LoadedAt
 		encode(w, http.StatusOK, body)
 	})

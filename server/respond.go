@@ -23,8 +23,9 @@ const (
 	codeInternal         = "internal_error"
 	codeRateLimited      = "rate_limited"
 	codeProbing          = "probing_suspected"
-	codeModelRefused     = "model_refused" // admin reload: the new model failed its checks
-	codeReloadFailed     = "reload_failed" // admin reload: the new model could not be read
+	codeModelRefused     = "model_refused"    // admin reload: the new model failed its checks
+	codeReloadFailed     = "reload_failed"    // admin reload: the new model could not be read
+	codeHostNotAllowed   = "host_not_allowed" // admin listener: a Host that is not loopback (DNS rebinding)
 )
 
 // errorBody is the JSON body of every error response:
