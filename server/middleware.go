@@ -24,11 +24,19 @@ var securityHeaders = map[string]string{
 	"Cache-Control":           "no-store",
 }
 
-// middleware wraps the whole mux: security headers and request ids.
+// hsts is the Strict-Transport-Security of answers over TLS: browsers
+// that reached the service over HTTPS keep to HTTPS for two years.
+const hsts = "max-age=63072000"
+
+// middleware wraps the whole mux: security headers (and HSTS over TLS;
+// behind a proxy that terminates TLS, the proxy sets it) and request ids.
 func (s *server) middleware(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range securityHeaders {
 			w.Header().Set(k, v)
+		}
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", hsts)
 		}
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)

@@ -428,7 +428,19 @@ func (t serveTLS) announce(logger *slog.Logger, stdout io.Writer) *tls.Config {
 	fp := leafFingerprint(t.cert)
 	logger.Info("TLS certificate", "sha256_fingerprint", fp)
 	fmt.Fprintf(stdout, "huskyai serve: certificate SHA-256 fingerprint: %s\n", fp)
-	return &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12, CipherSuites: tls12Suites}
+}
+
+// tls12Suites are the TLS 1.2 cipher suites served: forward-secret AEAD
+// only (no CBC, no SHA-1 MACs, no RSA key exchange). TLS 1.3's suites are
+// not configurable and all AEAD.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // serverConfig is the server's configuration from the flags.

@@ -554,3 +554,40 @@ func TestServeMultiClass(t *testing.T) {
 		t.Errorf("--label-only: %d %v", code, m)
 	}
 }
+
+// TestServeTLSPolicy: over HTTPS, answers carry HSTS; TLS 1.2 clients get
+// forward-secret AEAD suites only (a client offering only CBC suites is
+// refused), TLS 1.3 works.
+func TestServeTLSPolicy(t *testing.T) {
+	s := startServe(t, nil)
+	res, err := s.client.Get(s.url + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if h := res.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(h, "max-age=") {
+		t.Errorf("Strict-Transport-Security %q", h)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "https://"), "/")
+	for _, tc := range []struct {
+		name   string
+		max    uint16
+		suites []uint16
+		ok     bool
+	}{
+		{"TLS 1.3", tls.VersionTLS13, nil, true},
+		{"TLS 1.2 GCM", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, true},
+		{"TLS 1.2 CBC-SHA1", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}, false},
+		{"TLS 1.2 RSA key exchange", tls.VersionTLS12, []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}, false},
+	} {
+		cfg := pinnedTLS(s.fingerprint)
+		cfg.MaxVersion, cfg.CipherSuites = tc.max, tc.suites
+		c, err := tls.Dial("tcp", host, cfg)
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error %v, want success %v", tc.name, err, tc.ok)
+		}
+	}
+}
