@@ -305,13 +305,13 @@ func (s *server) v2Tensors(in v2Input, raw []byte, m servedModel) ([]inferItem, 
 // its JSON data, or in its binary data raw each element as a 4-byte
 // little-endian length and the bytes (Triton's serialization).
 func (s *server) v2Images(in v2Input, raw []byte) ([]inferItem, *uploadError) {
-	n := int64(1)
-	for _, d := range in.Shape {
-		n *= d
-	}
-	if len(in.Shape) < 1 || len(in.Shape) > 2 || in.Shape[0] < 1 || in.Shape[0] > maxInferBatch || n != in.Shape[0] {
+	// [N] or [N,1]: checked dimension by dimension, not by their product,
+	// which a hostile shape such as [2, -9223372036854775807] overflows.
+	if len(in.Shape) < 1 || len(in.Shape) > 2 || in.Shape[0] < 1 || in.Shape[0] > maxInferBatch ||
+		len(in.Shape) == 2 && in.Shape[1] != 1 {
 		return nil, badRequest("input %q has shape %v; give [N] (or [N,1]) with N from 1 to %d", in.Name, in.Shape, maxInferBatch)
 	}
+	n := in.Shape[0]
 	var imgs [][]byte
 	if raw != nil {
 		for len(raw) > 0 {

@@ -501,6 +501,11 @@ func TestV2Limits(t *testing.T) {
 		{"batch over burst", Config{RateLimit: 0.001, RateBurst: 3}, [][]byte{batch(4)}, 429, "each image"},
 		{"burst spent", Config{RateLimit: 0.001, RateBurst: 3}, [][]byte{batch(3), batch(1)}, 429, "too many"},
 		{"label only", Config{LabelOnly: true}, [][]byte{batch(2)}, 200, `"data":[1,1]`},
+		// A shape whose product overflows int64 to 2 (issue 15).
+		{"overflowing shape", Config{}, [][]byte{[]byte(`{"inputs":[{"name":"image","shape":[2,-9223372036854775807],"datatype":"BYTES","data":["` +
+			img + `","` + img + `"]}]}`)}, 400, "has shape"},
+		{"shape [N,2]", Config{}, [][]byte{[]byte(`{"inputs":[{"name":"image","shape":[1,2],"datatype":"BYTES","data":["` +
+			img + `","` + img + `"]}]}`)}, 400, "has shape"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
