@@ -88,13 +88,57 @@ func (s *server) instrument(route string, h http.Handler) http.Handler {
 			}
 			attrs = append(attrs, extraLogAttrs(r.Context())...)
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			switch {
+			case sw.status == http.StatusTooManyRequests || sw.status == http.StatusServiceUnavailable:
+				// Shedding load is the service working as designed, and
+				// comes in floods: a warning, sampled.
+				ok, suppressed := s.shed.allow(time.Now())
+				if !ok {
+					return
+				}
+				level = slog.LevelWarn
+				if suppressed > 0 {
+					attrs = append(attrs, "suppressed_before", suppressed)
+				}
+			case sw.status >= 500:
 				level = slog.LevelError
 			}
 			s.logger.Log(r.Context(), level, "request", attrs...)
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// shedBurst is how many log lines of 429 and 503 answers a second lets
+// through; the others are counted, and the next line that passes says how
+// many it stands for (the metrics count every answer).
+const shedBurst = 10
+
+// shedSampler samples the log lines of load-shedding answers. The zero
+// value is ready to use.
+type shedSampler struct {
+	mu         sync.Mutex
+	second     time.Time
+	n          int
+	suppressed int
+}
+
+// allow reports whether the line of an answer at now is logged and, if
+// so, how many lines were suppressed since the last one that was.
+func (s *shedSampler) allow(now time.Time) (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := now.Truncate(time.Second); !sec.Equal(s.second) {
+		s.second, s.n = sec, 0
+	}
+	if s.n >= shedBurst {
+		s.suppressed++
+		return false, 0
+	}
+	s.n++
+	n := s.suppressed
+	s.suppressed = 0
+	return true, n
 }
 
 // statusWriter records the status and size of a response.

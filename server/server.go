@@ -159,6 +159,7 @@ type server struct {
 	probes  *abuse.ProbeDetector // nil: no probing detection
 	tracer  trace.Tracer         // nil: no tracing (tracing.go)
 	batch   *batcher             // nil: no dynamic batching (batch.go)
+	shed    shedSampler          // the log lines of 429s and 503s (middleware.go)
 }
 
 // NewServer returns the service's handler, with every route (see

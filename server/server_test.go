@@ -596,3 +596,25 @@ func TestPanicFreesSlot(t *testing.T) {
 		t.Errorf("no stack in the panic log:\n%s", logs.String())
 	}
 }
+
+// TestShedSampler: at most shedBurst lines a second, and the first line
+// after a suppressed run says how many it stands for.
+func TestShedSampler(t *testing.T) {
+	var s shedSampler
+	t0 := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	logged := 0
+	for i := range 25 {
+		if ok, n := s.allow(t0.Add(time.Duration(i) * time.Millisecond)); ok {
+			logged++
+			if n != 0 {
+				t.Errorf("line %d: suppressed %d within the first second", i, n)
+			}
+		}
+	}
+	if logged != shedBurst {
+		t.Errorf("%d lines in one second, want %d", logged, shedBurst)
+	}
+	if ok, n := s.allow(t0.Add(1500 * time.Millisecond)); !ok || n != 25-shedBurst {
+		t.Errorf("next second: %v, suppressed %d; want true, %d", ok, n, 25-shedBurst)
+	}
+}
