@@ -308,14 +308,26 @@ func checkManifests(t reporter, ms []manifest) {
 	if args.has("admin-addr") {
 		t.Errorf("%s: --admin-addr listens on the pod's loopback, unreachable; reload with --watch", where)
 	}
-	shutdown := 30 * time.Second
-	if v := args.value("shutdown-timeout"); v != "" {
-		if shutdown, err = time.ParseDuration(v); err != nil {
-			t.Errorf("%s: --shutdown-timeout: %v", where, err)
+	// The pod's grace period covers the preStop hook, the drain
+	// (--shutdown-delay) and the shutdown itself (--shutdown-timeout).
+	shutdown, delay := 30*time.Second, 2*time.Second
+	for flag, d := range map[string]*time.Duration{"shutdown-timeout": &shutdown, "shutdown-delay": &delay} {
+		if v := args.value(flag); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil {
+				t.Errorf("%s: --%s: %v", where, flag, err)
+			}
 		}
 	}
-	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= shutdown {
-		t.Errorf("%s: terminationGracePeriodSeconds must exceed --shutdown-timeout (%s), or in-flight requests are killed", depWhere, shutdown)
+	var preStop time.Duration
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		preStop = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	if preStop == 0 {
+		t.Errorf("%s: no preStop sleep: the ingress may still send requests after SIGTERM", where)
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= shutdown+delay+preStop {
+		t.Errorf("%s: terminationGracePeriodSeconds must exceed the preStop sleep, --shutdown-delay and --shutdown-timeout (%s), or in-flight requests are killed",
+			depWhere, shutdown+delay+preStop)
 	}
 	// The model, read-only, on the claim of model-pvc.yaml; its .sig
 	// beside it, so on the same volume.
@@ -432,7 +444,7 @@ func TestManifestRules(t *testing.T) {
 		{"half a CPU", "k8s/deployment.yaml", `cpu: "1"`, `cpu: 500m`, "CPU request"},
 		{"latest image", "k8s/deployment.yaml", "huskyai:0.1.0", "huskyai:latest", "never latest"},
 		{"one replica", "k8s/deployment.yaml", "replicas: 2", "replicas: 1", "replicas"},
-		{"short grace", "k8s/deployment.yaml", "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: 10", "terminationGracePeriodSeconds"},
+		{"short grace", "k8s/deployment.yaml", "terminationGracePeriodSeconds: 50", "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds"},
 		{"service selects others", "k8s/service.yaml", "    app.kubernetes.io/instance: huskyai\n  ports", "    app.kubernetes.io/instance: other\n  ports", "selector"},
 		{"service port", "k8s/service.yaml", "targetPort: https", "targetPort: 8080", "targetPort"},
 		{"pdb blocks drains", "k8s/pdb.yaml", "maxUnavailable: 1", "maxUnavailable: 2", "maxUnavailable"},

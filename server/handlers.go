@@ -101,6 +101,10 @@ func handleReadyz(s *server) http.Handler {
 			redacted.Error = ""
 			last = &redacted
 		}
+		if s.cfg.Drain.Draining() {
+			errorJSON(w, http.StatusServiceUnavailable, codeShuttingDown, "the server is shutting down", "")
+			return
+		}
 		c := s.current()
 		if c == nil {
 			msg := "the model is not loaded"

@@ -38,6 +38,10 @@ func (s *server) middleware(h http.Handler) http.Handler {
 		if r.TLS != nil {
 			w.Header().Set("Strict-Transport-Security", hsts)
 		}
+		if s.cfg.Drain.Draining() {
+			// net/http closes the connection after this answer.
+			w.Header().Set("Connection", "close")
+		}
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), logKey{}, &logAttrs{id: id})

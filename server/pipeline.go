@@ -49,6 +49,7 @@ func (it inferItem) bytes() []byte {
 // model failures are logged here.
 func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte) (classifier.Result, *uploadError) {
+	defer s.cfg.Drain.enter()()
 	info := m.c.Info()
 	var (
 		res          classifier.Result

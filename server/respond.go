@@ -26,6 +26,7 @@ const (
 	codeModelRefused     = "model_refused"    // admin reload: the new model failed its checks
 	codeReloadFailed     = "reload_failed"    // admin reload: the new model could not be read
 	codeHostNotAllowed   = "host_not_allowed" // admin listener: a Host that is not loopback (DNS rebinding)
+	codeShuttingDown     = "shutting_down"    // /readyz after SIGTERM (Drain)
 )
 
 // errorBody is the JSON body of every error response:

@@ -45,6 +45,9 @@ const multipartOverhead = 64 << 10
 
 // Config tunes the server. The zero value of each field means its default.
 type Config struct {
+	// Drain, if not nil, is how the command tells the server it is
+	// shutting down (see Drain).
+	Drain *Drain
 	// MaxUpload is the largest accepted image in bytes; larger uploads
 	// get 413. Default DefaultMaxUpload.
 	MaxUpload int64

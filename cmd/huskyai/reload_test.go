@@ -111,7 +111,7 @@ func runRefused(t *testing.T, args ...string) error {
 	var stdout, stderr lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"huskyai", "serve", "--addr", "127.0.0.1:0", "--insecure-http"}, args...),
+		done <- run(ctx, append([]string{"huskyai", "serve", "--addr", "127.0.0.1:0", "--insecure-http", "--shutdown-delay", "0s"}, args...),
 			func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
 	}()
 	select {
@@ -646,7 +646,7 @@ func TestServeAuditLogStdout(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"huskyai", "serve", "--addr", "127.0.0.1:0", "--insecure-http", "--model", reloadModelA, "--audit-log", "-"},
+		done <- run(ctx, []string{"huskyai", "serve", "--addr", "127.0.0.1:0", "--insecure-http", "--shutdown-delay", "0s", "--model", reloadModelA, "--audit-log", "-"},
 			func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
 	}()
 	deadline := time.Now().Add(60 * time.Second)

@@ -54,6 +54,7 @@ type serveFlags struct {
 	maxPending      int
 	queueTimeout    time.Duration
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
 	batchMax        int
 	batchDelay      time.Duration
 	resize          string
@@ -84,6 +85,7 @@ var serveEnv = map[string]string{
 	"batch-max":        "HUSKYAI_BATCH_MAX",
 	"batch-delay":      "HUSKYAI_BATCH_DELAY",
 	"shutdown-timeout": "HUSKYAI_SHUTDOWN_TIMEOUT",
+	"shutdown-delay":   "HUSKYAI_SHUTDOWN_DELAY",
 	"resize":           "HUSKYAI_RESIZE",
 	"score-precision":  "HUSKYAI_SCORE_PRECISION",
 	"log-format":       "HUSKYAI_LOG_FORMAT",
@@ -163,6 +165,7 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.batchMax, "batch-max", 1, "dynamic batching: run the images of up to this many concurrent prediction requests through the engine in one pass; 1 turns it off")
 	fs.DurationVar(&f.batchDelay, "batch-delay", server.DefaultBatchDelay, "with --batch-max > 1: the longest a request waits for others to share its batch")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long to let in-flight requests finish")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 2*time.Second, "on SIGINT/SIGTERM, how long to keep serving first, with /readyz at 503 and \"Connection: close\" on every answer, so that clients and load balancers move away before connections close")
 	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", readHeaderTimeout, "time a client has to send its request headers (and finish the TLS handshake); slower ones are disconnected")
 	fs.DurationVar(&f.readTimeout, "read-timeout", readTimeout, "time a client has to send its whole request, upload included; the default lets a --max-upload of 10MiB arrive at 87 KB/s")
 	fs.StringVar(&f.resize, "resize", "bicubic", "resampling filter to the model's input size: bicubic, bilinear or box")
@@ -321,7 +324,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer stopTracing() // after the server's shutdown: exports the last spans
-	srv := f.httpServer(server.NewServer(logger, store, f.serverConfig(auditLog, tracerProvider)), tlsConfig, logger)
+	cfg := f.serverConfig(auditLog, tracerProvider)
+	cfg.Drain = server.NewDrain()
+	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
 	reload, err := startReloaders(ctx, f, store, ls.admin, logger, stdout)
 	if err != nil {
@@ -329,7 +334,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	started = true
 	f.announce(where, ls.main, tlsConfig != nil, logger, stdout)
-	return f.serveUntilDone(ctx, srv, ls.main, reload, logger)
+	return f.serveUntilDone(ctx, srv, ls.main, reload, cfg.Drain, logger)
 }
 
 // newLogger returns the logger of --log-format on w.
@@ -502,9 +507,12 @@ func (f *serveFlags) announce(where listenAddrs, ln net.Listener, secure bool, l
 	}
 }
 
-// serveUntilDone serves on ln until ctx is cancelled, then stops the
-// reloaders and shuts the server down within --shutdown-timeout.
-func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, reload *reloaders, logger *slog.Logger) error {
+// serveUntilDone serves on ln until ctx is cancelled, then drains (for
+// --shutdown-delay: /readyz at 503, "Connection: close" on every answer),
+// stops the reloaders and shuts the server down within --shutdown-timeout.
+// Connections still open at that deadline are cut; if none of them was
+// being answered (only uploads that never finished), that is a clean stop.
+func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, reload *reloaders, drain *server.Drain, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
@@ -519,6 +527,11 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	drain.Start()
+	if f.shutdownDelay > 0 {
+		logger.Info("shutting down: draining (readyz 503, Connection: close)", "delay", f.shutdownDelay.String())
+		time.Sleep(f.shutdownDelay)
+	}
 	logger.Info("shutting down: finishing in-flight requests", "timeout", f.shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
@@ -526,8 +539,12 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 		logger.Error("stopping the reloaders", "err", err)
 	}
 	if err := srv.Shutdown(sctx); err != nil {
+		working := drain.Working()
 		srv.Close()
-		return fmt.Errorf("serve: shutdown: %w", err)
+		if working > 0 || !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("serve: shutdown: %d requests were being answered: %w", working, err)
+		}
+		logger.Warn("shutdown: cut the connections of uploads that had not finished", "timeout", f.shutdownTimeout.String())
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -70,7 +71,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		done <- run(ctx, append([]string{"huskyai", "serve", "--addr", "127.0.0.1:0"}, args...),
+		done <- run(ctx, append([]string{"huskyai", "serve", "--addr", "127.0.0.1:0", "--shutdown-delay", "0s"}, args...),
 			getenv, strings.NewReader(""), s.stdout, s.stderr)
 	}()
 	var once sync.Once
@@ -589,5 +590,76 @@ func TestServeTLSPolicy(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: handshake error %v, want success %v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+// TestServeDrain: on shutdown the server first drains for --shutdown-delay:
+// /readyz answers 503 shutting_down, predictions still answer, and every
+// answer says "Connection: close" (a keep-alive client learns it should
+// reconnect instead of finding its connection closed); then run returns
+// nil.
+func TestServeDrain(t *testing.T) {
+	s := startServe(t, nil, "--insecure-http", "--shutdown-delay", "1500ms")
+	img := testPNG(t, 64, 64)
+	// closes sends a request and returns the status and whether the answer
+	// closes the connection (net/http takes "Connection: close" out of the
+	// header into Response.Close).
+	closes := func(method, path string, body []byte) (int, bool) {
+		req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "image/png")
+		}
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Close
+	}
+	if code, c := closes("POST", "api/v1/predict", img); code != 200 || c {
+		t.Fatalf("before shutdown: %d, close %v", code, c)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	time.Sleep(300 * time.Millisecond)
+	if code, c := closes("GET", "readyz", nil); code != 503 || !c {
+		t.Errorf("/readyz while draining: %d, close %v; want 503, true", code, c)
+	}
+	if code, c := closes("POST", "api/v1/predict", img); code != 200 || !c {
+		t.Errorf("prediction while draining: %d, close %v; want 200, true", code, c)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return")
+	}
+}
+
+// TestServeShutdownCutsUnfinishedUploads: an upload still trickling in
+// at the shutdown deadline is cut, and that is a clean stop (run returns
+// nil), since no answer was lost.
+func TestServeShutdownCutsUnfinishedUploads(t *testing.T) {
+	s := startServe(t, nil, "--insecure-http", "--shutdown-timeout", "500ms")
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /api/v1/predict HTTP/1.1\r\nHost: %s\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n\x89PNG", host)
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Errorf("run: %v; want a clean stop", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stopping took %v", d)
 	}
 }
