@@ -38,7 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kerash5 import (  # noqa: E402
-    K2_GLOROT, K2_ONES, K2_ZEROS, KERAS2_VERSION, activation, bn, conv, dense, dropout, flatten, gap, h5create,
+    K2_GLOROT, K2_ONES, K2_ZEROS, KERAS2_VERSION, Fill, activation, bn, conv, dense, dropout, flatten, gap, h5create,
     k2_functional_config, k2_input_config, k2_layer_config, k2_sequential_config, k2_weight_list,
     keras2_model_layers, mkgroup, name_list, pool, put, relu_layer, rescaling, write_keras2_h5,
     write_keras2_weights)
@@ -1330,6 +1330,14 @@ def gen_refused(g):
     def bad_kernel(layers):
         layers[0]["w"]["kernel"] = uniform(case_gen(g.seed, "bad_kernel"), (3, 3, 3, 9), -0.3, 0.3)
 
+    # A small file declaring a 151 MB kernel of fill value: refused once the
+    # decoded weights would pass the file's budget (32 times its size + 64
+    # MiB), before the kernel is allocated.
+    def fill_bomb(layers):
+        layers[1]["w"]["kernel"] = Fill((3, 3, 512, 8192), 0.5)
+
+    h5("fill_value_bomb", [conv(512, 1), conv(8192, 3), gap(), dense(1, act="sigmoid")], "budget",
+       mutate=fill_bomb)
     h5("weight_shape_mismatch", [conv(8, 3, act="relu"), flatten(), dense(1, act="sigmoid")], "kernel",
        mutate=bad_kernel)
     h5("missing_weight", base, "bias", skip_datasets=("conv2d/bias:0",))

@@ -92,11 +92,22 @@ def mkgroup(parent, path):
     return g
 
 
+class Fill:
+    """A float32 dataset of this shape that stores nothing: every element
+    is the fill value (HDF5 allocates no storage until data is written).
+    For the loader's refusal of files whose weights are not in them."""
+
+    def __init__(self, shape, value):
+        self.shape, self.value = tuple(shape), value
+
+
 def put(group, path, value, compress=False):
     """Writes a dataset at path (relative to group), creating the groups on
     the way as h5py's create_dataset does for names with slashes."""
     parent, _, base = path.rpartition("/")
     g = mkgroup(group, parent) if parent else group
+    if isinstance(value, Fill):
+        return g.create_dataset(base, shape=value.shape, dtype="<f4", fillvalue=value.value, track_times=False)
     value = np.asarray(value)
     kw = dict(track_times=False)
     if compress and value.ndim > 0:

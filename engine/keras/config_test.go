@@ -11,7 +11,7 @@ type fakeWeights struct{ shapes map[string][]int }
 
 func (f fakeWeights) setLayers([]layerConfig) {}
 
-func (f fakeWeights) weights(layer string, roles []string) (map[string]tensor, error) {
+func (f fakeWeights) weights(layer string, roles []string, _ map[string][]int) (map[string]tensor, error) {
 	out := map[string]tensor{}
 	for _, r := range roles {
 		shape, ok := f.shapes[layer+"/"+r]

@@ -56,7 +56,7 @@ func Load(data []byte, opts ...engine.Option) (*engine.Model, error) {
 // model_config attribute of the root group and the weights under
 // model_weights/<layer>/<weight name>.
 func LoadH5(data []byte, opts ...engine.Option) (*engine.Model, error) {
-	f, err := hdf5.Open(data)
+	f, err := hdf5.OpenWithOptions(data, weightBudget(data))
 	if err != nil {
 		return nil, fmt.Errorf("keras: %w", err)
 	}
@@ -108,7 +108,7 @@ func LoadKeras(data []byte, opts ...engine.Option) (*engine.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := hdf5.Open(wdata)
+	f, err := hdf5.OpenWithOptions(wdata, weightBudget(wdata))
 	if err != nil {
 		return nil, fmt.Errorf("keras: model.weights.h5: %w", err)
 	}
@@ -169,7 +169,7 @@ type h5Weights struct{ g *hdf5.Group }
 // setLayers does nothing: tf.keras 2.x files name each layer's group.
 func (h *h5Weights) setLayers([]layerConfig) {}
 
-func (h *h5Weights) weights(layer string, roles []string) (map[string]tensor, error) {
+func (h *h5Weights) weights(layer string, roles []string, shapes map[string][]int) (map[string]tensor, error) {
 	g, err := h.g.Group(layer)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -196,7 +196,7 @@ func (h *h5Weights) weights(layer string, roles []string) (map[string]tensor, er
 		if _, dup := out[role]; dup {
 			return nil, fmt.Errorf("weights: two weights named %q", role)
 		}
-		t, err := readDataset(g, n)
+		t, err := readDataset(g, n, role, shapes[role])
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +244,7 @@ func snakeCase(s string) string {
 	return strings.ToLower(lowerUpper.ReplaceAllString(s, "${1}_${2}"))
 }
 
-func (v *v3Weights) weights(layer string, roles []string) (map[string]tensor, error) {
+func (v *v3Weights) weights(layer string, roles []string, shapes map[string][]int) (map[string]tensor, error) {
 	key, ok := v.keys[layer]
 	if !ok {
 		return nil, fmt.Errorf("weights: layer %q is not in the config", layer)
@@ -266,7 +266,7 @@ func (v *v3Weights) weights(layer string, roles []string) (map[string]tensor, er
 	}
 	out := make(map[string]tensor, len(roles))
 	for i, role := range roles {
-		t, err := readDataset(g, strconv.Itoa(i))
+		t, err := readDataset(g, strconv.Itoa(i), role, shapes[role])
 		if err != nil {
 			return nil, err
 		}
@@ -275,10 +275,25 @@ func (v *v3Weights) weights(layer string, roles []string) (map[string]tensor, er
 	return out, nil
 }
 
-func readDataset(g *hdf5.Group, name string) (tensor, error) {
+// weightBudget bounds the weights decoded from an HDF5 file of that size:
+// 32 times its bytes, plus 64 MiB. Real weights compress far less (gzip
+// leaves random float32s at about their size), so only a file that
+// declares weights it does not hold (fill values, compression bombs) meets
+// the limit, and meets it after at most that much memory.
+func weightBudget(data []byte) hdf5.OpenOptions {
+	return hdf5.OpenOptions{MaxTotalBytes: 32*int64(len(data)) + 64<<20}
+}
+
+// readDataset reads dataset name of g as float32s; with want, only after
+// its declared shape was checked against it, so that a dataset the config
+// does not imply is refused before a byte of it is read.
+func readDataset(g *hdf5.Group, name, role string, want []int) (tensor, error) {
 	d, err := g.Dataset(name)
 	if err != nil {
 		return tensor{}, fmt.Errorf("weights: %w", err)
+	}
+	if want != nil && !sameShape(d.Shape(), want) {
+		return tensor{}, fmt.Errorf("weight %q has shape %v, the config implies %v", role, d.Shape(), want)
 	}
 	data, err := d.Float32s()
 	if err != nil {

@@ -17,7 +17,9 @@ type weightSource interface {
 	// any weights are asked for: Keras 3 archives locate a layer's
 	// weights by its position among its class, not by its name.
 	setLayers(layers []layerConfig)
-	weights(layer string, roles []string) (map[string]tensor, error)
+	// shapes are the shapes the config implies, by role: a source checks
+	// a weight's declared shape against its before it reads the weight.
+	weights(layer string, roles []string, shapes map[string][]int) (map[string]tensor, error)
 }
 
 // tensor is one stored weight array.
@@ -400,7 +402,7 @@ func (b *builder) fetch(o *options, name string, useBias bool, shapes map[string
 			roles = append(roles, r)
 		}
 	}
-	w, err := b.ws.weights(name, roles)
+	w, err := b.ws.weights(name, roles, shapes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.layer, err)
 	}

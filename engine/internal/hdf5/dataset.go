@@ -191,6 +191,9 @@ func (d *Dataset) read() ([]byte, error) {
 	if d.filterErr != nil {
 		return nil, d.filterErr
 	}
+	if err := f.reserve(size); err != nil {
+		return nil, err
+	}
 	l := d.layout
 	switch l.class {
 	case layoutCompact:

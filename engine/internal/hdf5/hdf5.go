@@ -72,6 +72,12 @@ type OpenOptions struct {
 	// MaxDepth bounds the nesting of B-trees, heaps, datatypes and soft-link
 	// resolution.
 	MaxDepth int
+	// MaxTotalBytes, if positive, bounds the decoded bytes of all the
+	// datasets read from the file together, counted before each is
+	// allocated: a small file whose datasets declare gigabytes of fill
+	// value or of highly compressed data is refused after reading at most
+	// this much, not after allocating it all.
+	MaxTotalBytes int64
 }
 
 func (o OpenOptions) withDefaults() OpenOptions {
@@ -136,6 +142,8 @@ type File struct {
 	linkCache map[uint64][]link
 	// work counts metadata bytes decoded so far; see spend.
 	work uint64
+	// decoded counts dataset bytes decoded so far; see reserve.
+	decoded uint64
 	// attrCache holds each object's sorted attributes, by header address.
 	attrCache map[uint64][]*Attribute
 }
@@ -213,6 +221,22 @@ func (f *File) spend(n uint64) error {
 	if f.work > budget {
 		return fmt.Errorf("metadata work budget of %d bytes exhausted", budget)
 	}
+	return nil
+}
+
+// reserve counts n more decoded dataset bytes against MaxTotalBytes, before
+// they are allocated.
+func (f *File) reserve(n uint64) error {
+	if f.opts.MaxTotalBytes <= 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.decoded+n > uint64(f.opts.MaxTotalBytes) {
+		return fmt.Errorf("the datasets read so far (%d bytes) and this one (%d) exceed the file's budget of %d decoded bytes",
+			f.decoded, n, f.opts.MaxTotalBytes)
+	}
+	f.decoded += n
 	return nil
 }
 
