@@ -73,9 +73,9 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 		status = http.StatusTooManyRequests
 		return nil, false
 	}
-	release, admitted := s.admitPending(w)
-	if !admitted {
-		fail(&uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other requests; try again in a moment"})
+	release, refused := s.admit(w, r)
+	if refused != nil {
+		fail(refused)
 		return nil, false
 	}
 	defer release()

@@ -86,9 +86,9 @@ func handlePredict(s *server, raw bool) http.Handler {
 		}
 		// Admit the request before reading its body, so that a flood of
 		// uploads is refused instead of held in memory.
-		releasePending, ok := s.admitPending(w)
-		if !ok {
-			fail(&uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment"})
+		releasePending, ue := s.admit(w, r)
+		if ue != nil {
+			fail(ue)
 			return
 		}
 		defer releasePending()

@@ -27,6 +27,7 @@ const (
 	codeReloadFailed     = "reload_failed"    // admin reload: the new model could not be read
 	codeHostNotAllowed   = "host_not_allowed" // admin listener: a Host that is not loopback (DNS rebinding)
 	codeShuttingDown     = "shutting_down"    // /readyz after SIGTERM (Drain)
+	codeTooManyPending   = "too_many_pending" // one client's uploads in progress at MaxPendingPerClient
 )
 
 // errorBody is the JSON body of every error response:

@@ -37,6 +37,9 @@ const (
 	// DefaultQueueTimeout is how long a request waits for an inference
 	// slot before it is refused with 503.
 	DefaultQueueTimeout = 2 * time.Second
+	// DefaultUploadGrace is how long an upload may take before
+	// Config.MinUploadRate applies.
+	DefaultUploadGrace = 5 * time.Second
 )
 
 // multipartOverhead is the room allowed in a multipart body beyond the
@@ -64,6 +67,20 @@ type Config struct {
 	// memory stays below about MaxPending x MaxUpload however many
 	// clients upload at once. Default 4 x MaxInflight.
 	MaxPending int
+	// MaxPendingPerClient bounds the places of MaxPending one client
+	// (as the rate limiter tells clients) holds at once; beyond it the
+	// client's requests get 429 too_many_pending before their body is
+	// read, so that no client can hold the whole queue with uploads it
+	// trickles in. Default MaxPending/2 (at least 1).
+	MaxPendingPerClient int
+	// MinUploadRate, in bytes per second, is the slowest average an
+	// upload may keep after UploadGrace; a slower one is cut with 408
+	// upload_timeout. 0 turns the check off (the read timeout of the
+	// http.Server still applies).
+	MinUploadRate int64
+	// UploadGrace is how long an upload may take before MinUploadRate
+	// applies. Default DefaultUploadGrace.
+	UploadGrace time.Duration
 	// Audit, if not nil, gets one audit.Prediction record per prediction
 	// request whose upload was read or refused (any status); nil turns
 	// auditing off.
@@ -141,6 +158,12 @@ func (c Config) withDefaults() Config {
 		c.MaxPending = 4 * c.MaxInflight
 	}
 	c.MaxPending = max(c.MaxPending, c.MaxInflight)
+	if c.MaxPendingPerClient <= 0 {
+		c.MaxPendingPerClient = max(1, c.MaxPending/2)
+	}
+	if c.UploadGrace <= 0 {
+		c.UploadGrace = DefaultUploadGrace
+	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -152,17 +175,18 @@ func (c Config) withDefaults() Config {
 
 // server holds the dependencies shared by the handlers.
 type server struct {
-	logger  *slog.Logger
-	models  Models // nil, or Current nil, until a model is loaded: /readyz and predictions then answer 503
-	cfg     Config
-	sem     chan struct{} // inference slots
-	pending chan struct{} // admitted prediction requests
-	metrics *metrics
-	limiter *abuse.RateLimiter   // nil: no rate limit
-	probes  *abuse.ProbeDetector // nil: no probing detection
-	tracer  trace.Tracer         // nil: no tracing (tracing.go)
-	batch   *batcher             // nil: no dynamic batching (batch.go)
-	shed    shedSampler          // the log lines of 429s and 503s (middleware.go)
+	logger    *slog.Logger
+	models    Models // nil, or Current nil, until a model is loaded: /readyz and predictions then answer 503
+	cfg       Config
+	sem       chan struct{} // inference slots
+	pending   chan struct{} // admitted prediction requests
+	metrics   *metrics
+	limiter   *abuse.RateLimiter   // nil: no rate limit
+	probes    *abuse.ProbeDetector // nil: no probing detection
+	tracer    trace.Tracer         // nil: no tracing (tracing.go)
+	batch     *batcher             // nil: no dynamic batching (batch.go)
+	shed      shedSampler          // the log lines of 429s and 503s (middleware.go)
+	perClient clientPending        // each client's admitted requests (admission.go)
 }
 
 // NewServer returns the service's handler, with every route (see

@@ -438,7 +438,7 @@ func TestBusy(t *testing.T) {
 		<-release
 		return classifier.Result{Verdict: huskyai.NewVerdict(0.9, 2)}, nil
 	}}
-	h := NewServer(nil, f, Config{MaxInflight: 1, QueueTimeout: 50 * time.Millisecond})
+	h := NewServer(nil, f, Config{MaxInflight: 1, MaxPendingPerClient: 8, QueueTimeout: 50 * time.Millisecond})
 	img := encodeImage(t, "png", 8, 8)
 	post := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))

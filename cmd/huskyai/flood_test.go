@@ -77,9 +77,10 @@ func TestServeFloodOfLargeUploads(t *testing.T) {
 	// Reset the peak RSS so that earlier tests in this process don't count
 	// (Linux: "5" to clear_refs resets VmHWM).
 	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-	// The 200 clients share one address: the per-client rate limit is
-	// off, so that the admission bound is what is tested.
-	s := startServe(t, nil, "--rate-limit", "0")
+	// The 200 clients share one address: the per-client rate limit and
+	// admission bound are off, so that the global admission bound is what
+	// is tested.
+	s := startServe(t, nil, "--rate-limit", "0", "--max-pending-per-client", "1000")
 	s.client.Transport.(*http.Transport).MaxConnsPerHost = 0
 
 	const clients = 200

@@ -52,6 +52,8 @@ type serveFlags struct {
 	maxPixels       int64
 	maxInflight     int
 	maxPending      int
+	maxPendingPer   int
+	minUploadRate   byteSize
 	queueTimeout    time.Duration
 	shutdownTimeout time.Duration
 	shutdownDelay   time.Duration
@@ -72,23 +74,25 @@ type serveFlags struct {
 // serveEnv maps each flag of "huskyai serve" to its environment variable.
 // A flag given on the command line wins over the variable.
 var serveEnv = map[string]string{
-	"addr":             "HUSKYAI_ADDR",
-	"tls-cert":         "HUSKYAI_TLS_CERT",
-	"tls-key":          "HUSKYAI_TLS_KEY",
-	"insecure-http":    "HUSKYAI_INSECURE_HTTP",
-	"model":            "HUSKYAI_MODEL",
-	"max-upload":       "HUSKYAI_MAX_UPLOAD",
-	"max-pixels":       "HUSKYAI_MAX_PIXELS",
-	"max-inflight":     "HUSKYAI_MAX_INFLIGHT",
-	"max-pending":      "HUSKYAI_MAX_PENDING",
-	"queue-timeout":    "HUSKYAI_QUEUE_TIMEOUT",
-	"batch-max":        "HUSKYAI_BATCH_MAX",
-	"batch-delay":      "HUSKYAI_BATCH_DELAY",
-	"shutdown-timeout": "HUSKYAI_SHUTDOWN_TIMEOUT",
-	"shutdown-delay":   "HUSKYAI_SHUTDOWN_DELAY",
-	"resize":           "HUSKYAI_RESIZE",
-	"score-precision":  "HUSKYAI_SCORE_PRECISION",
-	"log-format":       "HUSKYAI_LOG_FORMAT",
+	"addr":                   "HUSKYAI_ADDR",
+	"tls-cert":               "HUSKYAI_TLS_CERT",
+	"tls-key":                "HUSKYAI_TLS_KEY",
+	"insecure-http":          "HUSKYAI_INSECURE_HTTP",
+	"model":                  "HUSKYAI_MODEL",
+	"max-upload":             "HUSKYAI_MAX_UPLOAD",
+	"max-pixels":             "HUSKYAI_MAX_PIXELS",
+	"max-inflight":           "HUSKYAI_MAX_INFLIGHT",
+	"max-pending":            "HUSKYAI_MAX_PENDING",
+	"max-pending-per-client": "HUSKYAI_MAX_PENDING_PER_CLIENT",
+	"min-upload-rate":        "HUSKYAI_MIN_UPLOAD_RATE",
+	"queue-timeout":          "HUSKYAI_QUEUE_TIMEOUT",
+	"batch-max":              "HUSKYAI_BATCH_MAX",
+	"batch-delay":            "HUSKYAI_BATCH_DELAY",
+	"shutdown-timeout":       "HUSKYAI_SHUTDOWN_TIMEOUT",
+	"shutdown-delay":         "HUSKYAI_SHUTDOWN_DELAY",
+	"resize":                 "HUSKYAI_RESIZE",
+	"score-precision":        "HUSKYAI_SCORE_PRECISION",
+	"log-format":             "HUSKYAI_LOG_FORMAT",
 
 	// Slow clients: the HTTP server's read timeouts.
 	"read-header-timeout": "HUSKYAI_READ_HEADER_TIMEOUT",
@@ -129,7 +133,7 @@ var serveEnv = map[string]string{
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (*serveFlags, error) {
-	f := &serveFlags{maxUpload: server.DefaultMaxUpload}
+	f := &serveFlags{maxUpload: server.DefaultMaxUpload, minUploadRate: defaultMinUploadRate}
 	fs := f.flagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -161,6 +165,8 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&f.maxPixels, "max-pixels", imageprep.DefaultMaxPixels, "refuse images whose header declares more pixels than this (422)")
 	fs.IntVar(&f.maxInflight, "max-inflight", runtime.GOMAXPROCS(0), "classifications run at the same time; the default is GOMAXPROCS")
 	fs.IntVar(&f.maxPending, "max-pending", 0, "prediction requests admitted at once (reading, queued or running); more get 503 before their upload is read, which bounds memory to about this x --max-upload; 0 means 4 x --max-inflight")
+	fs.IntVar(&f.maxPendingPer, "max-pending-per-client", 0, "of those, the most one client (as --rate-limit tells clients) holds at once; more get 429 before their upload is read; 0 means half of --max-pending")
+	fs.Var(&f.minUploadRate, "min-upload-rate", "slowest average upload speed, in bytes per second or with a unit (4KiB), after 5s; a slower upload is cut with 408 (0: off, only --read-timeout)")
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
 	fs.IntVar(&f.batchMax, "batch-max", 1, "dynamic batching: run the images of up to this many concurrent prediction requests through the engine in one pass; 1 turns it off")
 	fs.DurationVar(&f.batchDelay, "batch-delay", server.DefaultBatchDelay, "with --batch-max > 1: the longest a request waits for others to share its batch")
@@ -240,8 +246,8 @@ func (f *serveFlags) check() error {
 		return errors.New("--max-pixels must be positive")
 	case f.maxInflight <= 0:
 		return errors.New("--max-inflight must be positive")
-	case f.maxPending < 0:
-		return errors.New("--max-pending must not be negative")
+	case f.maxPending < 0 || f.maxPendingPer < 0:
+		return errors.New("--max-pending and --max-pending-per-client must not be negative")
 	case f.queueTimeout <= 0:
 		return errors.New("--queue-timeout must be positive")
 	case f.batchMax < 1 || f.batchMax > maxBatch:
@@ -451,13 +457,16 @@ var tls12Suites = []uint16{
 // serverConfig is the server's configuration from the flags.
 func (f *serveFlags) serverConfig(auditLog audit.Logger, tp trace.TracerProvider) server.Config {
 	return server.Config{
-		MaxUpload:    int64(f.maxUpload),
-		MaxInflight:  f.maxInflight,
-		MaxPending:   f.maxPending,
-		QueueTimeout: f.queueTimeout,
-		Audit:        auditLog,
-		BatchMax:     f.batchMax,
-		BatchDelay:   f.batchDelay,
+		MaxUpload:   int64(f.maxUpload),
+		MaxInflight: f.maxInflight,
+		MaxPending:  f.maxPending,
+
+		MaxPendingPerClient: f.maxPendingPer,
+		MinUploadRate:       int64(f.minUploadRate),
+		QueueTimeout:        f.queueTimeout,
+		Audit:               auditLog,
+		BatchMax:            f.batchMax,
+		BatchDelay:          f.batchDelay,
 
 		// Abuse defences (serve_abuse.go).
 		TrustedProxies: f.trustedProxies,
@@ -552,6 +561,11 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 	logger.Info("stopped")
 	return nil
 }
+
+// defaultMinUploadRate is --min-upload-rate's default: 4 KiB/s, so that a
+// 10 MiB upload may take 40 minutes at that average, and a client sending
+// a byte a second is cut after 5s.
+const defaultMinUploadRate = 4 << 10
 
 // byteSize is a flag.Value for a size in bytes, with an optional unit:
 // B, KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).

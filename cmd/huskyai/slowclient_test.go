@@ -359,3 +359,73 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// TestTricklersDoNotStarveOthers: one client opens 8 uploads and trickles
+// their bodies at a byte a second; with the default flags it holds at
+// most half of the admission places (the rest of its uploads get 429 at
+// once), its tricklers are cut with 408 after the 5s grace instead of the
+// read timeout, and another client's requests meanwhile are all answered
+// 200. (Two clients behind a trusted proxy: X-Forwarded-For tells them
+// apart.)
+func TestTricklersDoNotStarveOthers(t *testing.T) {
+	s := startServe(t, nil, "--insecure-http", "--trusted-proxy", "127.0.0.1/32", "--rate-limit", "0", "--max-inflight", "2")
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/")
+	img := testPNG(t, 64, 64)
+	type answer struct {
+		status int
+		after  time.Duration
+	}
+	answers := make(chan answer, 8)
+	start := time.Now()
+	for range 8 {
+		go func() {
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				answers <- answer{-1, 0}
+				return
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "POST /api/v1/predict HTTP/1.1\r\nHost: %s\r\nX-Forwarded-For: 10.0.0.1\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", host, len(img))
+			go func() {
+				for i := range img {
+					if _, err := c.Write(img[i : i+1]); err != nil {
+						return
+					}
+					time.Sleep(time.Second)
+				}
+			}()
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- answer{-1, time.Since(start)}
+				return
+			}
+			res.Body.Close()
+			answers <- answer{res.StatusCode, time.Since(start)}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // the tricklers are in
+	for i := range 6 {
+		req, _ := http.NewRequest("POST", s.url+"api/v1/predict", bytes.NewReader(img))
+		req.Header.Set("Content-Type", "image/png")
+		req.Header.Set("X-Forwarded-For", "10.0.0.2")
+		res, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("the other client's request %d: %s", i, res.Status)
+		}
+	}
+	got := map[int]int{}
+	for range 8 {
+		a := <-answers
+		got[a.status]++
+		if a.status == 408 && a.after > 15*time.Second {
+			t.Errorf("a trickler was cut after %v; want about the 5s grace", a.after)
+		}
+	}
+	if got[429] == 0 || got[408] == 0 || got[429]+got[408] != 8 {
+		t.Errorf("the trickling client's 8 uploads got %v; want 429 (over its share) and 408 (cut)", got)
+	}
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/huskyai/huskyai/abuse"
+)
+
+// clientPending counts each client's admitted prediction requests (keyed
+// as the rate limiter keys clients: IPv4 address, IPv6 /64), so that one
+// client cannot hold every place of Config.MaxPending.
+type clientPending struct {
+	mu sync.Mutex
+	n  map[netip.Prefix]int
+}
+
+// take counts one more request of client k, unless it already has max.
+func (p *clientPending) take(k netip.Prefix, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == nil {
+		p.n = map[netip.Prefix]int{}
+	}
+	if p.n[k] >= max {
+		return false
+	}
+	p.n[k]++
+	return true
+}
+
+// give uncounts one request of client k.
+func (p *clientPending) give(k netip.Prefix) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[k]--; p.n[k] <= 0 {
+		delete(p.n, k)
+	}
+}
+
+// admit takes the request's places before its body is read: one of its
+// client's MaxPendingPerClient (429 too_many_pending when none is left,
+// so that one client cannot hold the queue) and one of MaxPending (503
+// when none is left). It also makes the body's reading keep to
+// MinUploadRate. The caller answers the refusal with ue and calls release
+// when the request is done.
+func (s *server) admit(w http.ResponseWriter, r *http.Request) (release func(), ue *uploadError) {
+	key := abuse.Key(clientOf(r.Context()).Addr)
+	if !s.perClient.take(key, s.cfg.MaxPendingPerClient) {
+		s.metrics.rejected.WithLabelValues("client_pending").Inc()
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		return nil, &uploadError{http.StatusTooManyRequests, codeTooManyPending,
+			"this client already has as many uploads in progress as the server takes from one client; wait for them to finish"}
+	}
+	releasePending, ok := s.admitPending(w)
+	if !ok {
+		s.perClient.give(key)
+		return nil, &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment"}
+	}
+	s.guardUpload(w, r)
+	return func() {
+		releasePending()
+		s.perClient.give(key)
+	}, nil
+}
+
+// guardUpload makes reading r's body fail with a timeout (408
+// upload_timeout) once the upload falls below Config.MinUploadRate on
+// average after Config.UploadGrace, as nginx's client_body_timeout cuts a
+// stalled upload, rather than letting a trickle hold its place until the
+// whole read timeout: before each read the connection's read deadline is
+// set to when the bytes received so far would fall below the rate.
+func (s *server) guardUpload(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.MinUploadRate <= 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	r.Body = &rateReader{ReadCloser: r.Body, rc: http.NewResponseController(w), start: time.Now(),
+		rate: float64(s.cfg.MinUploadRate), grace: s.cfg.UploadGrace}
+}
+
+// rateReader is guardUpload's body.
+type rateReader struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	start time.Time
+	n     int64
+	rate  float64 // bytes per second
+	grace time.Duration
+}
+
+func (g *rateReader) Read(p []byte) (int, error) {
+	due := time.Duration(float64(g.n) / g.rate * float64(time.Second))
+	// Where the connection has no deadlines (a test's recorder), the
+	// server's own read timeout still applies.
+	_ = g.rc.SetReadDeadline(g.start.Add(max(g.grace, due)))
+	n, err := g.ReadCloser.Read(p)
+	g.n += int64(n)
+	return n, err
+}
