@@ -211,11 +211,12 @@ func TestSlowBody(t *testing.T) {
 	predictOK(t, s, img)
 }
 
-// TestDisconnectMidUpload: with one admission (--max-pending 1), a client
-// that stops half-way through its upload holds it (another upload gets
-// 503), and gives it back when it disconnects.
+// TestDisconnectMidUpload: with one admission (--max-pending 1; the
+// per-client share above it, so that the global bound is what answers),
+// a client that stops half-way through its upload holds it (another
+// upload gets 503), and gives it back when it disconnects.
 func TestDisconnectMidUpload(t *testing.T) {
-	s := startServe(t, nil, "--max-inflight", "1", "--max-pending", "1")
+	s := startServe(t, nil, "--max-inflight", "1", "--max-pending", "1", "--max-pending-per-client", "2")
 	img := testPNG(t, 32, 32)
 	body, ct := multipartFile(t, img)
 
