@@ -17,6 +17,17 @@ type Node struct {
 	Inputs []int
 }
 
+// MergedShape returns the shape l (Add, Multiply or Concatenate) makes of
+// inputs of the given shapes, or why it cannot combine them. Loaders use
+// it to follow shapes through a graph, as OutputShape for one input.
+func MergedShape(l Layer, ins []Shape) (Shape, error) {
+	mg, ok := l.(merger)
+	if !ok || len(ins) == 0 {
+		return Shape{}, fmt.Errorf("layer %q does not combine tensors", l.LayerName())
+	}
+	return mg.outShapes(ins)
+}
+
 // merger is a layer with several inputs.
 type merger interface {
 	Layer

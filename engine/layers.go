@@ -19,6 +19,12 @@ func (s Shape) String() string { return fmt.Sprintf("%dx%dx%d", s.H, s.W, s.C) }
 // Padding is the number of cells added on each side of the spatial axes.
 type Padding struct{ Top, Bottom, Left, Right int }
 
+// Plus returns p and q added side by side: a padding layer's cells and
+// those of the convolution that reads it, as one.
+func (p Padding) Plus(q Padding) Padding {
+	return Padding{Top: p.Top + q.Top, Bottom: p.Bottom + q.Bottom, Left: p.Left + q.Left, Right: p.Right + q.Right}
+}
+
 // SamePadding returns the padding of Keras' and ONNX SAME_UPPER "same" mode
 // for one axis: enough that out = ceil(in/stride), the odd cell at the end.
 func SamePadding(in, kernel, stride int) (before, after int) {

@@ -42,7 +42,6 @@ func (b *builder) merge(gl graphLayer, name string) error {
 		shapes = append(shapes, v.shape)
 	}
 	var l engine.Layer
-	out := shapes[0]
 	switch gl.ClassName {
 	case "Add":
 		l = &engine.Add{Name: name}
@@ -53,28 +52,13 @@ func (b *builder) merge(gl graphLayer, name string) error {
 			o.fail("axis", "%v is not supported (only the channel axis, -1)", ax)
 		}
 		l = &engine.Concatenate{Name: name}
-		out.C = 0
-		for _, s := range shapes {
-			if s.H != out.H || s.W != out.W {
-				return fmt.Errorf("%s: inputs of %v and %v differ in height or width", o.layer, shapes[0], s)
-			}
-			out.C += s.C
-		}
 	}
 	if err := o.check(); err != nil {
 		return err
 	}
-	if gl.ClassName != "Concatenate" {
-		for _, s := range shapes {
-			if s.Size() > out.Size() {
-				out = s
-			}
-		}
-		for _, s := range shapes {
-			if s != out && (s.H != 1 || s.W != 1 || s.C != out.C) {
-				return fmt.Errorf("%s: inputs of %v and %v do not broadcast (only equal shapes, or one value per channel)", o.layer, s, out)
-			}
-		}
+	out, err := engine.MergedShape(l, shapes)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.layer, err)
 	}
 	b.nodes = append(b.nodes, engine.Node{Layer: l, Inputs: ins})
 	b.id, b.shape, b.rank, b.pad = len(b.nodes), out, rank, nil
@@ -125,11 +109,7 @@ func (b *builder) zeroPadding(name string, o *options) error {
 // takePad adds the padding of a ZeroPadding2D before the layer to p.
 func (b *builder) takePad(p engine.Padding) engine.Padding {
 	if b.pad != nil {
-		p.Top += b.pad.Top
-		p.Bottom += b.pad.Bottom
-		p.Left += b.pad.Left
-		p.Right += b.pad.Right
-		b.pad = nil
+		p, b.pad = p.Plus(*b.pad), nil
 	}
 	return p
 }

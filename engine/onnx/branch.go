@@ -56,7 +56,6 @@ func (ld *loader) merge(n *onnxproto.Node) error {
 		shapes = append(shapes, v.shape)
 	}
 	var l engine.Layer
-	out := shapes[0]
 	switch n.OpType {
 	case "Add", "Sum":
 		l = &engine.Add{Name: n.Name}
@@ -68,28 +67,13 @@ func (ld *loader) merge(n *onnxproto.Node) error {
 			a.fail("axis", "%d of a %v tensor is not supported (only the channel axis)", ax, lay)
 		}
 		l = &engine.Concatenate{Name: n.Name}
-		out.C = 0
-		for _, s := range shapes {
-			if s.H != out.H || s.W != out.W {
-				return fmt.Errorf("inputs of %v and %v differ in height or width", shapes[0], s)
-			}
-			out.C += s.C
-		}
 	}
 	if err := a.check(); err != nil {
 		return err
 	}
-	if n.OpType != "Concat" {
-		for _, s := range shapes {
-			if s.Size() > out.Size() {
-				out = s
-			}
-		}
-		for _, s := range shapes {
-			if s != out && (s.H != 1 || s.W != 1 || s.C != out.C) {
-				return fmt.Errorf("inputs of %v and %v do not broadcast (only equal shapes, or one value per channel)", s, out)
-			}
-		}
+	out, err := engine.MergedShape(l, shapes)
+	if err != nil {
+		return err
 	}
 	ld.nodes = append(ld.nodes, engine.Node{Layer: l, Inputs: ins})
 	ld.id, ld.direct, ld.shape, ld.lay, ld.pad, ld.chw = len(ld.nodes), true, out, lay, nil, nil

@@ -58,11 +58,7 @@ func (ld *loader) padOp(n *onnxproto.Node, a *attrs) error {
 // takePad adds a pending Pad node's padding to p and clears it.
 func (ld *loader) takePad(p engine.Padding) engine.Padding {
 	if ld.pad != nil {
-		p.Top += ld.pad.Top
-		p.Bottom += ld.pad.Bottom
-		p.Left += ld.pad.Left
-		p.Right += ld.pad.Right
-		ld.pad = nil
+		p, ld.pad = p.Plus(*ld.pad), nil
 	}
 	return p
 }
