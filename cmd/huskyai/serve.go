@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/huskyai/huskyai"
@@ -334,7 +335,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.Drain = server.NewDrain()
 	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
-	reload, err := startReloaders(ctx, f, store, ls.admin, logger, stdout)
+	reload, err := startReloaders(ctx, f, store, ls.admin, func() { tc.live.reload(logger) }, logger, stdout)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -395,7 +396,35 @@ func (ls listeners) close() {
 type serveTLS struct {
 	insecure bool
 	cert     tls.Certificate
-	hosts    []string // of the self-signed certificate
+	hosts    []string  // of the self-signed certificate
+	live     *liveCert // the certificate served, reloaded on SIGHUP
+}
+
+// liveCert is the certificate served. One from --tls-cert/--tls-key is
+// read again on SIGHUP (as the model is), so that a renewed certificate
+// takes effect without a restart; a pair that does not load leaves the
+// current one serving.
+type liveCert struct {
+	certFile, keyFile string // empty for a self-signed certificate
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+// get is the tls.Config's GetCertificate.
+func (c *liveCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+
+// reload reads the certificate files again, if there are any, and says
+// what came of it in the log.
+func (c *liveCert) reload(logger *slog.Logger) {
+	if c == nil || c.certFile == "" {
+		return
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		logger.Error("TLS certificate reload failed; the previous certificate keeps serving", "cert", c.certFile, "err", err)
+		return
+	}
+	c.cur.Store(&cert)
+	logger.Info("TLS certificate reloaded", "cert", c.certFile, "sha256_fingerprint", leafFingerprint(cert))
 }
 
 // certificate reads --tls-cert and --tls-key, or makes a self-signed
@@ -409,6 +438,7 @@ func (f *serveFlags) certificate(where listenAddrs) (serveTLS, error) {
 		if t.cert, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
 			return t, fmt.Errorf("TLS certificate: %w", err)
 		}
+		t.live = &liveCert{certFile: f.tlsCert, keyFile: f.tlsKey}
 	default:
 		t.hosts = where.certHosts()
 		certPEM, keyPEM, err := selfSigned(t.hosts, time.Now(), selfSignedValidity)
@@ -418,6 +448,12 @@ func (f *serveFlags) certificate(where listenAddrs) (serveTLS, error) {
 		if err != nil {
 			return t, fmt.Errorf("self-signed certificate: %w", err)
 		}
+	}
+	if !f.insecureHTTP {
+		if t.live == nil {
+			t.live = &liveCert{}
+		}
+		t.live.cur.Store(&t.cert)
 	}
 	return t, nil
 }
@@ -439,7 +475,7 @@ func (t serveTLS) announce(logger *slog.Logger, stdout io.Writer) *tls.Config {
 	fp := leafFingerprint(t.cert)
 	logger.Info("TLS certificate", "sha256_fingerprint", fp)
 	fmt.Fprintf(stdout, "huskyai serve: certificate SHA-256 fingerprint: %s\n", fp)
-	return &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12, CipherSuites: tls12Suites}
+	return &tls.Config{GetCertificate: t.live.get, MinVersion: tls.VersionTLS12, CipherSuites: tls12Suites}
 }
 
 // tls12Suites are the TLS 1.2 cipher suites served: forward-secret AEAD

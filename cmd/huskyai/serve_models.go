@@ -156,7 +156,7 @@ type reloaders struct {
 // startReloaders starts the reloaders the flags ask for, serving the
 // admin endpoint on adminLn, the listener of --admin-addr (nil when it is
 // not set). SIGHUP always reloads.
-func startReloaders(ctx context.Context, f *serveFlags, store servedModels, adminLn net.Listener, logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
+func startReloaders(ctx context.Context, f *serveFlags, store servedModels, adminLn net.Listener, reloadCert func(), logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
 	if ln := adminLn; ln != nil {
@@ -184,10 +184,11 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 			case <-ctx.Done():
 				return
 			case <-hup:
-				logger.Info("SIGHUP: reloading the model", "source", store.Status().Source)
+				logger.Info("SIGHUP: reloading the model and the TLS certificate", "source", store.Status().Source)
 				if err := store.Reload(ctx); err != nil {
 					logger.Error("reload failed; the previous model keeps serving", "err", err)
 				}
+				reloadCert()
 			}
 		}
 	})

@@ -18,10 +18,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -661,5 +663,63 @@ func TestServeShutdownCutsUnfinishedUploads(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stopping took %v", d)
+	}
+}
+
+// TestServeReloadsCertificate: SIGHUP reads --tls-cert and --tls-key
+// again, so a renewed certificate serves new connections without a
+// restart; a pair that does not load leaves the current one serving.
+func TestServeReloadsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	newPair := func() {
+		t.Helper()
+		os.Remove(certFile)
+		os.Remove(keyFile)
+		if _, stderr, err := runCmd(t, "cert", "--out-cert", certFile, "--out-key", keyFile); err != nil {
+			t.Fatalf("cert: %v\n%s", err, stderr)
+		}
+	}
+	newPair()
+	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile)
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "https://"), "/")
+	served := func() string {
+		c, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sum := sha256.Sum256(c.ConnectionState().PeerCertificates[0].Raw)
+		return hex.EncodeToString(sum[:])
+	}
+	first := served()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // so that the signal cannot kill the test binary
+	defer signal.Stop(hup)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s\nstderr:\n%s", what, s.stderr)
+			}
+		}
+	}
+
+	newPair()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the renewed certificate", func() bool { return served() != first })
+	second := served()
+
+	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the failed reload in the log", func() bool { return strings.Contains(s.stderr.String(), "TLS certificate reload failed") })
+	if got := served(); got != second {
+		t.Errorf("after a failed reload the server presents %s, want the previous %s", got, second)
 	}
 }
