@@ -13,6 +13,12 @@
 //
 //	go run ./bench/load [-levels 1,8,64] [-duration 10s] [-image FILE] [-insecure-http] [-- serve flags...]
 //	go run ./bench/load -target https://127.0.0.1:8443/ -insecure-skip-verify
+//	go run ./bench/load -soak 10m [-soak-clients 8] [-soak-every 30s]
+//
+// With -soak it runs one concurrency for that long instead of the levels,
+// and every -soak-every prints the server's resident memory and
+// goroutines; it fails (exit status 1) when either grew beyond the slack
+// of leak-free noise between the first sample and the last.
 //
 // It only ever attacks loopback addresses. The work is done by
 // bench/internal/loadgen, which the bench harness (go run ./bench) shares.
@@ -50,6 +56,9 @@ type options struct {
 	target       string
 	skipVerify   bool
 	serveArgs    []string
+	soak         time.Duration
+	soakClients  int
+	soakEvery    time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "start the server with --insecure-http instead of HTTPS")
 	fs.StringVar(&o.target, "target", "", "attack this already running server (a loopback URL such as https://127.0.0.1:8443/) instead of starting one; its memory is then not reported")
 	fs.BoolVar(&o.skipVerify, "insecure-skip-verify", false, "with -target over HTTPS: do not verify the certificate (loopback only)")
+	fs.DurationVar(&o.soak, "soak", 0, "run -soak-clients clients this long instead of the levels, sampling the server's memory and goroutines; fail on growth")
+	fs.IntVar(&o.soakClients, "soak-clients", 8, "with -soak: the concurrency")
+	fs.DurationVar(&o.soakEvery, "soak-every", 30*time.Second, "with -soak: how often to sample")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: go run ./bench/load [flags] [-- huskyai serve flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -82,6 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.target != "" && len(o.serveArgs) > 0 {
 		return nil, errors.New("serve flags make no sense with -target")
+	}
+	if o.soak < 0 || o.soak > 0 && (o.soakEvery <= 0 || o.soakEvery > o.soak || o.soakClients < 1 || o.soakClients > 10000) {
+		return nil, errors.New("-soak wants -soak-every within it and -soak-clients from 1 to 10000")
 	}
 	return o, nil
 }
@@ -124,6 +139,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if o.soak > 0 {
+		return soak(o, srv, base, tlsConfig, img, stdout)
+	}
 	fmt.Fprintf(stdout, "huskyai load test: POST %s/api/v1/predict, %d-byte JPEG, %v per level\n", base, len(img), o.duration)
 	fmt.Fprintf(stdout, "client and server on one machine: %d CPUs, GOMAXPROCS %d; serve flags: %q\n\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), o.serveArgs)
@@ -164,4 +182,62 @@ func loadImage(path string) ([]byte, error) {
 		return os.ReadFile(path)
 	}
 	return loadgen.DefaultImage()
+}
+
+// Leak-free noise a soak allows between its first sample and its last:
+// resident memory may grow by a quarter plus 32 MiB (the heap settles,
+// caches fill), goroutines by half plus 20 (connections come and go).
+const (
+	soakRSSGrowth       = 1.25
+	soakRSSSlackKiB     = 32 << 10
+	soakGoroutineGrowth = 1.5
+	soakGoroutineSlack  = 20
+)
+
+// soak runs o.soakClients clients for o.soak in rounds of o.soakEvery,
+// printing after each round its rates and the server's resident memory
+// and goroutines, and fails when they grew past the allowed noise.
+func soak(o *options, srv *loadgen.Server, base string, cfg *tls.Config, img []byte, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "huskyai soak test: POST %s/api/v1/predict, %d-byte JPEG, %d clients for %v, sampled every %v\n\n",
+		base, len(img), o.soakClients, o.soak, o.soakEvery)
+	row := "%8s %9s %7s %7s %10s %10s %11s  %s\n"
+	fmt.Fprintf(stdout, row, "elapsed", "requests", "req/s", "200/s", "p99 (200)", "RSS", "goroutines", "statuses")
+	var firstRSS, lastRSS int64 = -1, -1
+	firstG, lastG := -1, -1
+	for elapsed := time.Duration(0); elapsed < o.soak; {
+		d := min(o.soakEvery, o.soak-elapsed)
+		r := loadgen.Attack(base, cfg, img, o.soakClients, d)
+		elapsed += d
+		rss := "n/a"
+		if srv != nil {
+			if kb, err := srv.RSS(); err == nil {
+				rss, lastRSS = fmt.Sprintf("%d MiB", kb>>10), kb
+				if firstRSS < 0 {
+					firstRSS = kb
+				}
+			}
+		}
+		g := "n/a"
+		if n, err := loadgen.Goroutines(base, cfg); err == nil {
+			g, lastG = strconv.Itoa(n), n
+			if firstG < 0 {
+				firstG = n
+			}
+		}
+		fmt.Fprintf(stdout, row, elapsed, strconv.FormatUint(r.Requests, 10), fmt.Sprintf("%.1f", r.Rate), fmt.Sprintf("%.1f", r.OKRate),
+			ms(r.P99), rss, g, r.Statuses)
+	}
+	var grew []string
+	if firstRSS >= 0 && float64(lastRSS) > soakRSSGrowth*float64(firstRSS)+soakRSSSlackKiB {
+		grew = append(grew, fmt.Sprintf("resident memory grew from %d to %d MiB", firstRSS>>10, lastRSS>>10))
+	}
+	if firstG >= 0 && float64(lastG) > soakGoroutineGrowth*float64(firstG)+soakGoroutineSlack {
+		grew = append(grew, fmt.Sprintf("goroutines grew from %d to %d", firstG, lastG))
+	}
+	if len(grew) > 0 {
+		return fmt.Errorf("soak: %s", strings.Join(grew, "; "))
+	}
+	fmt.Fprintf(stdout, "\nno growth past the noise allowed (memory x%.2f + %d MiB, goroutines x%.1f + %d): from the first sample to the last, RSS %d -> %d MiB, goroutines %d -> %d\n",
+		soakRSSGrowth, soakRSSSlackKiB>>10, soakGoroutineGrowth, soakGoroutineSlack, firstRSS>>10, lastRSS>>10, firstG, lastG)
+	return nil
 }

@@ -231,15 +231,19 @@ func StartServer(o ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// serveArgs are the extra serve flags, with rate limiting turned off
-// (--rate-limit 0) when the binary has the flag and they do not set it: a
-// load test is one client that sends as fast as it can.
+// serveArgs are the extra serve flags, with the per-client defences
+// turned off where the binary has them and they do not set them
+// (--rate-limit 0, --max-pending-per-client at --max-pending's most): a
+// load test is one client that sends as fast as it can, and what it
+// measures is the server, not the share one client gets.
 func serveArgs(bin string, extra []string) []string {
 	help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
-	if bytes.Contains(help, []byte("-rate-limit")) && !slices.ContainsFunc(extra, func(a string) bool {
-		return strings.HasPrefix(strings.TrimLeft(a, "-"), "rate-limit")
-	}) {
-		return append([]string{"--rate-limit", "0"}, extra...)
+	for _, f := range []struct{ name, off string }{{"rate-limit", "0"}, {"max-pending-per-client", "100000"}} {
+		if bytes.Contains(help, []byte("-"+f.name)) && !slices.ContainsFunc(extra, func(a string) bool {
+			return strings.HasPrefix(strings.TrimLeft(a, "-"), f.name)
+		}) {
+			extra = append([]string{"--" + f.name, f.off}, extra...)
+		}
 	}
 	return extra
 }
@@ -387,17 +391,45 @@ func (s *Server) ResetPeakRSS() {
 }
 
 // PeakRSS reads the server's VmHWM, in KiB.
-func (s *Server) PeakRSS() (int64, error) {
+func (s *Server) PeakRSS() (int64, error) { return s.status("VmHWM") }
+
+// RSS reads the server's VmRSS (its resident memory now), in KiB.
+func (s *Server) RSS() (int64, error) { return s.status("VmRSS") }
+
+// status reads a kB field of /proc/PID/status.
+func (s *Server) status(field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		}
 	}
-	return 0, errors.New("no VmHWM")
+	return 0, errors.New("no " + field)
+}
+
+// Goroutines reads go_goroutines from the server's /metrics.
+func Goroutines(base string, cfg *tls.Config) (int, error) {
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	res, err := client.Get(strings.TrimSuffix(base, "/") + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, errors.New("/metrics has no go_goroutines")
 }
 
 // WarmUp waits for /healthz and checks that one prediction of img
