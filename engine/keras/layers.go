@@ -120,9 +120,40 @@ func (b *builder) add(gl graphLayer) error {
 			return err
 		}
 	}
-	o, err := newOptions(lc.ClassName, name, lc.Config)
+	o, err := b.options(lc, name)
 	if err != nil {
 		return err
+	}
+	switch lc.ClassName {
+	case "InputLayer":
+		b.store(name)
+		return o.check()
+	case "ZeroPadding2D":
+		return b.zeroPadding(name, o)
+	case "SeparableConv2D":
+		return b.separable(name, o)
+	}
+	l, err := b.layer(lc.ClassName, name, o)
+	if err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if err := b.emit(o, l); err != nil {
+		return err
+	}
+	b.store(name)
+	return nil
+}
+
+// options decodes a layer's config, takes the model's input shape from
+// the layer that declares it, and checks that the layer may read the
+// current tensor.
+func (b *builder) options(lc layerConfig, name string) (*options, error) {
+	o, err := newOptions(lc.ClassName, name, lc.Config)
+	if err != nil {
+		return nil, err
 	}
 	o.dtype()
 	if lc.ClassName == "InputLayer" {
@@ -140,72 +171,56 @@ func (b *builder) add(gl graphLayer) error {
 		}
 	}
 	if err := o.err; err != nil {
-		return err
+		return nil, err
 	}
 	if !b.seenIn {
-		return fmt.Errorf("%s: the model does not declare its input shape before this layer", o.layer)
+		return nil, fmt.Errorf("%s: the model does not declare its input shape before this layer", o.layer)
 	}
 	switch lc.ClassName {
 	case "Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D":
 	default:
 		if b.pad != nil {
-			return fmt.Errorf("%s: reads a ZeroPadding2D; only convolutions may", o.layer)
+			return nil, fmt.Errorf("%s: reads a ZeroPadding2D; only convolutions may", o.layer)
 		}
 	}
-	var l engine.Layer
-	switch lc.ClassName {
-	case "InputLayer":
-		b.store(name)
-		return o.check()
-	case "ZeroPadding2D":
-		return b.zeroPadding(name, o)
+	return o, nil
+}
+
+// layer translates a layer of one input and one engine layer.
+func (b *builder) layer(class, name string, o *options) (engine.Layer, error) {
+	switch class {
 	case "DepthwiseConv2D":
-		l, err = b.depthwise(name, o)
-	case "SeparableConv2D":
-		return b.separable(name, o)
+		return b.depthwise(name, o)
 	case "Reshape":
-		l = b.reshape(name, o)
+		return b.reshape(name, o), nil
 	case "Conv2D", "Convolution2D":
-		l, err = b.conv(name, o)
+		return b.conv(name, o)
 	case "Dense":
-		l, err = b.dense(name, o)
+		return b.dense(name, o)
 	case "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D":
-		l, err = b.pool(name, o, lc.ClassName == "MaxPooling2D" || lc.ClassName == "MaxPool2D")
+		return b.pool(name, o, class == "MaxPooling2D" || class == "MaxPool2D")
 	case "GlobalAveragePooling2D", "GlobalAvgPool2D":
 		o.want("data_format", `"channels_last"`)
-		keep := o.boolean("keepdims", false)
-		l = &engine.GlobalAvgPool{Name: name}
-		if !keep {
+		if !o.boolean("keepdims", false) {
 			b.rank = 2
 		}
+		return &engine.GlobalAvgPool{Name: name}, nil
 	case "Flatten":
 		o.want("data_format", `"channels_last"`)
-		l = &engine.Flatten{Name: name}
 		b.rank = 2
+		return &engine.Flatten{Name: name}, nil
 	case "Dropout":
-		l = &engine.Identity{Name: name}
+		return &engine.Identity{Name: name}, nil
 	case "Activation":
-		l = &engine.Act{Name: name, Activation: b.activation(o)}
+		return &engine.Act{Name: name, Activation: b.activation(o)}, nil
 	case "ReLU":
-		l = b.relu(name, o)
+		return b.relu(name, o), nil
 	case "BatchNormalization":
-		l, err = b.batchNorm(name, o)
+		return b.batchNorm(name, o)
 	case "Rescaling":
-		l = b.rescaling(name, o)
-	default:
-		return fmt.Errorf("%s: layer type %q is not supported (supported: InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, Dropout, Activation, ReLU, BatchNormalization, Rescaling, Add, Multiply, Concatenate)", o.layer, lc.ClassName)
+		return b.rescaling(name, o), nil
 	}
-	if err != nil {
-		return err
-	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	if err := b.emit(o, l); err != nil {
-		return err
-	}
-	b.store(name)
-	return nil
+	return nil, fmt.Errorf("%s: layer type %q is not supported (supported: InputLayer, Conv2D, DepthwiseConv2D, SeparableConv2D, ZeroPadding2D, Dense, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Reshape, Dropout, Activation, ReLU, BatchNormalization, Rescaling, Add, Multiply, Concatenate)", o.layer, class)
 }
 
 // emit appends layer l reading the current tensor, which becomes its
