@@ -125,7 +125,7 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 		return nil, err
 	}
 	if opt.CenterCrop < 0 || opt.CenterCrop > 1 {
-		return nil, fmt.Errorf("center crop %g is outside (0, 1]", opt.CenterCrop)
+		return nil, fmt.Errorf("center crop %g is outside 0..1", opt.CenterCrop)
 	}
 	sum := sha256.Sum256(data)
 	in := m.InputShape()
