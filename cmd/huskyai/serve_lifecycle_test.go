@@ -161,9 +161,10 @@ func TestServeShutdownCutsUnfinishedUploads(t *testing.T) {
 	}
 }
 
-// TestServeReloadsCertificate: SIGHUP reads --tls-cert and --tls-key
-// again, so a renewed certificate serves new connections without a
-// restart; a pair that does not load leaves the current one serving.
+// TestServeReloadsCertificate: SIGHUP (and POST /admin/reload) reads
+// --tls-cert and --tls-key again, so a renewed certificate serves new
+// connections without a restart; a pair that does not load leaves the
+// current one serving.
 func TestServeReloadsCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -176,7 +177,7 @@ func TestServeReloadsCertificate(t *testing.T) {
 		}
 	}
 	newPair()
-	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile)
+	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile, "--admin-addr", "127.0.0.1:0")
 	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "https://"), "/")
 	served := func() string {
 		c, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true})
@@ -216,5 +217,13 @@ func TestServeReloadsCertificate(t *testing.T) {
 	waitFor("the failed reload in the log", func() bool { return strings.Contains(s.stderr.String(), "TLS certificate reload failed") })
 	if got := served(); got != second {
 		t.Errorf("after a failed reload the server presents %s, want the previous %s", got, second)
+	}
+
+	newPair()
+	if status, m := s.adminReload(t); status != 200 {
+		t.Fatalf("admin reload: %d %v", status, m)
+	}
+	if got := served(); got == second {
+		t.Error("POST /admin/reload did not reload the certificate")
 	}
 }

@@ -161,7 +161,7 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
 	if ln := adminLn; ln != nil {
 		r.admin = &http.Server{
-			Handler:           server.NewAdminHandler(logger, store),
+			Handler:           server.NewAdminHandler(logger, withCert{store, reloadCert}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			ReadTimeout:       readTimeout,
 			WriteTimeout:      readTimeout + writeMargin,
@@ -201,6 +201,21 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 		})
 	}
 	return r, nil
+}
+
+// withCert is the admin listener's Reloader: POST /admin/reload reloads
+// the TLS certificate too, as SIGHUP does.
+type withCert struct {
+	servedModels
+	reloadCert func()
+}
+
+// Reload reloads the model, then the certificate; the model's error is
+// the answer (the certificate's goes to the log).
+func (w withCert) Reload(ctx context.Context) error {
+	err := w.servedModels.Reload(ctx)
+	w.reloadCert()
+	return err
 }
 
 // shutdown stops the reloaders, letting a reload in progress end, and
