@@ -122,36 +122,48 @@ func checkNodes(nodes []Node) error {
 	return nil
 }
 
-// fuseGraph drops identities and folds an activation into the
-// convolution, dense layer or addition it follows when nothing else reads
-// that layer's output, renumbering the tensors: as fuse does for a chain.
+// fuseGraph drops identities, then folds an activation or a batch
+// normalization into the convolution, dense layer or addition it follows
+// when nothing else reads that layer's output, renumbering the tensors:
+// as fuse does for a chain. The readers are counted after the identities
+// are gone, so that a tensor read both through an identity and directly
+// counts twice.
 func fuseGraph(nodes []Node) []Node {
-	uses := make([]int, len(nodes)+1)
-	for _, n := range nodes {
+	remap := func(ts, id []int) []int {
+		out := make([]int, len(ts))
+		for i, t := range ts {
+			out[i] = id[t]
+		}
+		return out
+	}
+	id := make([]int, len(nodes)+1) // old tensor -> new tensor
+	var kept []Node
+	for k, n := range nodes {
+		ins := remap(n.Inputs, id)
+		if _, ok := n.Layer.(*Identity); ok && len(ins) == 1 && k < len(nodes)-1 {
+			id[k+1] = ins[0]
+			continue
+		}
+		kept = append(kept, Node{Layer: n.Layer, Inputs: ins})
+		id[k+1] = len(kept)
+	}
+	uses := make([]int, len(kept)+1)
+	for _, n := range kept {
 		for _, t := range n.Inputs {
 			uses[t]++
 		}
 	}
-	id := make([]int, len(nodes)+1) // old tensor -> new tensor
+	id = make([]int, len(kept)+1)
 	var out []Node
-	for k, n := range nodes {
-		ins := make([]int, len(n.Inputs))
-		for i, t := range n.Inputs {
-			ins[i] = id[t]
-		}
-		last := k == len(nodes)-1
-		if len(ins) == 1 && !last {
-			switch l := n.Layer.(type) {
-			case *Identity:
-				id[k+1] = ins[0]
-				continue
+	for k, n := range kept {
+		ins := remap(n.Inputs, id)
+		if k < len(kept)-1 && len(ins) == 1 && ins[0] > 0 && uses[n.Inputs[0]] == 1 {
+			switch n.Layer.(type) {
 			case *Act, *Affine:
-				if t := n.Inputs[0]; t > 0 && uses[t] == 1 && ins[0] > 0 {
-					if f := fold(out[ins[0]-1].Layer, l); f != nil {
-						out[ins[0]-1].Layer = f
-						id[k+1] = ins[0]
-						continue
-					}
+				if f := fold(out[ins[0]-1].Layer, n.Layer); f != nil {
+					out[ins[0]-1].Layer = f
+					id[k+1] = ins[0]
+					continue
 				}
 			}
 		}

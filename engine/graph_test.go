@@ -278,3 +278,30 @@ func TestFoldBatchNorm(t *testing.T) {
 	}
 	closeTo(t, "graph", got, want, 1e-4)
 }
+
+// TestGraphNoFoldThroughIdentity: an activation read through an identity
+// is not folded into a convolution whose output another layer reads
+// directly (that reader must see the convolution without it).
+func TestGraphNoFoldThroughIdentity(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	in := Shape{4, 4, 3}
+	conv := &Conv2D{Name: "c", KernelH: 1, KernelW: 1, StrideH: 1, StrideW: 1, Filters: 3, Weights: randSlice(r, 9)}
+	g, err := NewGraph("g", "test", in, []Node{
+		{conv, []int{0}},                                 // 1
+		{&Identity{Name: "i"}, []int{1}},                 // 2
+		{&Act{Name: "relu", Activation: ReLU}, []int{2}}, // 3
+		{&Add{Name: "sum"}, []int{3, 1}},                 // 4: relu(c) + c
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randSlice(r, in.Size())
+	got, _ := g.Predict(nil, x)
+	c, _ := New("c", "test", in, []Layer{conv})
+	y, _ := c.Predict(nil, x)
+	want := make([]float32, len(y))
+	for i, v := range y {
+		want[i] = max(v, 0) + v
+	}
+	closeTo(t, "relu(c) + c", got, want, 1e-5)
+}
