@@ -416,6 +416,20 @@ func TestV2Protocols(t *testing.T) {
 			}
 		}},
 		{"TF version status", "GET", "/v1/models/huskyai/versions/1", nil, nil, 200, nil},
+		{"TF metadata", "GET", "/v1/models/huskyai/metadata", nil, nil, 200, func(t *testing.T, res *http.Response, body []byte) {
+			var m tfMetadataResponse
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Fatal(err)
+			}
+			sig, ok := m.Metadata.SignatureDef.SignatureDef["serving_default"]
+			in := sig.Inputs["input"].TensorShape.Dim
+			if !ok || m.ModelSpec.Version != "1" || sig.MethodName != "tensorflow/serving/predict" || len(in) != 4 ||
+				in[1].Size != "128" || sig.Inputs["image_bytes"].DType != "DT_STRING" || sig.Outputs["probability"].DType != "DT_FLOAT" {
+				t.Errorf("metadata %s", body)
+			}
+		}},
+		{"TF version metadata", "GET", "/v1/models/huskyai/versions/1/metadata", nil, nil, 200, nil},
+		{"TF metadata with a verb", "GET", "/v1/models/huskyai/metadata:predict", nil, nil, 404, nil},
 		{"TF unknown version", "GET", "/v1/models/huskyai/versions/7", nil, nil, 404, errorHas(`version "7"`)},
 		{"TF predict b64", "POST", "/v1/models/huskyai:predict", jsonCT, mustJSON(t, map[string]any{
 			"instances": []map[string]string{{"b64": b64(png1)}, {"b64": b64(jpg)}}}), 200, tfProbs("predictions", want[0], wantJPG)},

@@ -2,8 +2,9 @@ package server
 
 // TF Serving's REST API, as a translator over the one prediction pipeline
 // (pipeline.go): GET /v1/models/{model}[/versions/{version}] (model
-// status) and POST /v1/models/{model}[/versions/{version}]:predict, in
-// the row (instances) and columnar (inputs) formats.
+// status), GET .../metadata (the serving signature) and POST
+// /v1/models/{model}[/versions/{version}]:predict, in the row (instances)
+// and columnar (inputs) formats.
 
 import (
 	"bytes"
@@ -53,6 +54,11 @@ func handleTFServing(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest := r.PathValue("rest")
 		path, verb, _ := strings.Cut(rest, ":")
+		path, metadata := strings.CutSuffix(path, "/metadata")
+		if metadata && verb != "" {
+			errorJSON(w, http.StatusNotFound, codeNotFound, "no such page: "+r.URL.Path, "")
+			return
+		}
 		name, version, ok := strings.Cut(path, "/versions/")
 		if !ok {
 			version = ""
@@ -77,6 +83,10 @@ func handleTFServing(s *server) http.Handler {
 		}
 		m, ok := s.resolve(w, name, version)
 		if !ok {
+			return
+		}
+		if metadata {
+			encode(w, http.StatusOK, tfMetadata(m))
 			return
 		}
 		if verb == "" {
@@ -215,4 +225,74 @@ func (s *server) tfInstance(raw json.RawMessage, m servedModel, depth int) (infe
 		}
 	}
 	return inferItem{}, badRequest("unknown input: give {\"b64\": ...}, %q or %q", inputImage, inputTensor)
+}
+
+// tfTensorInfo describes one tensor of a signature as TF Serving's
+// metadata does (TensorInfo in JSON).
+type tfTensorInfo struct {
+	DType       string `json:"dtype"`
+	TensorShape struct {
+		Dim []struct {
+			Size string `json:"size"`
+			Name string `json:"name"`
+		} `json:"dim"`
+		UnknownRank bool `json:"unknown_rank"`
+	} `json:"tensor_shape"`
+	Name string `json:"name"`
+}
+
+// tfMetadataResponse is the answer of GET /v1/models/{model}/metadata:
+// the model and its one signature, serving_default.
+type tfMetadataResponse struct {
+	ModelSpec struct {
+		Name          string `json:"name"`
+		SignatureName string `json:"signature_name"`
+		Version       string `json:"version"`
+	} `json:"model_spec"`
+	Metadata struct {
+		SignatureDef struct {
+			SignatureDef map[string]tfSignature `json:"signature_def"`
+		} `json:"signature_def"`
+	} `json:"metadata"`
+}
+
+// tfSignature is one SignatureDef.
+type tfSignature struct {
+	Inputs     map[string]tfTensorInfo `json:"inputs"`
+	Outputs    map[string]tfTensorInfo `json:"outputs"`
+	MethodName string                  `json:"method_name"`
+}
+
+// tensorInfo describes a tensor of the given type and dimensions (-1:
+// any).
+func tensorInfo(dtype, name string, dims ...int) tfTensorInfo {
+	t := tfTensorInfo{DType: dtype, Name: name}
+	for _, d := range dims {
+		t.TensorShape.Dim = append(t.TensorShape.Dim, struct {
+			Size string `json:"size"`
+			Name string `json:"name"`
+		}{Size: fmt.Sprint(d)})
+	}
+	return t
+}
+
+// tfMetadata describes m's serving signature: an image (base64 string,
+// "image_bytes" as TF Serving's image models name it) or an input tensor
+// [N,H,W,3] in [0,1], and the husky probability [N,1].
+func tfMetadata(m servedModel) tfMetadataResponse {
+	in := m.c.Info().Input
+	var r tfMetadataResponse
+	r.ModelSpec.Name, r.ModelSpec.Version = m.name, m.version
+	if r.ModelSpec.Name == "" {
+		r.ModelSpec.Name = m.c.Info().Name
+	}
+	r.Metadata.SignatureDef.SignatureDef = map[string]tfSignature{"serving_default": {
+		Inputs: map[string]tfTensorInfo{
+			"image_bytes": tensorInfo("DT_STRING", "image_bytes:0", -1),
+			"input":       tensorInfo("DT_FLOAT", "input:0", -1, in[0], in[1], in[2]),
+		},
+		Outputs:    map[string]tfTensorInfo{"probability": tensorInfo("DT_FLOAT", "probability:0", -1, 1)},
+		MethodName: "tensorflow/serving/predict",
+	}}
+	return r
 }
