@@ -429,6 +429,11 @@ func TestV2Protocols(t *testing.T) {
 			}
 		}},
 		{"TF version metadata", "GET", "/v1/models/huskyai/versions/1/metadata", nil, nil, 200, nil},
+		{"TF list of models (no redirect)", "GET", "/v1/models", nil, nil, 200, func(t *testing.T, res *http.Response, body []byte) {
+			if !strings.Contains(string(body), `"models"`) {
+				t.Errorf("/v1/models: %s", body)
+			}
+		}},
 		{"TF metadata with a verb", "GET", "/v1/models/huskyai/metadata:predict", nil, nil, 404, nil},
 		{"TF unknown version", "GET", "/v1/models/huskyai/versions/7", nil, nil, 404, errorHas(`version "7"`)},
 		{"TF predict b64", "POST", "/v1/models/huskyai:predict", jsonCT, mustJSON(t, map[string]any{

@@ -34,6 +34,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	}
 	s.handle(mux, "/v2/", "/v2/", protocolErrors(handleNotFound()))
 	s.handle(mux, "/v1/models/{rest...}", "/v1/models/", protocolErrors(handleTFServing(s)))
+	// TF Serving has no list of models; rather than ServeMux's redirect to
+	// /v1/models/ and a 404 there, the list /api/v1/models gives.
+	s.handle(mux, "/v1/models", "/v1/models", allow(handleModels(s), http.MethodGet))
 
 	s.handle(mux, "/", "other", handleNotFound())
 }
