@@ -244,3 +244,28 @@ func TestOneModelOneName(t *testing.T) {
 		}
 	}
 }
+
+// TestTFServingVersions: GET /v1/models/{m} lists every version of the
+// model, as TF Serving does; with /versions/{v}, that one.
+func TestTFServingVersions(t *testing.T) {
+	repo := &fakeRepo{def: "alpha", models: map[string][]fakeVersion{
+		"alpha": {{"3", fakeModel("in-file-a3", "a3")}, {"1", fakeModel("in-file-a1", "a1")}},
+	}}
+	h := NewServer(nil, repo, Config{})
+	for path, want := range map[string][]string{"/v1/models/alpha": {"1", "3"}, "/v1/models/alpha/versions/1": {"1"}} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var st tfModelStatus
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || rec.Code != 200 {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+		var got []string
+		for _, v := range st.ModelVersionStatus {
+			got = append(got, v.Version)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: versions %v, want %v", path, got, want)
+		}
+	}
+}

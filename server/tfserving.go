@@ -90,9 +90,7 @@ func handleTFServing(s *server) http.Handler {
 			return
 		}
 		if verb == "" {
-			st := tfVersionStatus{Version: m.version, State: "AVAILABLE"}
-			st.Status.ErrorCode = "OK"
-			encode(w, http.StatusOK, tfModelStatus{ModelVersionStatus: []tfVersionStatus{st}})
+			encode(w, http.StatusOK, s.tfStatus(m, version))
 			return
 		}
 		columnar := false
@@ -295,4 +293,25 @@ func tfMetadata(m servedModel) tfMetadataResponse {
 		MethodName: "tensorflow/serving/predict",
 	}}
 	return r
+}
+
+// tfStatus is the status of model m: of the version asked for, or, when
+// none was, of every version of the model served, as TF Serving lists
+// them.
+func (s *server) tfStatus(m servedModel, version string) tfModelStatus {
+	versions := []string{m.version}
+	if version == "" && s.models != nil {
+		for _, mv := range s.models.List() {
+			if mv.Name == m.name && len(mv.Versions) > 0 {
+				versions = mv.Versions
+			}
+		}
+	}
+	var st tfModelStatus
+	for _, v := range versions {
+		vs := tfVersionStatus{Version: v, State: "AVAILABLE"}
+		vs.Status.ErrorCode = "OK"
+		st.ModelVersionStatus = append(st.ModelVersionStatus, vs)
+	}
+	return st
 }
