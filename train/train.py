@@ -596,8 +596,9 @@ def main(argv=None):
                          "split, softens each training photo's label (knowledge distillation)")
     ap.add_argument("--teacher-weight", type=float, default=0.5,
                     help="share of the teacher in a real photo's target (the label has the rest)")
-    ap.add_argument("--teacher-views", type=int, default=4,
-                    help="views per photo (twice per husky photo) that the teacher labels one by one (0: none)")
+    ap.add_argument("--teacher-views", type=int, default=0,
+                    help="views per photo (twice per husky photo) that the teacher labels one by one (0: none, as "
+                         "the shipped model; 4 measured worse: train/README.md)")
     ap.add_argument("--teacher-view-share", type=float, default=0.5,
                     help="share of a real photo's appearances that use one of its teacher-labelled views")
     ap.add_argument("--ema", type=float, default=0.998,
