@@ -31,7 +31,8 @@ func TestTrainSmoke(t *testing.T) {
 	dir := t.TempDir()
 	out, hist := filepath.Join(dir, "m.h5"), filepath.Join(dir, "history.json")
 	cmd := exec.Command(py, "train.py", "--data", photos, "--limit", "12", "--epochs", "1", "--batch", "16",
-		"--threads", "1", "--out", out, "--history", hist, "--val-dir", filepath.Join(dir, "val"), "--teacher", teacher)
+		"--threads", "1", "--out", out, "--history", hist, "--val-dir", filepath.Join(dir, "val"), "--teacher", teacher,
+		"--teacher-views", "1") // the teacher-labelled views run too
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("train.py: %v\n%s", err, b)
 	} else {
