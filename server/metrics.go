@@ -86,7 +86,7 @@ func newMetrics(reg *prometheus.Registry, current func() Classifier, status func
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "huskyai_inference_rejected_total",
-			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; pending: more than --max-pending requests admitted).",
+			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; pending: more than --max-pending requests admitted; client_pending: more than --max-pending-per-client from one client, answered 429).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, newModelCollector(current, status),
