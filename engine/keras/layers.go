@@ -31,8 +31,8 @@ type tensor struct {
 // builder translates Keras layer configs, in execution order, into a
 // graph of engine layers, following each tensor's shape so that it can
 // resolve "same" padding and check every weight's shape against the
-// config. The fields from id to pad describe the tensor the current layer
-// reads (its first input).
+// config. Its embedded kval is the tensor the current layer reads (its
+// first input).
 type builder struct {
 	ws     weightSource
 	keras2 bool // an .h5 file, which tf.keras 2.x (or Keras 3) wrote
@@ -40,21 +40,17 @@ type builder struct {
 	nodes  []engine.Node
 	vals   map[string]kval // each layer's output by layer name
 	seenIn bool
-
-	id    int          // current tensor: engine tensor (0: the model input)
-	shape engine.Shape // current tensor, per image
-	rank  int          // current tensor's Keras rank incl. batch: 4 or 2
-	// pad is the padding of a ZeroPadding2D the current tensor comes
-	// from, which the convolution that reads it takes.
-	pad *engine.Padding
+	kval
 }
 
 // kval is what the builder knows of a layer's output.
 type kval struct {
-	id    int
-	shape engine.Shape
-	rank  int
-	pad   *engine.Padding
+	id    int          // engine tensor (0: the model input)
+	shape engine.Shape // per image
+	rank  int          // Keras rank incl. batch: 4 or 2
+	// pad is the padding of a ZeroPadding2D the tensor comes from, which
+	// the convolution that reads it takes.
+	pad *engine.Padding
 }
 
 // load makes the output of layer name the current tensor.
@@ -63,7 +59,7 @@ func (b *builder) load(name string) error {
 	if !ok {
 		return fmt.Errorf("layer %q is read before it is computed", name)
 	}
-	b.id, b.shape, b.rank, b.pad = v.id, v.shape, v.rank, v.pad
+	b.kval = v
 	return nil
 }
 
@@ -237,7 +233,7 @@ func (b *builder) emit(o *options, l engine.Layer) error {
 
 // store records the current tensor as layer name's output.
 func (b *builder) store(name string) {
-	b.vals[name] = kval{id: b.id, shape: b.shape, rank: b.rank, pad: b.pad}
+	b.vals[name] = b.kval
 }
 
 // activation reads the "activation" option.

@@ -44,10 +44,9 @@ const (
 
 func (l layout) String() string { return [...]string{"NCHW", "NHWC", "[N,K]"}[l] }
 
-// loader holds the translation state. The fields from shape to chwShape
-// describe the tensor the current node reads (its first input): load sets
-// them from vals before the node, and the node's output is stored back
-// in vals after it.
+// loader holds the translation state. Its embedded val is the tensor the
+// current node reads (its first input): load sets it from vals before the
+// node, and the node's output is stored back in vals after it.
 type loader struct {
 	opset  int64
 	consts map[string]*onnxproto.Tensor
@@ -55,9 +54,16 @@ type loader struct {
 	nodes  []engine.Node
 	vals   map[string]val // every computed tensor by name
 	uses   map[string]int // how many nodes read each tensor
-	// The current tensor: its engine tensor (0: the model input), shape,
-	// layout, and whether the last node emitted the layer that computes
-	// it (direct), so that a bias Add may fold into that layer.
+	val
+	// noFold keeps C,H,W Flattens as run-time permutations (tests).
+	noFold bool
+}
+
+// val is what the loader knows of a computed tensor.
+type val struct {
+	// id is its engine tensor (0: the model input); direct says the last
+	// node emitted the layer that computes it, so that a bias Add may fold
+	// into that layer.
 	id     int
 	direct bool
 	shape  engine.Shape
@@ -70,20 +76,6 @@ type loader struct {
 	// or MatMul then takes its permutation into its weights (see foldCHW).
 	chw      *engine.Flatten
 	chwShape engine.Shape
-	// noFold keeps C,H,W Flattens as run-time permutations (tests).
-	noFold bool
-}
-
-// val is what the loader knows of a computed tensor: the fields of the
-// current tensor in loader.
-type val struct {
-	id       int
-	direct   bool
-	shape    engine.Shape
-	lay      layout
-	pad      *engine.Padding
-	chw      *engine.Flatten
-	chwShape engine.Shape
 }
 
 // load makes the tensor name the current one.
@@ -92,7 +84,7 @@ func (ld *loader) load(name string) error {
 	if !ok {
 		return fmt.Errorf("reads %q, which no earlier operator computes", name)
 	}
-	ld.id, ld.direct, ld.shape, ld.lay, ld.pad, ld.chw, ld.chwShape = v.id, v.direct, v.shape, v.lay, v.pad, v.chw, v.chwShape
+	ld.val = v
 	if ld.uses[name] > 1 {
 		// Another node reads the tensor as it is: nothing may be folded
 		// into the layer that computes it, or into what it flattens.
@@ -103,7 +95,7 @@ func (ld *loader) load(name string) error {
 
 // store records the current tensor under name.
 func (ld *loader) store(name string) {
-	ld.vals[name] = val{id: ld.id, direct: ld.direct, shape: ld.shape, lay: ld.lay, pad: ld.pad, chw: ld.chw, chwShape: ld.chwShape}
+	ld.vals[name] = ld.val
 }
 
 // elementwise are the operators that act on each value of a flat tensor
