@@ -114,59 +114,71 @@ func (b *builder) takePad(p engine.Padding) engine.Padding {
 	return p
 }
 
-// depthwise translates DepthwiseConv2D (depthwise_kernel KH x KW x C x M).
-func (b *builder) depthwise(name string, o *options) (engine.Layer, error) {
+// dwOptions are the options DepthwiseConv2D and SeparableConv2D share.
+type dwOptions struct {
+	k, s    [2]int
+	m       int // depth multiplier
+	pad     engine.Padding
+	act     engine.Activation
+	useBias bool
+}
+
+// depthwiseOptions reads a depthwise convolution's options (a
+// SeparableConv2D's depthwise part) and checks their ranges.
+func (b *builder) depthwiseOptions(o *options) (dwOptions, error) {
 	b.need4D(o)
-	k := o.pair("kernel_size", [2]int{0, 0})
-	s := o.pair("strides", [2]int{1, 1})
-	m := int(o.number("depth_multiplier", 1))
-	pad := b.padding(o, k, s)
+	var d dwOptions
+	d.k = o.pair("kernel_size", [2]int{0, 0})
+	d.s = o.pair("strides", [2]int{1, 1})
+	d.m = int(o.number("depth_multiplier", 1))
+	d.pad = b.padding(o, d.k, d.s)
 	o.want("dilation_rate", "[1,1]", "1")
 	o.want("data_format", `"channels_last"`)
-	act := b.activation(o)
-	useBias := o.boolean("use_bias", true)
+	d.act = b.activation(o)
+	d.useBias = o.boolean("use_bias", true)
 	if o.err != nil {
-		return nil, o.err
+		return d, o.err
 	}
-	if m < 1 || m > engine.MaxWindow || k[0] < 1 || k[1] < 1 {
-		return nil, fmt.Errorf("%s: kernel %v or depth multiplier %d is out of range", o.layer, k, m)
+	if d.m < 1 || d.m > engine.MaxWindow || d.k[0] < 1 || d.k[1] < 1 {
+		return d, fmt.Errorf("%s: kernel %v or depth multiplier %d is out of range", o.layer, d.k, d.m)
+	}
+	return d, nil
+}
+
+// depthwise translates DepthwiseConv2D (depthwise_kernel KH x KW x C x M).
+func (b *builder) depthwise(name string, o *options) (engine.Layer, error) {
+	d, err := b.depthwiseOptions(o)
+	if err != nil {
+		return nil, err
 	}
 	c := b.shape.C
-	w, err := b.fetch(o, name, useBias, map[string][]int{
-		"depthwise_kernel": {k[0], k[1], c, m},
-		"bias":             {c * m},
+	w, err := b.fetch(o, name, d.useBias, map[string][]int{
+		"depthwise_kernel": {d.k[0], d.k[1], c, d.m},
+		"bias":             {c * d.m},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &engine.DepthwiseConv2D{Name: name, KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1],
-		Pad: b.takePad(pad), Multiplier: m, Weights: w["depthwise_kernel"].data, Bias: w["bias"].data, Activation: act}, nil
+	return &engine.DepthwiseConv2D{Name: name, KernelH: d.k[0], KernelW: d.k[1], StrideH: d.s[0], StrideW: d.s[1],
+		Pad: b.takePad(d.pad), Multiplier: d.m, Weights: w["depthwise_kernel"].data, Bias: w["bias"].data, Activation: d.act}, nil
 }
 
 // separable translates SeparableConv2D into its two layers: a depthwise
 // convolution without bias, then a 1x1 convolution with the bias and the
 // activation.
 func (b *builder) separable(name string, o *options) error {
-	b.need4D(o)
 	filters := int(o.number("filters", 0))
-	k := o.pair("kernel_size", [2]int{0, 0})
-	s := o.pair("strides", [2]int{1, 1})
-	m := int(o.number("depth_multiplier", 1))
-	pad := b.padding(o, k, s)
-	o.want("dilation_rate", "[1,1]", "1")
-	o.want("data_format", `"channels_last"`)
-	act := b.activation(o)
-	useBias := o.boolean("use_bias", true)
-	if o.err != nil {
-		return o.err
+	d, err := b.depthwiseOptions(o)
+	if err != nil {
+		return err
 	}
-	if filters < 1 || filters > engine.MaxActivation || m < 1 || m > engine.MaxWindow || k[0] < 1 || k[1] < 1 {
-		return fmt.Errorf("%s: filters %d, kernel %v or depth multiplier %d is out of range", o.layer, filters, k, m)
+	if filters < 1 || filters > engine.MaxActivation {
+		return fmt.Errorf("%s: filters %d is out of range", o.layer, filters)
 	}
 	c := b.shape.C
-	w, err := b.fetch(o, name, useBias, map[string][]int{
-		"depthwise_kernel": {k[0], k[1], c, m},
-		"pointwise_kernel": {1, 1, c * m, filters},
+	w, err := b.fetch(o, name, d.useBias, map[string][]int{
+		"depthwise_kernel": {d.k[0], d.k[1], c, d.m},
+		"pointwise_kernel": {1, 1, c * d.m, filters},
 		"bias":             {filters},
 	})
 	if err != nil {
@@ -175,13 +187,13 @@ func (b *builder) separable(name string, o *options) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	dw := &engine.DepthwiseConv2D{Name: name + "/depthwise", KernelH: k[0], KernelW: k[1], StrideH: s[0], StrideW: s[1],
-		Pad: b.takePad(pad), Multiplier: m, Weights: w["depthwise_kernel"].data}
+	dw := &engine.DepthwiseConv2D{Name: name + "/depthwise", KernelH: d.k[0], KernelW: d.k[1], StrideH: d.s[0], StrideW: d.s[1],
+		Pad: b.takePad(d.pad), Multiplier: d.m, Weights: w["depthwise_kernel"].data}
 	if err := b.emit(o, dw); err != nil {
 		return err
 	}
 	pw := &engine.Conv2D{Name: name + "/pointwise", KernelH: 1, KernelW: 1, StrideH: 1, StrideW: 1, Filters: filters,
-		Weights: w["pointwise_kernel"].data, Bias: w["bias"].data, Activation: act}
+		Weights: w["pointwise_kernel"].data, Bias: w["bias"].data, Activation: d.act}
 	if err := b.emit(o, pw); err != nil {
 		return err
 	}

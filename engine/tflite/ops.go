@@ -135,6 +135,20 @@ func window(o tfl.Table, in engine.Shape, kh, kw int) (sh, sw int, pad engine.Pa
 	return sh, sw, pad, nil
 }
 
+// convOptions reads the options CONV_2D and DEPTHWISE_CONV_2D share: the
+// window (fields 0-2, see window), the fused activation (field act) and
+// the dilations (fields dil, dil+1: w, h), which must be 1.
+func convOptions(o tfl.Table, in engine.Shape, kh, kw, act, dil int) (sh, sw int, pad engine.Padding, a engine.Activation, err error) {
+	if o.Int(dil, 1) != 1 || o.Int(dil+1, 1) != 1 {
+		return 0, 0, pad, 0, fmt.Errorf("dilation %dx%d is not supported", o.Int(dil+1, 1), o.Int(dil, 1))
+	}
+	if a, err = fused(o.Int8(act, 0)); err != nil {
+		return 0, 0, pad, 0, err
+	}
+	sh, sw, pad, err = window(o, in, kh, kw)
+	return sh, sw, pad, a, err
+}
+
 // weights returns op's weight tensor (input 1) and its bias (input 2, if
 // present) dequantized.
 func (ld *loader) weights(op tfl.Operator) (w []float32, shape []int32, bias []float32, err error) {
@@ -167,16 +181,8 @@ func (ld *loader) conv(op tfl.Operator) error {
 	if len(shape) != 4 || int(shape[3]) != in.C {
 		return fmt.Errorf("weights of shape %v for an input of %d channels", shape, in.C)
 	}
-	o := op.Options
-	if o.Int(4, 1) != 1 || o.Int(5, 1) != 1 {
-		return fmt.Errorf("dilation %dx%d is not supported", o.Int(5, 1), o.Int(4, 1))
-	}
-	act, err := fused(o.Int8(3, 0))
-	if err != nil {
-		return err
-	}
 	oc, kh, kw, ic := int(shape[0]), int(shape[1]), int(shape[2]), int(shape[3])
-	sh, sw, pad, err := window(o, in, kh, kw)
+	sh, sw, pad, act, err := convOptions(op.Options, in, kh, kw, 3, 4)
 	if err != nil {
 		return err
 	}
@@ -207,16 +213,8 @@ func (ld *loader) depthwise(op tfl.Operator) error {
 	if len(shape) != 4 || shape[0] != 1 || in.C < 1 || int(shape[3])%in.C != 0 {
 		return fmt.Errorf("weights of shape %v for an input of %d channels", shape, in.C)
 	}
-	o := op.Options
-	if o.Int(5, 1) != 1 || o.Int(6, 1) != 1 {
-		return fmt.Errorf("dilation %dx%d is not supported", o.Int(6, 1), o.Int(5, 1))
-	}
-	act, err := fused(o.Int8(4, 0))
-	if err != nil {
-		return err
-	}
 	kh, kw := int(shape[1]), int(shape[2])
-	sh, sw, pad, err := window(o, in, kh, kw)
+	sh, sw, pad, act, err := convOptions(op.Options, in, kh, kw, 4, 5)
 	if err != nil {
 		return err
 	}
