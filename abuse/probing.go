@@ -97,31 +97,44 @@ func NewProbeDetector(threshold int, window time.Duration, distance int) *ProbeD
 // perceptual hash, and returns the client's count of near-identical
 // uploads in the window and whether it is flagged.
 func (d *ProbeDetector) Observe(key netip.Prefix, now time.Time, sha [32]byte, phash uint64) (count int, flagged bool) {
+	return d.ObserveN(key, now, sha, phash, 1)
+}
+
+// ObserveN is Observe for an upload the model ran n times on variations
+// of (an explanation: the picture with one part after another covered),
+// which a client probing the model would have to send as n near-identical
+// uploads: it counts as n of them. As with Observe, sending the same
+// bytes again counts nothing more.
+func (d *ProbeDetector) ObserveN(key netip.Prefix, now time.Time, sha [32]byte, phash uint64, n int) (count int, flagged bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h := d.history(key, now)
 	sum := binary.BigEndian.Uint64(sha[:8])
-	up := probeUpload{at: now.UnixNano(), phash: phash, sum: sum}
-	retry := false
-	for i := range h.uploads {
-		if h.uploads[i].sum == sum {
-			retry = true
-			break
-		}
-	}
-	if !retry {
-		for i := range h.uploads {
-			if bits.OnesCount64(h.uploads[i].phash^phash) <= d.distance {
-				h.uploads[i].near, up.near = true, true
-			}
-		}
-		if len(h.uploads) >= d.perClient {
-			h.drop()
-		}
-		h.uploads = append(h.uploads, up)
+	for k := range uint64(max(n, 1)) {
+		d.observe(h, probeUpload{at: now.UnixNano(), phash: phash, sum: sum + k})
 	}
 	count = h.count()
 	return count, count >= d.threshold
+}
+
+// observe adds up to h unless it is a retry (the same sum as one of the
+// window), marking it and the uploads it is near-identical to. d.mu is
+// held.
+func (d *ProbeDetector) observe(h *probeHistory, up probeUpload) {
+	for i := range h.uploads {
+		if h.uploads[i].sum == up.sum {
+			return
+		}
+	}
+	for i := range h.uploads {
+		if bits.OnesCount64(h.uploads[i].phash^up.phash) <= d.distance {
+			h.uploads[i].near, up.near = true, true
+		}
+	}
+	if len(h.uploads) >= d.perClient {
+		h.drop()
+	}
+	h.uploads = append(h.uploads, up)
 }
 
 // Blocked reports whether key is flagged at now, and if so how long until

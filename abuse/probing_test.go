@@ -88,3 +88,24 @@ func TestProbeDetectorMemory(t *testing.T) {
 		t.Errorf("after the window %d clients remembered, want 1", n)
 	}
 }
+
+// TestProbeDetectorObserveN checks that an upload the model ran n times
+// on counts as n near-identical uploads, once.
+func TestProbeDetectorObserveN(t *testing.T) {
+	key := netip.MustParsePrefix("203.0.113.7/32")
+	t0 := time.Unix(1_700_000_000, 0)
+	d := NewProbeDetector(20, time.Minute, 4)
+	if n, flagged := d.ObserveN(key, t0, [32]byte{1}, 0xff, 10); n != 10 || flagged {
+		t.Fatalf("one upload run 10 times: count %d flagged %v, want 10, false", n, flagged)
+	}
+	if n, flagged := d.ObserveN(key, t0, [32]byte{1}, 0xff, 10); n != 10 || flagged {
+		t.Fatalf("the same bytes again: count %d flagged %v, want 10, false", n, flagged)
+	}
+	if n, flagged := d.ObserveN(key, t0, [32]byte{2}, 0xfe, 10); n != 20 || !flagged {
+		t.Fatalf("a near-identical upload run 10 times: count %d flagged %v, want 20, true", n, flagged)
+	}
+	other := netip.MustParsePrefix("198.51.100.1/32")
+	if n, _ := d.ObserveN(other, t0, [32]byte{3}, 0xff, 65); n != 40 {
+		t.Fatalf("65 runs of one upload: count %d, want the history's bound 40", n)
+	}
+}

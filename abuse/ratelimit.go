@@ -49,10 +49,22 @@ func NewRateLimiter(limit float64, burst int) *RateLimiter {
 // takes nothing and returns ok false and how long until a token is
 // available.
 func (rl *RateLimiter) Reserve(key netip.Prefix, now time.Time) (ok bool, retryAfter time.Duration) {
+	return rl.ReserveN(key, now, 1)
+}
+
+// ReserveN takes n tokens from key's bucket at now, for a request that
+// costs n predictions (an explanation runs the model dozens of times).
+// It needs min(n, burst) tokens in the bucket; the rest of n, beyond a
+// full burst, is taken as debt, so that the client's next request waits
+// until the bucket has refilled that much. When the bucket holds too few
+// tokens it takes nothing and returns ok false and how long until it
+// holds enough.
+func (rl *RateLimiter) ReserveN(key netip.Prefix, now time.Time, n int) (ok bool, retryAfter time.Duration) {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	lim := rl.clients.getOrAdd(key, now, func() *rate.Limiter { return rate.NewLimiter(rl.limit, rl.burst) })
-	res := lim.ReserveN(now, 1)
+	first := min(max(n, 1), rl.burst)
+	res := lim.ReserveN(now, first)
 	if !res.OK() {
 		// Only when burst < 1, which NewRateLimiter prevents.
 		return false, time.Second
@@ -60,6 +72,10 @@ func (rl *RateLimiter) Reserve(key netip.Prefix, now time.Time) (ok bool, retryA
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return false, d
+	}
+	// The debt: reservations taken and kept, whatever their delay.
+	for left := n - first; left > 0; left -= rl.burst {
+		lim.ReserveN(now, min(left, rl.burst))
 	}
 	return true, 0
 }

@@ -86,3 +86,37 @@ func TestRateLimiterMemory(t *testing.T) {
 		t.Error("a forgotten idle client was refused")
 	}
 }
+
+// TestRateLimiterReserveN checks requests that cost several predictions:
+// up to a burst they need that many tokens; beyond it a full bucket, and
+// the rest is debt the next request waits out.
+func TestRateLimiterReserveN(t *testing.T) {
+	a := netip.MustParsePrefix("203.0.113.7/32")
+	t0 := time.Unix(1_700_000_000, 0)
+	type step struct {
+		at    time.Duration
+		n     int
+		ok    bool
+		retry time.Duration
+	}
+	for _, tt := range []struct {
+		name  string
+		steps []step
+	}{
+		{"within the burst", []step{{0, 15, true, 0}, {0, 5, true, 0}, {0, 1, false, 100 * time.Millisecond}}},
+		{"needs n tokens, refused takes none", []step{{0, 15, true, 0}, {0, 10, false, 500 * time.Millisecond},
+			{0, 5, true, 0}}},
+		{"beyond the burst: a full bucket, then debt", []step{{0, 65, true, 0}, {0, 1, false, 4600 * time.Millisecond},
+			{4600 * time.Millisecond, 1, true, 0}}},
+		{"beyond the burst needs a full bucket", []step{{0, 1, true, 0}, {0, 65, false, 100 * time.Millisecond},
+			{100 * time.Millisecond, 65, true, 0}}},
+	} {
+		rl := NewRateLimiter(10, 20)
+		for i, s := range tt.steps {
+			ok, retry := rl.ReserveN(a, t0.Add(s.at), s.n)
+			if ok != s.ok || retry != s.retry {
+				t.Errorf("%s: step %d (n %d at %v): ok %v retry %v, want %v %v", tt.name, i, s.n, s.at, ok, retry, s.ok, s.retry)
+			}
+		}
+	}
+}

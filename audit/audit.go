@@ -79,6 +79,9 @@ type Prediction struct {
 	Status      int      `json:"status"`
 	// ErrorCode is the code of the JSON error response, if any.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Inferences is the number of times the model ran for the request
+	// when it is more than once: an explanation's.
+	Inferences int `json:"inferences,omitempty"`
 	// Probing is set when the server's probing detector flagged the
 	// request: its client sent many near-identical but not identical
 	// images in a short time.

@@ -49,6 +49,9 @@ type modelResponse struct {
 	// MaxUpload is the upload limit in bytes, so the page can check a
 	// file before sending it.
 	MaxUpload int64 `json:"max_upload"`
+	// Explanations reports whether POST /api/v1/explain answers (the
+	// page's "Why?" toggle).
+	Explanations bool `json:"explanations"`
 }
 
 // handleModel describes the loaded model, or the one named by the query
@@ -59,7 +62,8 @@ func handleModel(s *server) http.Handler {
 		if !ok {
 			return
 		}
-		encode(w, http.StatusOK, modelResponse{Model: m.info(), Warning: m.c.Info().Warning, MaxUpload: s.cfg.MaxUpload})
+		encode(w, http.StatusOK, modelResponse{Model: m.info(), Warning: m.c.Info().Warning, MaxUpload: s.cfg.MaxUpload,
+			Explanations: s.explains()})
 	})
 }
 

@@ -54,13 +54,26 @@ func (s *server) inferBodyLimit(info classifier.ModelInfo) int64 {
 
 // infer serves a protocol request for model m as handlePredict serves
 // one upload: per-client admission, the pending bound, the body read
-// within its limit and parsed by parse, one more rate-limit token for
-// each item past the first, then each item through classifyItem. It answers
+// within its limit and parsed by parse, more rate-limit tokens for the
+// items past the first, then each item through classifyItem. It answers
 // errors itself (in the protocols' form) and returns the probabilities
 // in order, and true, on success.
 func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 	parse func(body []byte) ([]inferItem, *uploadError)) (probs []float32, ok bool) {
+	probs, _, ok = s.inferOrExplain(w, r, m, nil, parse)
+	return probs, ok
+}
+
+// inferOrExplain is infer, or with ex not nil the explanation of each item
+// (explainItem), each costing ex's inferences to the rate limit; it then
+// returns the explanations too.
+func (s *server) inferOrExplain(w http.ResponseWriter, r *http.Request, m servedModel, ex *explainRequest,
+	parse func(body []byte) ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ok bool) {
 	start := time.Now()
+	cost := 1
+	if ex != nil {
+		cost = ex.opt.Inferences()
+	}
 	info := m.c.Info()
 	status := http.StatusInternalServerError
 	defer func() { s.metrics.countInference(s.modelLabel(m), status) }()
@@ -69,52 +82,45 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 		addLogAttrs(r.Context(), "infer_error", ue.message)
 		errorJSON(w, ue.status, ue.code, ue.message, "")
 	}
-	if !s.admitClient(w, r, "") {
+	if !s.admitClient(w, r, cost, "") {
 		status = http.StatusTooManyRequests
-		return nil, false
+		return nil, nil, false
 	}
 	release, refused := s.admit(w, r)
 	if refused != nil {
 		fail(refused)
-		return nil, false
+		return nil, nil, false
 	}
 	defer release()
 
-	limit := s.inferBodyLimit(info)
-	tooLarge := &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
-		fmt.Sprintf("the request is larger than the limit of %d bytes", limit)}
-	var items []inferItem
-	ue := func() *uploadError {
-		if r.ContentLength > limit {
-			return tooLarge
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		if err != nil {
-			return bodyError(err, tooLarge)
-		}
-		var ue *uploadError
-		items, ue = parse(body)
-		return ue
-	}()
+	items, ue := s.readItems(w, r, info, parse)
 	s.observeStage(r.Context(), stageRead, start, time.Now())
 	if ue != nil {
 		fail(ue)
-		return nil, false
+		return nil, nil, false
 	}
-	if !s.admitMore(w, r, len(items)-1) {
+	if !s.admitMore(w, r, (len(items)-1)*cost) {
 		status = http.StatusTooManyRequests
-		return nil, false
+		return nil, nil, false
 	}
 	probs = make([]float32, len(items))
 	for i, it := range items {
-		payload, sum := digest(it)
-		res, ue := s.classifyItem(w, r, start, m, it, payload, sum)
+		var res classifier.Result
+		var ue *uploadError
+		if ex != nil {
+			var e explanation
+			res, e, ue = s.explainItem(w, r, start, m, it, *ex)
+			exs = append(exs, e)
+		} else {
+			payload, sum := digest(it)
+			res, ue = s.classifyItem(w, r, start, m, it, payload, sum)
+		}
 		if ue != nil {
 			if len(items) > 1 {
 				ue.message = fmt.Sprintf("item %d: %s", i, ue.message)
 			}
 			fail(ue)
-			return nil, false
+			return nil, nil, false
 		}
 		probs[i] = res.Probability
 		if s.cfg.LabelOnly { // the label only: 1 husky, 0 not
@@ -126,7 +132,24 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 	}
 	addLogAttrs(r.Context(), "items", len(items))
 	status = http.StatusOK
-	return probs, true
+	return probs, exs, true
+}
+
+// readItems reads a protocol request's body within its limit
+// (inferBodyLimit) and parses its items with parse.
+func (s *server) readItems(w http.ResponseWriter, r *http.Request, info classifier.ModelInfo,
+	parse func(body []byte) ([]inferItem, *uploadError)) ([]inferItem, *uploadError) {
+	limit := s.inferBodyLimit(info)
+	tooLarge := &uploadError{http.StatusRequestEntityTooLarge, codeTooLarge,
+		fmt.Sprintf("the request is larger than the limit of %d bytes", limit)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err, tooLarge)
+	}
+	return parse(body)
 }
 
 // admitMore takes n more tokens of the client's rate limit, for the items
@@ -136,17 +159,17 @@ func (s *server) admitMore(w http.ResponseWriter, r *http.Request, n int) bool {
 	if s.limiter == nil {
 		return true
 	}
-	key, now := abuse.Key(clientOf(r.Context()).Addr), time.Now()
-	for range n {
-		if ok, wait := s.limiter.Reserve(key, now); !ok {
-			s.metrics.rateLimited.Inc()
-			s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
-				"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
-				s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), "")
-			return false
-		}
+	if n <= 0 {
+		return true
 	}
-	return true
+	ok, wait := s.limiter.ReserveN(abuse.Key(clientOf(r.Context()).Addr), time.Now(), n)
+	if !ok {
+		s.metrics.rateLimited.Inc()
+		s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
+			"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
+			s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), "")
+	}
+	return ok
 }
 
 // imageItems makes the items of encoded images, refusing one larger

@@ -49,13 +49,25 @@ func (it inferItem) bytes() []byte {
 // model failures are logged here.
 func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte) (classifier.Result, *uploadError) {
+	return s.pipeline(w, r, start, m, it, payload, sum, 1, func(release func()) (classifier.Result, error) {
+		return s.run(m.c, it, release)
+	})
+}
+
+// pipeline is classifyItem with the model's work given: exec runs under
+// the inference slot, which it gives back with release (even if it
+// panics), and costs n inferences, as the probing detector and the audit
+// record count it (an explanation runs the model dozens of times).
+func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
+	it inferItem, payload []byte, sum [32]byte, n int,
+	exec func(release func()) (classifier.Result, error)) (classifier.Result, *uploadError) {
 	defer s.cfg.Drain.enter()()
 	info := m.c.Info()
 	var (
 		res          classifier.Result
 		status, code = http.StatusInternalServerError, codeInternal // what a panic leaves
 	)
-	defer func() { s.auditPrediction(r, start, info, len(payload), &sum, res, status, code) }()
+	defer func() { s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n) }()
 	fail := func(st int, c, msg string) (classifier.Result, *uploadError) {
 		status, code = st, c
 		return res, &uploadError{st, c, msg}
@@ -70,7 +82,7 @@ func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time
 		s.metrics.rejected.WithLabelValues("busy").Inc()
 		return fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 	}
-	res, err = s.run(m.c, it, release)
+	res, err = exec(release)
 	s.observeClassify(r.Context(), time.Now(), res.Timings)
 	if err != nil {
 		st, c, msg := classifyError(err)
@@ -79,7 +91,7 @@ func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time
 		}
 		return fail(st, c, msg)
 	}
-	if block, msg := s.checkProbing(w, r, sum, res.PHash); block {
+	if block, msg := s.checkProbing(w, r, sum, res.PHash, n); block {
 		return fail(http.StatusTooManyRequests, codeProbing, msg)
 	}
 	status, code = http.StatusOK, ""
@@ -177,9 +189,10 @@ func (s *server) acquire(ctx context.Context) (release func(), err error) {
 
 // auditPrediction records the outcome of a prediction request whose
 // upload was read or refused: never the image, only its size and, where
-// sum is not nil, its hash.
+// sum is not nil, its hash. n is the inferences the request cost, above 1
+// for an explanation.
 func (s *server) auditPrediction(r *http.Request, start time.Time, info classifier.ModelInfo,
-	size int, sum *[32]byte, res classifier.Result, status int, code string) {
+	size int, sum *[32]byte, res classifier.Result, status int, code string, n int) {
 	if s.cfg.Audit == nil {
 		return
 	}
@@ -195,6 +208,9 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 		LatencyMS:   float64(time.Since(start).Microseconds()) / 1000,
 		Status:      status,
 		ErrorCode:   code,
+	}
+	if n > 1 {
+		ev.Inferences = n
 	}
 	if cl := clientOf(r.Context()); cl.Forwarded {
 		ev.ForwardedFor = cl.String()

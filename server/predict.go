@@ -80,7 +80,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 
 		// Per-client limits come first: a client over them costs neither
 		// a pending place nor the reading of its upload.
-		if !s.admitClient(w, r, info.Warning) {
+		if !s.admitClient(w, r, 1, info.Warning) {
 			status = http.StatusTooManyRequests
 			return
 		}
@@ -101,7 +101,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 				ue = bodyError(err, nil)
 			}
 			addLogAttrs(r.Context(), "upload_error", ue.message)
-			s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code)
+			s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code, 1)
 			fail(ue)
 			return
 		}

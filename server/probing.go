@@ -25,17 +25,18 @@ func (s *server) probingBlocked(w http.ResponseWriter, r *http.Request, c *clien
 
 // checkProbing records a classified upload of the request's client in
 // the probing detector (sha is the upload's SHA-256, phash its perceptual
-// hash). When the client is flagged it counts, logs and marks the request
+// hash), as n near-identical uploads when the model ran n times on
+// variations of it (abuse.ProbeDetector.ObserveN). When the client is flagged it counts, logs and marks the request
 // for the audit record; with Config.BlockProbing it then sets Retry-After
 // and returns block true and the message: the caller answers 429
 // codeProbing instead of the verdict.
-func (s *server) checkProbing(w http.ResponseWriter, r *http.Request, sha [32]byte, phash uint64) (block bool, message string) {
+func (s *server) checkProbing(w http.ResponseWriter, r *http.Request, sha [32]byte, phash uint64, n int) (block bool, message string) {
 	if s.probes == nil {
 		return false, ""
 	}
 	c := clientOf(r.Context())
 	key, now := abuse.Key(c.Addr), time.Now()
-	count, flagged := s.probes.Observe(key, now, sha, phash)
+	count, flagged := s.probes.ObserveN(key, now, sha, phash, n)
 	if !flagged {
 		return false, ""
 	}

@@ -20,16 +20,22 @@ func retryAfterSeconds(d time.Duration) string {
 // a prediction request's body is read or a slot is taken: the rate limit,
 // then (with Config.BlockProbing) the block of a client flagged for
 // probing. It answers 429 with Retry-After and returns false when the
-// request is refused. warning is the model warning for the error body.
-func (s *server) admitClient(w http.ResponseWriter, r *http.Request, warning string) bool {
+// request is refused. cost is the predictions the request counts as (an
+// explanation runs the model dozens of times: abuse.RateLimiter.ReserveN);
+// warning is the model warning for the error body.
+func (s *server) admitClient(w http.ResponseWriter, r *http.Request, cost int, warning string) bool {
 	c := clientOf(r.Context())
 	now := time.Now()
 	if s.limiter != nil {
-		if ok, wait := s.limiter.Reserve(abuse.Key(c.Addr), now); !ok {
+		if ok, wait := s.limiter.ReserveN(abuse.Key(c.Addr), now, cost); !ok {
 			s.metrics.rateLimited.Inc()
+			what := ""
+			if cost > 1 {
+				what = fmt.Sprintf(" (this one counts as %d)", cost)
+			}
 			s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
-				"too many prediction requests from your address: the limit is %g per second, in bursts of up to %d; try again in %s seconds",
-				s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), warning)
+				"too many prediction requests from your address%s: the limit is %g per second, in bursts of up to %d; try again in %s seconds",
+				what, s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), warning)
 			return false
 		}
 	}

@@ -12,6 +12,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/huskyai", "/huskyai/", allow(predict, http.MethodPost))
 	s.handle(mux, "/huskyai/{$}", "/huskyai/", allow(predict, http.MethodPost))
 	s.handle(mux, "/api/v1/predict", "/api/v1/predict", allow(handlePredict(s, true), http.MethodPost))
+	s.handle(mux, "/api/v1/explain", "/api/v1/explain", allow(handleExplain(s), http.MethodPost))
 	s.handle(mux, "/api/v1/model", "/api/v1/model", allow(handleModel(s), http.MethodGet))
 	s.handle(mux, "/api/v1/models", "/api/v1/models", allow(handleModels(s), http.MethodGet))
 

@@ -108,6 +108,11 @@ type Config struct {
 	// responses: they carry the label and text only, so that a client
 	// learns as little as possible about the model per query.
 	LabelOnly bool
+	// NoExplain turns explanations off (POST /api/v1/explain and
+	// :explain answer 403): each runs the model dozens of times on
+	// variations of one picture, which tells a client probing the model
+	// much. LabelOnly implies it.
+	NoExplain bool
 	// ProbeThreshold is the number of near-identical but not identical
 	// images from one client within ProbeWindow from which its
 	// predictions are flagged as probing (metric, warning, audit). Zero

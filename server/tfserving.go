@@ -4,7 +4,8 @@ package server
 // (pipeline.go): GET /v1/models/{model}[/versions/{version}] (model
 // status), GET .../metadata (the serving signature) and POST
 // /v1/models/{model}[/versions/{version}]:predict, in the row (instances)
-// and columnar (inputs) formats.
+// and columnar (inputs) formats; and KServe's V1 :explain verb, the same
+// request answered with predictions and explanations (explain.go).
 
 import (
 	"bytes"
@@ -28,6 +29,9 @@ type tfPredictRequest struct {
 type tfPredictResponse struct {
 	Predictions [][1]float32 `json:"predictions,omitempty"`
 	Outputs     [][1]float32 `json:"outputs,omitempty"`
+	// Explanations are the answer of KServe's :explain, one per instance
+	// (with the predictions, as KServe's V1 protocol has it).
+	Explanations []explanation `json:"explanations,omitempty"`
 	// Warning is the placeholder model's warning.
 	Warning string `json:"warning,omitempty"`
 }
@@ -70,10 +74,10 @@ func handleTFServing(s *server) http.Handler {
 		want := http.MethodGet
 		switch verb {
 		case "":
-		case "predict":
+		case "predict", "explain":
 			want = http.MethodPost
 		default:
-			errorJSON(w, http.StatusNotFound, codeNotFound, "only :predict is served, not :"+verb, "")
+			errorJSON(w, http.StatusNotFound, codeNotFound, "only :predict and :explain are served, not :"+verb, "")
 			return
 		}
 		if r.Method != want && !(want == http.MethodGet && r.Method == http.MethodHead) {
@@ -93,8 +97,20 @@ func handleTFServing(s *server) http.Handler {
 			encode(w, http.StatusOK, s.tfStatus(m, version))
 			return
 		}
+		var ex *explainRequest
+		if verb == "explain" {
+			if s.explainsOff(w) {
+				return
+			}
+			req, ue := parseExplainQuery(r.URL.Query())
+			if ue != nil {
+				errorJSON(w, ue.status, ue.code, ue.message, "")
+				return
+			}
+			ex = &req
+		}
 		columnar := false
-		probs, ok := s.infer(w, r, m, func(body []byte) ([]inferItem, *uploadError) {
+		probs, exs, ok := s.inferOrExplain(w, r, m, ex, func(body []byte) ([]inferItem, *uploadError) {
 			var items []inferItem
 			var ue *uploadError
 			items, columnar, ue = s.parseTF(body, m)
@@ -107,7 +123,7 @@ func handleTFServing(s *server) http.Handler {
 		for i, p := range probs {
 			rows[i] = [1]float32{p}
 		}
-		resp := tfPredictResponse{Predictions: rows, Warning: m.c.Info().Warning}
+		resp := tfPredictResponse{Predictions: rows, Explanations: exs, Warning: m.c.Info().Warning}
 		if columnar {
 			resp.Predictions, resp.Outputs = nil, rows
 		}

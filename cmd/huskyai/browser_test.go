@@ -23,7 +23,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/defaultmodel"
+	"github.com/huskyai/huskyai/explain"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
@@ -487,8 +489,64 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 
+	// "Why?": the heatmap of POST /api/v1/explain in place of the photo,
+	// its summary in words (the text alternative) and the legend; pressed
+	// again, the photo. Last, since an explanation counts as 65
+	// predictions for the rate limit: the page waits the second it may be
+	// asked to.
+	t.Run("why", func(t *testing.T) {
+		if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(s.url)); err != nil {
+			t.Fatalf("loading %s: %v", s.url, err)
+		}
+		poll(t, "model information", `document.querySelector("#model").textContent !== ""`)
+		stale(t)
+		upload(t, "file", "portrait.png")
+		checkVerdict(t, "portrait photo", want["portrait.png"])
+		if got := eval(t, `[document.querySelector("#why").hidden, document.querySelector("#why").getAttribute("aria-pressed")].join()`); got != "false,false" {
+			t.Fatalf("Why? button hidden, pressed: %s; want false,false", got)
+		}
+		if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("why"), chromedp.NodeVisible)); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "explanation", `!document.querySelector("#why-image").hidden && document.querySelector("#why-image").complete && document.querySelector("#why-text").textContent !== ""`)
+		summary := explainLocally(t, portrait)
+		if got := text(t, "why-text"); got != summary {
+			t.Errorf("the page's explanation %q; the engine's %q", got, summary)
+		}
+		if got := eval(t, `[document.querySelector("#why").getAttribute("aria-pressed"), document.querySelector("#preview").hidden, document.querySelector("#why-image").alt.includes(document.querySelector("#why-text").textContent), document.querySelector("#why-image").naturalWidth * 720 === document.querySelector("#why-image").naturalHeight * 480].join()`); got != "true,true,true,true" {
+			t.Errorf("pressed, photo hidden, heatmap alt has the summary, heatmap of the photo's aspect: %s; want all true", got)
+		}
+		eval(t, `document.activeElement.blur(); "ok"`)
+		screenshot(t, filepath.Join(t.ArtifactDir(), "why.png"), filepath.Join("..", "..", "docs", "page-why.png"))
+		if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("why"), chromedp.NodeVisible)); err != nil {
+			t.Fatal(err)
+		}
+		if got := eval(t, `[document.querySelector("#why").getAttribute("aria-pressed"), document.querySelector("#preview").hidden, document.querySelector("#why-image").hidden, document.querySelector("#why-box").hidden].join()`); got != "false,false,true,true" {
+			t.Errorf("pressed again: pressed, photo hidden, heatmap hidden, legend hidden: %s; want false,false,true,true", got)
+		}
+	})
+
 	if c := console.String(); c != "" {
 		t.Errorf("console errors:\n%s", c)
 	}
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// explainLocally is the summary of the embedded model's explanation of
+// img, computed here with package explain as the server computes it.
+func explainLocally(t *testing.T, img []byte) string {
+	t.Helper()
+	c, err := classifier.LoadDefault(classifier.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Prepare(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := explain.Explain(p.X, c.Info().Input, explain.ForClassifier(c, nil), explain.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Summary()
 }

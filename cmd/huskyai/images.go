@@ -384,13 +384,15 @@ func list(names []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
-// classifyEach runs the images that tasks produce through c.Classify on
-// workers goroutines and calls each with every task's result, in task
+// classifyEach runs the images that tasks produce through classify
+// (Classifier.Classify, or a function around it, given the task's index
+// too) on workers goroutines and calls each with every task's result, in
+// task
 // order, as soon as that task and all those before it are done; progress,
 // if not nil, is called after each image with the number done. Both are
 // called from the calling goroutine. It returns ctx's error if ctx was
 // cancelled, or the first error of each, after which it stops.
-func classifyEach(ctx context.Context, c *classifier.Classifier, tasks []func() ([]byte, error), workers int,
+func classifyEach(ctx context.Context, classify func(i int, img []byte) (classifier.Result, error), tasks []func() ([]byte, error), workers int,
 	progress func(done, total int), each func(i int, r classifier.Result, err error) error) error {
 	type result struct {
 		r   classifier.Result
@@ -408,7 +410,7 @@ func classifyEach(ctx context.Context, c *classifier.Classifier, tasks []func() 
 				data, err := tasks[i]()
 				var r classifier.Result
 				if err == nil {
-					r, err = c.Classify(data)
+					r, err = classify(i, data)
 				}
 				results[i] = result{r, err}
 				done <- i
@@ -457,7 +459,8 @@ func classifyEach(ctx context.Context, c *classifier.Classifier, tasks []func() 
 func classifyAll(ctx context.Context, c *classifier.Classifier, tasks []func() ([]byte, error), workers int, progress func(done, total int)) ([]float64, []error, error) {
 	probs := make([]float64, len(tasks))
 	errs := make([]error, len(tasks))
-	err := classifyEach(ctx, c, tasks, workers, progress, func(i int, r classifier.Result, err error) error {
+	classify := func(_ int, img []byte) (classifier.Result, error) { return c.Classify(img) }
+	err := classifyEach(ctx, classify, tasks, workers, progress, func(i int, r classifier.Result, err error) error {
 		probs[i], errs[i] = float64(r.Probability), err
 		return nil
 	})

@@ -23,6 +23,10 @@ type predictLine struct {
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
 	Model  string `json:"model"`
+	// Why and Explanation are, with --explain, the explanation's summary
+	// and the path of its heatmap overlay.
+	Why         string `json:"why,omitempty"`
+	Explanation string `json:"explanation,omitempty"`
 }
 
 // maxImageFile bounds the size of an image file read by predict, as the
@@ -71,6 +75,8 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	cf.register(fs, getenv)
 	precision := fs.Int("score-precision", huskyai.DefaultScorePrecision, "decimals of the percent score (0..10)")
 	format := fs.String("format", "", "output: jsonl, csv or table (default: table on a terminal, jsonl otherwise)")
+	var ex explainFlags
+	ex.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), predictUsage)
 		fs.PrintDefaults()
@@ -111,7 +117,11 @@ func runPredict(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	return predictAll(ctx, m, inputs, cf.workers, out, isTerminal(stdout), stderr)
+	classify, err := ex.classify(m.Classifier, inputs)
+	if err != nil {
+		return err
+	}
+	return predictAll(ctx, m, inputs, classify, cf.workers, out, isTerminal(stdout), stderr)
 }
 
 // checkPredictFlags checks --format (choosing its default for stdout) and
@@ -136,7 +146,8 @@ func checkPredictFlags(format *string, precision int, stdout io.Writer) error {
 // per image to out in input order and an error line per failure to
 // stderr, then the summary line. It returns errReported when an image
 // failed.
-func predictAll(ctx context.Context, m *loadedModel, inputs []predictInput, workers int, out *predictWriter, outIsTerm bool, stderr io.Writer) error {
+func predictAll(ctx context.Context, m *loadedModel, inputs []predictInput, classify func(i int, img []byte) (explained, error),
+	workers int, out *predictWriter, outIsTerm bool, stderr io.Writer) error {
 	bar := newProgress(stderr)
 	tasks := make([]func() ([]byte, error), len(inputs))
 	for i, in := range inputs {
@@ -144,7 +155,13 @@ func predictAll(ctx context.Context, m *loadedModel, inputs []predictInput, work
 	}
 	var husky, notHusky, failed int
 	start := time.Now()
-	err := classifyEach(ctx, m.Classifier, tasks, workers, bar.callback(), func(i int, r classifier.Result, err error) error {
+	why := make([]explained, len(inputs))
+	run := func(i int, img []byte) (classifier.Result, error) {
+		e, err := classify(i, img)
+		why[i] = e
+		return e.Result, err
+	}
+	err := classifyEach(ctx, run, tasks, workers, bar.callback(), func(i int, r classifier.Result, err error) error {
 		if err != nil {
 			failed++
 			bar.clear()
@@ -159,7 +176,8 @@ func predictAll(ctx context.Context, m *loadedModel, inputs []predictInput, work
 		if outIsTerm {
 			bar.clear()
 		}
-		return out.write(predictLine{File: inputs[i].name, Verdict: r.Verdict, Width: r.Image.Width, Height: r.Image.Height, Model: m.Name})
+		return out.write(predictLine{File: inputs[i].name, Verdict: r.Verdict, Width: r.Image.Width, Height: r.Image.Height, Model: m.Name,
+			Why: why[i].summary, Explanation: why[i].overlay})
 	})
 	bar.clear()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai/abuse"
+	"github.com/huskyai/huskyai/explain"
 )
 
 // Defaults of the abuse flags of "huskyai serve".
@@ -33,6 +34,7 @@ type abuseFlags struct {
 	rateLimit      float64
 	rateBurst      int
 	labelOnly      bool
+	noExplain      bool
 	probeThreshold int
 	probeWindow    time.Duration
 	probeDistance  int
@@ -45,6 +47,7 @@ func (a *abuseFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&a.rateLimit, "rate-limit", defaultRateLimit, "prediction requests per second allowed to one client (an IPv4 address or an IPv6 /64)\non average; more get 429 rate_limited with Retry-After before their upload is read;\n0 turns the limit off")
 	fs.IntVar(&a.rateBurst, "rate-burst", defaultRateBurst, "prediction requests one client may send at once before --rate-limit applies")
 	fs.BoolVar(&a.labelOnly, "label-only", false, "answer predictions with the label and text only: no probability, no score (the\noriginal contract's \"score\" is then absent), so a client learns less about the model")
+	fs.BoolVar(&a.noExplain, "no-explain", false, "turn explanations off (POST /api/v1/explain, :explain, the page's \"Why?\"): each runs\nthe model 5 to 65 times on variations of one picture and counts as that many\npredictions for --rate-limit and --probe-threshold; --label-only implies it")
 	fs.IntVar(&a.probeThreshold, "probe-threshold", defaultProbeThreshold, fmt.Sprintf("flag a client as probing the model once this many of its images within\n--probe-window are near-identical (perceptual hash within --probe-distance bits) but\nnot byte-identical: a warning, huskyai_probing_flagged_total and the audit record's\n\"probing\"; 0 turns the detector off, else 2..%d", abuse.MaxProbeThreshold))
 	fs.DurationVar(&a.probeWindow, "probe-window", abuse.DefaultProbeWindow, "the probing detector's sliding window")
 	fs.IntVar(&a.probeDistance, "probe-distance", abuse.DefaultProbeDistance, fmt.Sprintf("largest number of differing bits of the 64-bit perceptual hashes of two\nnear-identical images, 1..%d", maxProbeDistance))
@@ -75,11 +78,15 @@ func (a *abuseFlags) log(logger *slog.Logger) {
 	logger.Info("abuse defences",
 		"trusted_proxies", a.trustedProxies.String(),
 		"rate_limit", a.rateLimit, "rate_burst", a.rateBurst,
-		"label_only", a.labelOnly,
+		"label_only", a.labelOnly, "explanations", !a.noExplain && !a.labelOnly,
 		"probe_threshold", a.probeThreshold, "probe_window", a.probeWindow.String(),
 		"probe_distance", a.probeDistance, "block_probing", a.blockProbing)
 	if a.rateLimit == 0 {
 		logger.Warn("--rate-limit 0: prediction requests are not limited per client")
+	}
+	if a.blockProbing && !a.noExplain && !a.labelOnly && a.probeThreshold <= explain.MaxInferences {
+		logger.Warn("--block-probing with explanations on: an explanation counts as up to this many near-identical images, so a client that asks for one is then blocked; raise --probe-threshold or use --no-explain",
+			"explanation_inferences", explain.MaxInferences, "probe_threshold", a.probeThreshold)
 	}
 }
 

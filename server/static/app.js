@@ -1,12 +1,16 @@
 // The upload page of huskyai: choose, drop, paste or photograph an image,
-// upload it with progress, show the verdict. No inline script, no
-// third-party code.
+// upload it with progress, show the verdict, and on request why (a
+// heatmap from POST /api/v1/explain). No inline script, no third-party
+// code.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const form = $("form"), drop = $("drop"), input = $("file"), camera = $("camera");
   let maxUpload = 10 * 1024 * 1024;
+  // Explanations: whether the server gives them, the file the verdict is
+  // about, and its explanation once fetched (an object URL and a summary).
+  let explains = false, lastFile = null, why = null;
 
   function show(el, on) { el.hidden = !on; }
 
@@ -46,6 +50,7 @@
       $("warning").textContent = "Warning: " + m.warning;
       show($("warning"), true);
     }
+    explains = m.explanations === true;
     if (m.max_upload) {
       maxUpload = m.max_upload;
       $("max-upload").textContent = mib(maxUpload);
@@ -112,6 +117,8 @@
     if (img.src) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(file);
     show($("preview-box"), true);
+    lastFile = file;
+    resetWhy();
 
     const data = new FormData();
     data.append("file", file);
@@ -159,9 +166,80 @@
       $("score").textContent = placeholder ? "The model is an untrained placeholder, so this means nothing." : "";
     }
     show($("score"), !!$("score").textContent);
+    show($("why"), explains && scored && !r.warning);
     show($("result"), true);
     revealAfterPreview($("result"));
   }
+
+  // resetWhy forgets the explanation of the previous photo.
+  function resetWhy() {
+    if (why) URL.revokeObjectURL(why.url);
+    why = null;
+    showWhy(false);
+    show($("why"), false);
+    show($("why-status"), false);
+  }
+
+  // showWhy shows the heatmap instead of the photo, and its summary and
+  // legend, or the photo again.
+  function showWhy(on) {
+    $("why").setAttribute("aria-pressed", on ? "true" : "false");
+    show($("why-image"), on);
+    show($("preview"), !on);
+    show($("why-box"), on);
+  }
+
+  function whyStatus(msg) {
+    $("why-status").textContent = msg;
+    show($("why-status"), !!msg);
+  }
+
+  // explainFile asks the server why it answered as it did about file. An
+  // explanation counts as many predictions for the rate limit: right
+  // after the verdict the server may ask for a second's patience, which
+  // is waited for once.
+  function explainFile(file, retried) {
+    const data = new FormData();
+    data.append("file", file);
+    whyStatus("Working out which parts of the photo mattered…");
+    const xhr = new XMLHttpRequest();
+    xhr.addEventListener("load", () => {
+      if (file !== lastFile) return; // another photo meanwhile
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+      const wait = parseInt(xhr.getResponseHeader("Retry-After") || "", 10);
+      if (xhr.status === 429 && !retried && wait > 0 && wait <= 3 && !(body && body.error && body.error.code === "probing_suspected")) {
+        setTimeout(() => explainFile(file, true), wait * 1000);
+        return;
+      }
+      if (xhr.status !== 200 || !body || !body.explanation || !body.explanation.overlay_png) {
+        whyStatus(errorMessage(xhr, body));
+        return;
+      }
+      const png = Uint8Array.from(atob(body.explanation.overlay_png), (c) => c.charCodeAt(0));
+      why = { url: URL.createObjectURL(new Blob([png], { type: "image/png" })), summary: body.explanation.summary };
+      const img = $("why-image");
+      img.src = why.url;
+      img.alt = "Heatmap over the photo. " + why.summary;
+      $("why-text").textContent = why.summary;
+      whyStatus("");
+      showWhy(true);
+    });
+    xhr.addEventListener("error", () => whyStatus("The explanation failed: the server could not be reached."));
+    xhr.open("POST", "/api/v1/explain?overlay=true");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.send(data);
+  }
+
+  $("why").addEventListener("click", () => {
+    if ($("why").getAttribute("aria-pressed") === "true") {
+      showWhy(false);
+    } else if (why) {
+      showWhy(true);
+    } else if (lastFile) {
+      explainFile(lastFile, false);
+    }
+  });
 
   // picked uploads the file chosen in a file input, then empties the
   // input: choosing the same file again is a change, and uploads it again.
