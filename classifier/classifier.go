@@ -246,6 +246,23 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 	return p, nil
 }
 
+// PrepareMemory estimates, from img's header alone, the most memory
+// Prepare(img) allocates: imageprep.DecodeMemory for the model's input
+// size, the copy of a centre crop, and the tensor. Its errors are the
+// header errors Prepare would return (*imageprep.Error), with the image
+// described as far as the header goes.
+func (c *Classifier) PrepareMemory(img []byte) (int64, imageprep.Info, error) {
+	in := c.e.InputShape()
+	n, info, err := imageprep.DecodeMemory(img, c.opt.MaxPixels, in.W, in.H)
+	if err != nil {
+		return 0, info, err
+	}
+	if c.opt.CenterCrop > 0 && c.opt.CenterCrop < 1 {
+		n += 3 * int64(info.Width) * int64(info.Height)
+	}
+	return n + 4*int64(in.Size()), info, nil
+}
+
 // batchInputs holds the buffers InferBatch lays a batch's tensors out in.
 var batchInputs sync.Pool
 

@@ -152,10 +152,14 @@ func Decode(data []byte, maxPixels int64) (*RGB, string, error) {
 	return m, format, err
 }
 
-func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
+// header sniffs data and reads its header: the format and the declared
+// size (as stored, before any Exif orientation), refused with Decode's
+// errors when the format is unknown, the header broken or empty, or
+// the size over maxPixels (zero or negative: DefaultMaxPixels).
+func header(data []byte, maxPixels int64) (image.Config, Info, error) {
 	format, ok := Sniff(data)
 	if !ok {
-		return nil, Info{}, "", &Error{Kind: Unsupported, prefix: bytes.Clone(data[:min(len(data), 8)])}
+		return image.Config{}, Info{}, &Error{Kind: Unsupported, prefix: bytes.Clone(data[:min(len(data), 8)])}
 	}
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
@@ -172,18 +176,28 @@ func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
 		cfg, err = gif.DecodeConfig(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, info, format, &Error{Kind: Undecodable, Format: format, Err: err}
+		return cfg, info, &Error{Kind: Undecodable, Format: format, Err: err}
 	}
 	w, h := cfg.Width, cfg.Height
 	info.Width, info.Height = w, h
-	undecodable := func(err error) (*RGB, Info, string, error) {
-		return nil, info, format, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: err}
-	}
 	if w <= 0 || h <= 0 {
-		return undecodable(errEmpty)
+		return cfg, info, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: errEmpty}
 	}
 	if int64(w)*int64(h) > maxPixels {
-		return nil, info, format, &Error{Kind: TooLarge, Format: format, Width: w, Height: h, limit: maxPixels}
+		return cfg, info, &Error{Kind: TooLarge, Format: format, Width: w, Height: h, limit: maxPixels}
+	}
+	return cfg, info, nil
+}
+
+func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
+	cfg, info, err := header(data, maxPixels)
+	format := info.Format
+	if err != nil {
+		return nil, info, format, err
+	}
+	w, h := cfg.Width, cfg.Height
+	undecodable := func(err error) (*RGB, Info, string, error) {
+		return nil, info, format, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: err}
 	}
 	var img image.Image
 	switch format {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai/abuse"
+	"github.com/huskyai/huskyai/imageprep"
 )
 
 // clientPending counts each client's admitted prediction requests (keyed
@@ -100,4 +103,50 @@ func (g *rateReader) Read(p []byte) (int, error) {
 	n, err := g.ReadCloser.Read(p)
 	g.n += int64(n)
 	return n, err
+}
+
+// memoryEstimator is a model that tells, from an image's header, the
+// memory preparing it takes (classifier.Classifier.PrepareMemory).
+type memoryEstimator interface {
+	PrepareMemory(img []byte) (int64, imageprep.Info, error)
+}
+
+// codeTooCostly answers an image whose decode alone needs more than
+// Config.MaxDecodeMemory.
+const codeTooCostly = "image_too_costly"
+
+// reserveDecode reserves the memory that decoding its image will take, from
+// its header, within Config.MaxDecodeMemory: waiting for room at most the
+// queue timeout (then 503), refusing with 422 an image that alone needs
+// more than the budget, and with Prepare's own answer (415, 422) a header
+// Prepare would refuse. The returned func gives the memory back. Tensors,
+// models that cannot tell (test doubles, ONNX Runtime) and a server
+// without a budget reserve nothing.
+func (s *server) reserveDecode(ctx context.Context, c Classifier, it inferItem) (release func(), ue *uploadError) {
+	none := func() {}
+	me, ok := c.(memoryEstimator)
+	if it.tensor != nil || !ok || s.decodeMem == nil {
+		return none, nil
+	}
+	cost, info, err := me.PrepareMemory(it.img)
+	if err != nil {
+		st, code, msg := classifyError(err)
+		return none, &uploadError{st, code, msg}
+	}
+	if cost > s.cfg.MaxDecodeMemory {
+		return none, &uploadError{http.StatusUnprocessableEntity, codeTooCostly, fmt.Sprintf(
+			"decoding this %dx%d %s image would take about %d MiB of memory, more than this server allows for images (%d MiB)",
+			info.Width, info.Height, info.Format, (cost+1<<20-1)>>20, s.cfg.MaxDecodeMemory>>20)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueueTimeout)
+	defer cancel()
+	if err := s.decodeMem.Acquire(ctx, cost); err != nil {
+		s.metrics.rejected.WithLabelValues("memory").Inc()
+		return none, &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy decoding other images; try again in a moment"}
+	}
+	s.metrics.decodeMemory.Add(float64(cost))
+	return func() {
+		s.metrics.decodeMemory.Sub(float64(cost))
+		s.decodeMem.Release(cost)
+	}, nil
 }

@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/imageprep"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // TestPendingPerClient: one client's requests beyond MaxPendingPerClient
@@ -108,5 +111,103 @@ func TestMinUploadRate(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Errorf("a fast upload: %d", res.StatusCode)
+	}
+}
+
+// costlyFake is a fake whose images take cost bytes to prepare.
+type costlyFake struct {
+	*fake
+	cost int64
+}
+
+func (c costlyFake) PrepareMemory(img []byte) (int64, imageprep.Info, error) {
+	return c.cost, imageprep.Info{Format: "png", Width: 20, Height: 16}, nil
+}
+
+func (c costlyFake) Current() Classifier { return c }
+
+func (c costlyFake) Lookup(name, version string) (Classifier, string, string, bool) {
+	_, served, resolved, ok := c.fake.Lookup(name, version)
+	return c, served, resolved, ok
+}
+
+// TestDecodeMemoryAdmission: an image whose decode alone needs more than
+// MaxDecodeMemory gets 422 image_too_costly; one that must wait for room
+// longer than the queue timeout gets 503 (reason memory); the memory is
+// given back after each request; the embedded model's estimate is used
+// for real uploads.
+func TestDecodeMemoryAdmission(t *testing.T) {
+	img := encodeImage(t, "png", 20, 16)
+	post := func(h http.Handler) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+		req.Header.Set("Content-Type", "image/png")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	code := func(w *httptest.ResponseRecorder) string {
+		var e errorResponse
+		json.Unmarshal(w.Body.Bytes(), &e)
+		return e.Error.Code
+	}
+
+	// Too costly alone.
+	h := NewServer(nil, costlyFake{&fake{info: trainedInfo}, 2000}, Config{MaxDecodeMemory: 1000})
+	if w := post(h); w.Code != http.StatusUnprocessableEntity || code(w) != codeTooCostly {
+		t.Errorf("an image of 2000 bytes under a budget of 1000: %d %s", w.Code, w.Body)
+	}
+
+	// Waiting: the first request holds 600 of 1000 while it classifies.
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	blocking := &fake{info: trainedInfo, classify: func([]byte) (classifier.Result, error) {
+		entered <- struct{}{}
+		<-unblock
+		return classifier.Result{Verdict: huskyai.NewVerdict(0.9, 2)}, nil
+	}}
+	h = NewServer(nil, costlyFake{blocking, 600}, Config{MaxDecodeMemory: 1000, QueueTimeout: 50 * time.Millisecond, MaxInflight: 4})
+	first := make(chan *httptest.ResponseRecorder)
+	go func() { first <- post(h) }()
+	<-entered
+	if w := post(h); w.Code != http.StatusServiceUnavailable || code(w) != codeBusy || w.Header().Get("Retry-After") == "" {
+		t.Errorf("a second image of 600 while 600 of 1000 are taken: %d %s", w.Code, w.Body)
+	}
+	close(unblock)
+	if w := <-first; w.Code != http.StatusOK {
+		t.Errorf("the first request: %d %s", w.Code, w.Body)
+	}
+	go func() { <-entered }()
+	if w := post(h); w.Code != http.StatusOK {
+		t.Errorf("after the first request gave its memory back: %d %s", w.Code, w.Body)
+	}
+	metrics := httptest.NewRecorder()
+	h.ServeHTTP(metrics, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`huskyai_inference_rejected_total{reason="memory"} 1`, "huskyai_decode_memory_reserved_bytes 0"} {
+		if !strings.Contains(metrics.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// The embedded model: a 3000x3000 PNG header needs about 80 MB.
+	c, err := classifier.LoadDefault(classifier.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := encodeImage(t, "png", 3000, 3000)
+	need, _, err := c.PrepareMemory(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		budget int64
+		status int
+	}{{need - 1, http.StatusUnprocessableEntity}, {need, http.StatusOK}} {
+		h := NewServer(nil, modelstore.Fixed(c), Config{MaxDecodeMemory: tc.budget})
+		req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(big))
+		req.Header.Set("Content-Type", "image/png")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.status {
+			t.Errorf("a 3000x3000 PNG needing %d bytes, budget %d: %d %s", need, tc.budget, w.Code, w.Body)
+		}
 	}
 }

@@ -29,6 +29,9 @@ type metrics struct {
 	stages    *prometheus.HistogramVec
 	inference prometheus.Gauge
 	rejected  *prometheus.CounterVec
+	// decodeMemory is the memory reserved by the images being decoded
+	// (Config.MaxDecodeMemory).
+	decodeMemory prometheus.Gauge
 	// rateLimited counts predictions refused by the per-client rate
 	// limit; probingFlagged those the probing detector flagged.
 	rateLimited    prometheus.Counter
@@ -86,10 +89,14 @@ func newMetrics(reg *prometheus.Registry, current func() Classifier, status func
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "huskyai_inference_rejected_total",
-			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; pending: more than --max-pending requests admitted; client_pending: more than --max-pending-per-client from one client, answered 429).",
+			Help: "Predictions refused with 503, by reason (busy: no inference slot within the queue timeout; memory: no room in --max-decode-memory within the queue timeout; pending: more than --max-pending requests admitted; client_pending: more than --max-pending-per-client from one client, answered 429).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, newModelCollector(current, status),
+	m.decodeMemory = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "huskyai_decode_memory_reserved_bytes",
+		Help: "Memory reserved now by the images being decoded, as their headers tell it (bounded by --max-decode-memory).",
+	})
+	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, m.decodeMemory, newModelCollector(current, status),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "huskyai_rate_limited_total",

@@ -77,6 +77,11 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Tim
 			return fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, msgNotAnImage)
 		}
 	}
+	releaseMemory, ue := s.reserveDecode(r.Context(), m.c, it)
+	if ue != nil {
+		return fail(ue.status, ue.code, ue.message)
+	}
+	defer releaseMemory()
 	release, err := s.acquire(r.Context())
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("busy").Inc()

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/abuse"
 	"github.com/huskyai/huskyai/audit"
@@ -40,6 +42,9 @@ const (
 	// DefaultUploadGrace is how long an upload may take before
 	// Config.MinUploadRate applies.
 	DefaultUploadGrace = 5 * time.Second
+	// DefaultMaxDecodeMemory is the memory the images being decoded at
+	// once may take (Config.MaxDecodeMemory), 512 MiB.
+	DefaultMaxDecodeMemory = 512 << 20
 )
 
 // multipartOverhead is the room allowed in a multipart body beyond the
@@ -81,6 +86,13 @@ type Config struct {
 	// UploadGrace is how long an upload may take before MinUploadRate
 	// applies. Default DefaultUploadGrace.
 	UploadGrace time.Duration
+	// MaxDecodeMemory is the memory, in bytes, that the images being
+	// decoded at once may take, as their headers tell it before they are
+	// decoded (a model's PrepareMemory, admission.go): an image waits for
+	// its share like for an inference slot (503 after QueueTimeout), and
+	// one that alone needs more is refused with 422 image_too_costly.
+	// Default DefaultMaxDecodeMemory; negative: no limit.
+	MaxDecodeMemory int64
 	// Audit, if not nil, gets one audit.Prediction record per prediction
 	// request whose upload was read or refused (any status); nil turns
 	// auditing off.
@@ -169,6 +181,9 @@ func (c Config) withDefaults() Config {
 	if c.UploadGrace <= 0 {
 		c.UploadGrace = DefaultUploadGrace
 	}
+	if c.MaxDecodeMemory == 0 {
+		c.MaxDecodeMemory = DefaultMaxDecodeMemory
+	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -192,6 +207,7 @@ type server struct {
 	batch     *batcher             // nil: no dynamic batching (batch.go)
 	shed      shedSampler          // the log lines of 429s and 503s (middleware.go)
 	perClient clientPending        // each client's admitted requests (admission.go)
+	decodeMem *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -211,6 +227,9 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 		cfg:     cfg,
 		sem:     make(chan struct{}, cfg.MaxInflight),
 		pending: make(chan struct{}, cfg.MaxPending),
+	}
+	if cfg.MaxDecodeMemory > 0 {
+		s.decodeMem = semaphore.NewWeighted(cfg.MaxDecodeMemory)
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
 	s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))

@@ -55,6 +55,7 @@ type serveFlags struct {
 	maxPending      int
 	maxPendingPer   int
 	minUploadRate   byteSize
+	maxDecodeMemory byteSize
 	queueTimeout    time.Duration
 	shutdownTimeout time.Duration
 	shutdownDelay   time.Duration
@@ -81,6 +82,7 @@ var serveEnv = map[string]string{
 	"insecure-http":          "HUSKYAI_INSECURE_HTTP",
 	"model":                  "HUSKYAI_MODEL",
 	"max-upload":             "HUSKYAI_MAX_UPLOAD",
+	"max-decode-memory":      "HUSKYAI_MAX_DECODE_MEMORY",
 	"max-pixels":             "HUSKYAI_MAX_PIXELS",
 	"max-inflight":           "HUSKYAI_MAX_INFLIGHT",
 	"max-pending":            "HUSKYAI_MAX_PENDING",
@@ -168,6 +170,7 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.maxInflight, "max-inflight", runtime.GOMAXPROCS(0), "classifications run at the same time; the default is GOMAXPROCS")
 	fs.IntVar(&f.maxPending, "max-pending", 0, "prediction requests admitted at once (reading, queued or running); more get 503 before their upload is read, which bounds memory to about this x --max-upload; 0 means 4 x --max-inflight")
 	fs.IntVar(&f.maxPendingPer, "max-pending-per-client", 0, "of those, the most one client (as --rate-limit tells clients) holds at once; more get 429 before their upload is read; 0 means half of --max-pending")
+	fs.Var(&f.maxDecodeMemory, "max-decode-memory", "memory the images being decoded at once may take, as their headers tell it before\nany pixel is decoded (16-bit, interlaced, progressive and CMYK images take up to 29 bytes\na pixel); an image waits for its share like for an inference slot, and one that alone\nneeds more gets 422 image_too_costly; 0 (the default): 45% of the container's memory\nlimit (cgroup), else 512MiB. Go's soft memory limit (GOMEMLIMIT, unless set) becomes\n90% of the container's limit, or twice this")
 	fs.Var(&f.minUploadRate, "min-upload-rate", "slowest average upload speed, in bytes per second or with a unit (4KiB), after 5s; a slower upload is cut with 408 (0: off, only --read-timeout)")
 	fs.DurationVar(&f.queueTimeout, "queue-timeout", server.DefaultQueueTimeout, "how long a request waits for a classification slot before 503 + Retry-After")
 	fs.IntVar(&f.batchMax, "batch-max", 1, "dynamic batching: run the images of up to this many concurrent prediction requests through the engine in one pass; 1 turns it off")
@@ -334,6 +337,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopTracing() // after the server's shutdown: exports the last spans
 	cfg := f.serverConfig(auditLog, tracerProvider)
 	cfg.Drain = server.NewDrain()
+	mem := planMemory(int64(f.maxDecodeMemory), getenv, readFile)
+	defer mem.apply(logger)()
+	cfg.MaxDecodeMemory = mem.decode
 	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
 	reload, err := startReloaders(ctx, f, store, ls.admin, func() { tc.live.reload(logger) }, logger, stdout)

@@ -1,0 +1,221 @@
+package imageprep
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// costCase is an image for TestDecodeMemory; reduced is set for a
+// baseline JPEG that the reduced decoder decodes, for a fraction of the
+// full decode's memory that DecodeMemory counts (a file can make it fall
+// back to the full decode).
+type costCase struct {
+	name    string
+	data    []byte
+	reduced bool
+}
+
+// costCases are images of every decoder path and colour layout, 640x480,
+// honest (the decoders allocate the most when the data is all there).
+func costCases(t *testing.T) []costCase {
+	const w, h = 640, 480
+	sample := func(n int, scale uint16) func(x, y int) []uint16 {
+		return func(x, y int) []uint16 {
+			s := []uint16{uint16(x) * scale, uint16(y) * scale, uint16(x^y) * scale, 0xfff0}
+			if n == 2 {
+				return []uint16{s[0], 0xff00}
+			}
+			return s[:n]
+		}
+	}
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", "cost", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	goJPEG := func(gray bool) []byte {
+		var m image.Image = realJPEGImage(w, h)
+		if gray {
+			g := image.NewGray(image.Rect(0, 0, w, h))
+			for i := range g.Pix {
+				g.Pix[i] = uint8(i * 7)
+			}
+			m = g
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 90}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	pal := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.Black, color.White})
+	for i := range pal.Pix {
+		pal.Pix[i] = uint8(i % 3 / 2)
+	}
+	var g bytes.Buffer
+	if err := gif.Encode(&g, pal, nil); err != nil {
+		t.Fatal(err)
+	}
+	return []costCase{
+		{name: "png gray 8", data: rawPNG(w, h, 8, 0, false, sample(1, 1))},
+		{name: "png gray 16 interlaced", data: rawPNG(w, h, 16, 0, true, sample(1, 90))},
+		{name: "png gray+alpha 16 interlaced", data: rawPNG(w, h, 16, 4, true, sample(2, 90))},
+		{name: "png RGB 8", data: rawPNG(w, h, 8, 2, false, sample(3, 1))},
+		{name: "png RGB 8 interlaced", data: rawPNG(w, h, 8, 2, true, sample(3, 1))},
+		{name: "png RGB 16", data: rawPNG(w, h, 16, 2, false, sample(3, 60))},
+		{name: "png RGBA 8", data: rawPNG(w, h, 8, 6, false, sample(4, 1))},
+		{name: "png RGBA 16 interlaced", data: rawPNG(w, h, 16, 6, true, sample(4, 60))},
+		{name: "gif", data: g.Bytes()},
+		{name: "jpeg 4:2:0 (reduced decode)", data: goJPEG(false), reduced: true},
+		{name: "jpeg gray (reduced decode)", data: goJPEG(true), reduced: true},
+		{name: "jpeg 4:2:0 Exif-rotated", data: withExifOrientation(t, goJPEG(false), 6), reduced: true},
+		{name: "jpeg progressive 4:2:0", data: fixture("jpeg_420_prog_640x480.jpg")},
+		{name: "jpeg progressive 4:4:4", data: fixture("jpeg_444_prog_640x480.jpg")},
+		{name: "jpeg CMYK", data: fixture("jpeg_cmyk_640x480.jpg")},
+		{name: "jpeg progressive CMYK", data: fixture("jpeg_cmyk_prog_640x480.jpg")},
+	}
+}
+
+// TestDecodeMemory checks DecodeMemory against what DecodeForSize and a
+// resize to 128x128 allocate (runtime.MemStats.TotalAlloc, which counts
+// every allocation, so it is at least the peak of what is live): the
+// estimate must be at least that, and at most 1.5 times it (2.5 where
+// the reduced JPEG decoder runs), so that admission by it refuses no more
+// than it must.
+func TestDecodeMemory(t *testing.T) {
+	for _, tc := range costCases(t) {
+		est, info, err := DecodeMemory(tc.data, 0, 128, 128)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m, _, err := DecodeForSize(tc.data, 0, 128, 128)
+		if err == nil {
+			Resize(m, 128, 128, Bicubic)
+		}
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		used := int64(after.TotalAlloc - before.TotalAlloc)
+		px := float64(info.Width * info.Height)
+		t.Logf("%-30s allocated %5.2f B/px, estimated %5.2f B/px (%.2fx)", tc.name, float64(used)/px, float64(est)/px, float64(est)/float64(used))
+		most := 1.5
+		if tc.reduced {
+			most = 2.5
+		}
+		if est < used || float64(est) > most*float64(used) {
+			t.Errorf("%s: estimated %d bytes; decoding allocated %d: want the estimate within [1, %g] times it", tc.name, est, used, most)
+		}
+	}
+}
+
+// TestDecodeMemoryLyingHeaders checks the bound where the header lies:
+// the decoders allocate for the size it declares, then fail.
+func TestDecodeMemoryLyingHeaders(t *testing.T) {
+	rgba16 := func(x, y int) []uint16 { return []uint16{uint16(x * 60), uint16(y * 60), uint16(x ^ y), 0xfff0} }
+	png16 := func(interlace bool) []byte {
+		d := rawPNG(2, 2, 16, 6, interlace, rgba16)
+		ihdr := binary.BigEndian.AppendUint32(nil, 1000)
+		ihdr = binary.BigEndian.AppendUint32(ihdr, 1000)
+		il := byte(0)
+		if interlace {
+			il = 1
+		}
+		return joinBytes(d[:8], pngChunk("IHDR", append(ihdr, 16, 6, 0, 0, il)), d[33:])
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"png RGBA 16-bit header over 2x2 data", png16(false)},
+		{"png RGBA 16-bit interlaced header over 2x2 data", png16(true)},
+		{"progressive jpeg SOF over 160x120 data", jpegSOFSize(t, readFixture(t, "jpeg_prog_160x120.jpg"), 1000, 1000)},
+		{"progressive CMYK jpeg SOF over 640x480 data", jpegSOFSize(t, func() []byte {
+			b, err := os.ReadFile(filepath.Join("testdata", "cost", "jpeg_cmyk_prog_640x480.jpg"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}(), 1000, 1000)},
+		{"gif 42-byte file with a 1000x1000 screen", gifOnScreen(t, 1000, 1000, 0, 0)},
+	} {
+		est, _, err := DecodeMemory(tc.data, 0, 128, 128)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m, _, err := DecodeForSize(tc.data, 0, 128, 128)
+		if err == nil {
+			Resize(m, 128, 128, Bicubic)
+		}
+		runtime.ReadMemStats(&after)
+		used := int64(after.TotalAlloc - before.TotalAlloc)
+		t.Logf("%-48s allocated %5.2f B/px, estimated %5.2f B/px (%v)", tc.name, float64(used)/1e6, float64(est)/1e6, err)
+		if est < used {
+			t.Errorf("%s: estimated %d bytes; decoding allocated %d", tc.name, est, used)
+		}
+	}
+}
+
+// TestDecodeMemoryErrors checks that DecodeMemory refuses what Decode
+// refuses from the header, with the same errors.
+func TestDecodeMemoryErrors(t *testing.T) {
+	big := jpegSOFSize(t, realJPEG(t, 64, 48), 9000, 9000)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		kind Kind
+	}{
+		{"not an image", []byte("hello, world"), Unsupported},
+		{"png cut in its header", append(bytes.Clone(magicPNG), 0, 0, 0, 13), Undecodable},
+		{"over the pixel limit", big, TooLarge},
+	} {
+		_, _, want := Decode(tc.data, 40_000_000)
+		_, _, got := DecodeMemory(tc.data, 40_000_000, 128, 128)
+		ge, ok1 := got.(*Error)
+		we, ok2 := want.(*Error)
+		if !ok1 || !ok2 || ge.Kind != tc.kind || ge.Kind != we.Kind || ge.Error() != we.Error() {
+			t.Errorf("%s: DecodeMemory error %v, Decode's %v, want kind %v", tc.name, got, want, tc.kind)
+		}
+	}
+}
+
+// realJPEGImage is the picture realJPEG encodes.
+func realJPEGImage(w, h int) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			p := corpusPixel(x, y)
+			m.SetRGBA(x, y, color.RGBA{p[0], p[1], p[2], 255})
+		}
+	}
+	return m
+}
+
+// withExifOrientation inserts an Exif segment with orientation o after a
+// JPEG's SOI.
+func withExifOrientation(t *testing.T, data []byte, o uint32) []byte {
+	t.Helper()
+	p := exifPayload(binary.BigEndian, 3, o)
+	seg := joinBytes(binary.BigEndian.AppendUint16([]byte{0xFF, 0xE1}, uint16(len(p)+2)), p)
+	out := joinBytes(data[:2], seg, data[2:])
+	if got := exifOrientation(out); got != int(o) {
+		t.Fatalf("Exif orientation %d, want %d", got, o)
+	}
+	return out
+}
