@@ -144,18 +144,57 @@ type header struct {
 }
 
 // Writer appends records to a log. It is safe for concurrent use: records
-// are serialised by a mutex and each is written with a single Write. After
-// a failed write it refuses further records, since the chain on disk may
-// be broken.
+// are serialised by a mutex and each is written with a single Write.
+//
+// When a write fails (a full disk), the record is dropped and counted
+// (Dropped): a log file that Open opened is cut back to its last whole
+// record, so that its chain stays intact, and the next record that is
+// written is preceded by a RecordsDropped record that says how many are
+// missing. Where the file cannot be cut back (a stream, a device) the
+// Writer refuses every further record, still counting them, until Reopen
+// succeeds.
 type Writer struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closer io.Closer
-	seq    uint64 // of the last record written
-	prev   string // hex SHA-256 of the last line
-	err    error  // sticky write error
-	now    func() time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	file    logFile // the log file Open opened, or nil
+	path    string  // its path, for Reopen
+	size    int64   // bytes of whole records in file
+	seq     uint64  // of the last record written
+	prev    string  // hex SHA-256 of the last line
+	err     error   // sticky write error
+	dropped uint64  // records not written, in all
+	gap     uint64  // records not written since the last one written
+	now     func() time.Time
 }
+
+// logFile is what a Writer needs of an *os.File.
+type logFile interface {
+	io.Writer
+	io.Closer
+	Truncate(size int64) error
+}
+
+// RecordsDropped is the record that precedes the first record written
+// after a failure: Count records are missing from the log before it.
+type RecordsDropped struct {
+	Count uint64 `json:"count"`
+}
+
+// EventType implements Event.
+func (RecordsDropped) EventType() string { return "records_dropped" }
+
+// LogContinued is the first record of a log file that continues the chain
+// of another, after a rotation (Reopen): its seq and prev follow the last
+// record of the previous file.
+type LogContinued struct{}
+
+// EventType implements Event.
+func (LogContinued) EventType() string { return typeLogContinued }
+
+const typeLogContinued = "log_continued"
+
+// ErrDropped is wrapped by the errors of records a Writer could not write.
+var ErrDropped = errors.New("audit: record dropped")
 
 // NewWriter returns a Writer that starts a new chain (seq 1, prev
 // ZeroHash) on w. Close does not close w.
@@ -169,25 +208,88 @@ func NewWriter(w io.Writer) *Writer {
 // end with a newline, or whose last line is not a record, is refused as
 // corrupt. Open does not verify the whole file; Verify does.
 func Open(path string) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, size, seq, prev, err := openLog(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, err
 	}
 	w := NewWriter(f)
-	w.closer = f
+	w.file, w.path, w.size = f, path, size
+	if seq > 0 {
+		w.seq, w.prev = seq, prev
+	}
+	return w, nil
+}
+
+// openLog opens the log at path for appending, and reads its size and
+// the seq and hash of its last record (0 and "" when it is empty).
+func openLog(path string) (f *os.File, size int64, seq uint64, prev string, err error) {
+	f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, 0, "", fmt.Errorf("audit log: %w", err)
+	}
 	last, err := lastLine(f)
 	if err == nil && last != nil {
 		var h header
-		h, err = parseHeader(last)
-		if err == nil {
-			w.seq, w.prev = h.Seq, hashLine(last)
+		if h, err = parseHeader(last); err == nil {
+			seq, prev = h.Seq, hashLine(last)
+		}
+	}
+	if err == nil {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil {
+			size = st.Size()
 		}
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("audit log %s: %w", path, err)
+		return nil, 0, 0, "", fmt.Errorf("audit log %s: %w", path, err)
 	}
-	return w, nil
+	return f, size, seq, prev, nil
+}
+
+// Reopen opens the log's path again, for log rotation (serve does it on
+// SIGHUP) and to recover from a failure: a new, empty file there (the old
+// one was moved away) gets a LogContinued record that carries on the
+// chain; the same file, or one that ends with this Writer's last record,
+// is appended to. A file there that ends with another record is refused,
+// and the Writer goes on as before. A Writer from NewWriter has nothing to
+// reopen.
+func (w *Writer) Reopen() error {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.path == "" {
+		return nil
+	}
+	f, size, seq, prev, err := openLog(w.path)
+	if err != nil {
+		return err
+	}
+	if size > 0 && (seq != w.seq || prev != w.prev) {
+		f.Close()
+		return fmt.Errorf("audit log %s: its last record (seq %d) is not this log's last (seq %d); not appending to it", w.path, seq, w.seq)
+	}
+	if w.file != nil {
+		w.file.Close()
+	}
+	w.w, w.file, w.size, w.err = f, f, size, nil
+	if size == 0 && w.seq > 0 {
+		return w.write(LogContinued{})
+	}
+	return nil
+}
+
+// Dropped is the number of records not written because of write
+// failures, since the Writer was made.
+func (w *Writer) Dropped() uint64 {
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
 }
 
 // lastLine returns the last line of f without its newline, or nil when f
@@ -250,7 +352,33 @@ func (w *Writer) Record(ctx context.Context, ev Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return w.err
+		w.dropped++
+		w.gap++
+		return fmt.Errorf("%w: %w", ErrDropped, w.err)
+	}
+	if w.gap > 0 {
+		if err := w.write(RecordsDropped{Count: w.gap}); err != nil {
+			w.dropped++
+			w.gap++
+			return err
+		}
+		w.gap = 0
+	}
+	if err := w.write(ev); err != nil {
+		w.dropped++
+		w.gap++
+		return err
+	}
+	return nil
+}
+
+// write appends ev as the next record; w.mu is held. On a failed write
+// it cuts the file back to its last whole record, or where it cannot,
+// makes the failure sticky.
+func (w *Writer) write(ev Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
 	}
 	h := header{Seq: w.seq + 1, Time: w.now().UTC().Format(time.RFC3339Nano), Type: ev.EventType(), Prev: w.prev}
 	line, err := json.Marshal(h)
@@ -266,9 +394,13 @@ func (w *Writer) Record(ctx context.Context, ev Event) error {
 	}
 	hash := hashLine(line)
 	if _, err := w.w.Write(append(line, '\n')); err != nil {
-		w.err = fmt.Errorf("audit: writing record %d: %w", h.Seq, err)
-		return w.err
+		err = fmt.Errorf("%w: writing record %d: %w", ErrDropped, h.Seq, err)
+		if w.file == nil || w.file.Truncate(w.size) != nil {
+			w.err = err // the chain on disk may end in a partial line
+		}
+		return err
 	}
+	w.size += int64(len(line)) + 1
 	w.seq, w.prev = h.Seq, hash
 	return nil
 }
@@ -310,11 +442,12 @@ func (w *Writer) Close() error {
 	if w.err == nil {
 		w.err = errors.New("audit: log closed")
 	}
-	if w.closer == nil {
+	w.path = "" // nothing to reopen
+	if w.file == nil {
 		return nil
 	}
-	c := w.closer
-	w.closer = nil
+	c := w.file
+	w.file = nil
 	return c.Close()
 }
 
@@ -384,21 +517,45 @@ func isHash(s string) bool {
 // record and the SHA-256 of the previous line for the others. It returns
 // the number of good records before the first bad line, and for a bad
 // line an *Error with its number and the reason. An empty log verifies.
+// A log that continues a rotated one (VerifyLog) verifies too.
 //
 // An edited line shows as the next line's prev not matching (or, for the
 // last line, not at all: anchor the last hash elsewhere); a deleted,
 // inserted or reordered line as a wrong seq or prev; a truncated last
 // line as a missing newline.
 func Verify(r io.Reader) (n int, err error) {
+	sum, err := VerifyLog(r)
+	return sum.Records, err
+}
+
+// Summary describes a log VerifyLog checked.
+type Summary struct {
+	// Records is the number of good records.
+	Records int
+	// FirstSeq and LastSeq are the seq of the first and last records.
+	FirstSeq, LastSeq uint64
+	// Continues is set for a log that starts with a LogContinued record:
+	// it carries on, after a rotation, the chain of a log whose last
+	// record had seq FirstSeq-1 and hash Prev.
+	Continues bool
+	// Prev is the first record's prev; LastHash the last line's SHA-256.
+	Prev, LastHash string
+}
+
+// VerifyLog is Verify, with what it found: a log may start at a seq other
+// than 1 only with a LogContinued record (a rotation); any other start is
+// a cut.
+func VerifyLog(r io.Reader) (sum Summary, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	prev := ZeroHash
+	sum.LastHash = ZeroHash
 	for lineNo := 1; ; lineNo++ {
 		line, err := readLine(br)
 		if err == io.EOF {
-			return n, nil
+			return sum, nil
 		}
-		bad := func(format string, args ...any) (int, error) {
-			return n, &Error{Line: lineNo, Reason: fmt.Sprintf(format, args...)}
+		bad := func(format string, args ...any) (Summary, error) {
+			return sum, &Error{Line: lineNo, Reason: fmt.Sprintf(format, args...)}
 		}
 		switch {
 		case err == errTruncated:
@@ -406,13 +563,22 @@ func Verify(r io.Reader) (n int, err error) {
 		case err == errTooLong:
 			return bad("longer than %d bytes", MaxLine)
 		case err != nil:
-			return n, fmt.Errorf("line %d: reading: %w", lineNo, err)
+			return sum, fmt.Errorf("line %d: reading: %w", lineNo, err)
 		}
 		h, err := parseHeader(line)
 		if err != nil {
 			return bad("%v", err)
 		}
-		if want := uint64(n) + 1; h.Seq != want {
+		if lineNo == 1 {
+			if h.Seq != 1 && h.Type != typeLogContinued {
+				return bad("seq is %d, want 1: the log does not start with its first record, and does not say it continues a rotated one (lines were cut from the start)", h.Seq)
+			}
+			if h.Seq > 1 {
+				sum.Continues, prev = true, h.Prev
+			}
+			sum.FirstSeq, sum.Prev = h.Seq, h.Prev
+		}
+		if want := sum.FirstSeq + uint64(sum.Records); h.Seq != want {
 			return bad("seq is %d, want %d (a line was deleted, inserted or moved)", h.Seq, want)
 		}
 		if h.Prev != prev {
@@ -422,7 +588,8 @@ func Verify(r io.Reader) (n int, err error) {
 			return bad("prev does not match the SHA-256 of line %d (line %d was altered, or lines were deleted, inserted or moved)", lineNo-1, lineNo-1)
 		}
 		prev = hashLine(line)
-		n++
+		sum.Records++
+		sum.LastSeq, sum.LastHash = h.Seq, prev
 	}
 }
 

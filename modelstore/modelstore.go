@@ -128,6 +128,9 @@ const (
 	// KindWarmup: the warm-up inference failed or gave a non-finite
 	// output.
 	KindWarmup Kind = "warmup"
+	// KindAudit: the load could not be written to the audit log (a full
+	// disk): a model whose loading leaves no record is not served.
+	KindAudit Kind = "audit"
 )
 
 // RefusedError is a model that was not loaded, and why.
@@ -312,12 +315,15 @@ func (s *Store) load(ctx context.Context, reload bool) (*classifier.Classifier, 
 		return nil, err
 	}
 	info := c.Info()
-	s.logger.InfoContext(ctx, "model loaded", "source", src, "name", info.Name, "format", info.Format, "sha256", info.SHA256,
-		"params", info.Params, "signed", info.Signed, "signer_key_id", info.SignerKeyID, "checks", info.Checks, "reload", reload)
-	s.record(ctx, audit.ModelLoad{
+	if err := s.record(ctx, audit.ModelLoad{
 		Name: info.Name, SHA256: info.SHA256, Format: info.Format, Source: src, Placeholder: info.Placeholder,
 		Signed: info.Signed, SignerKeyID: info.SignerKeyID, Checks: info.Checks, Reload: reload,
-	})
+	}); err != nil {
+		s.logger.ErrorContext(ctx, "model refused: its load cannot be audited", "source", src, "sha256", sum, "reload", reload, "err", err)
+		return nil, &RefusedError{Source: src, Kind: KindAudit, SHA256: sum, Err: fmt.Errorf("the audit log cannot record the load: %w", err)}
+	}
+	s.logger.InfoContext(ctx, "model loaded", "source", src, "name", info.Name, "format", info.Format, "sha256", info.SHA256,
+		"params", info.Params, "signed", info.Signed, "signer_key_id", info.SignerKeyID, "checks", info.Checks, "reload", reload)
 	return c, nil
 }
 
@@ -421,14 +427,17 @@ func (s *Store) selfTest(c *classifier.Classifier, sig *modelsign.Signature) (in
 	return len(sig.Checks.Checks), nil
 }
 
-// record writes an audit record; a failure to record is logged.
-func (s *Store) record(ctx context.Context, ev audit.Event) {
+// record writes an audit record; a failure to record is logged and
+// returned.
+func (s *Store) record(ctx context.Context, ev audit.Event) error {
 	if s.opt.Audit == nil {
-		return
+		return nil
 	}
-	if err := s.opt.Audit.Record(ctx, ev); err != nil {
+	err := s.opt.Audit.Record(ctx, ev)
+	if err != nil {
 		s.logger.ErrorContext(ctx, "audit record failed", "type", ev.EventType(), "err", err)
 	}
+	return err
 }
 
 // verifyKind maps an error of modelsign.Keyring.Verify to a Kind.

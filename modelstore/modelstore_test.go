@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -451,5 +452,41 @@ func TestWatchEmbedded(t *testing.T) {
 	}
 	if err := st.Watch(context.Background(), time.Second); err == nil {
 		t.Error("watching the embedded model: no error")
+	}
+}
+
+// failingAudit is an audit log on a disk that is full from the n+1th
+// record on.
+type failingAudit struct{ n int }
+
+func (f *failingAudit) Record(context.Context, audit.Event) error {
+	if f.n <= 0 {
+		return fmt.Errorf("%w: no space left on device", audit.ErrDropped)
+	}
+	f.n--
+	return nil
+}
+
+// TestLoadNotAudited: a model whose load cannot be recorded in the audit
+// log is not served: at start the store does not open (KindAudit); on a
+// reload the old model keeps serving.
+func TestLoadNotAudited(t *testing.T) {
+	p := put(t, t.TempDir(), "model", modelA, nil)
+	_, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Audit: &failingAudit{}})
+	if re, ok := errors.AsType[*modelstore.RefusedError](err); !ok || re.Kind != modelstore.KindAudit || !strings.Contains(err.Error(), "no space") {
+		t.Fatalf("Open with a full audit log: %v, want a %s refusal", err, modelstore.KindAudit)
+	}
+	log := &failingAudit{n: 1}
+	st, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Audit: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := st.Current()
+	put(t, filepath.Dir(p), "model", modelB, nil)
+	if err := st.Reload(context.Background()); err == nil {
+		t.Fatal("a reload that cannot be audited succeeded")
+	}
+	if st.Current() != old {
+		t.Error("the reload that could not be audited replaced the model")
 	}
 }

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 	"github.com/huskyai/huskyai/modelstore"
@@ -211,3 +214,43 @@ func TestDecodeMemoryAdmission(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditFailure: when the audit log cannot write (a disk that fills
+// up), predictions are answered and the dropped records counted and
+// logged once per interval; with AuditRequired they get 503
+// audit_unavailable.
+func TestAuditFailure(t *testing.T) {
+	img := encodeImage(t, "png", 20, 16)
+	for _, required := range []bool{false, true} {
+		var logs syncBuffer
+		w := audit.NewWriter(errWriter{})
+		h := NewServer(slog.New(slog.NewTextHandler(&logs, nil)), &fake{info: trainedInfo}, Config{Audit: w, AuditRequired: required})
+		var codes []int
+		for range 3 {
+			req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+			req.Header.Set("Content-Type", "image/png")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			codes = append(codes, rec.Code)
+			if required && (rec.Code != 503 || !strings.Contains(rec.Body.String(), codeAuditUnavailable)) {
+				t.Errorf("required: %d %s", rec.Code, rec.Body)
+			}
+		}
+		if !required && (codes[0] != 200 || codes[2] != 200) {
+			t.Errorf("not required: statuses %v, want 200s", codes)
+		}
+		if n := strings.Count(logs.String(), "audit record failed"); n != 1 {
+			t.Errorf("required %v: %d log lines for 3 failed records, want 1 (sampled)", required, n)
+		}
+		metrics := httptest.NewRecorder()
+		h.ServeHTTP(metrics, httptest.NewRequest("GET", "/metrics", nil))
+		if !strings.Contains(metrics.Body.String(), "huskyai_audit_records_dropped_total 3") {
+			t.Errorf("required %v: /metrics lacks 3 dropped records", required)
+		}
+	}
+}
+
+// errWriter fails every write, as a full disk does.
+type errWriter struct{}
+
+func (errWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }

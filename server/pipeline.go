@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/huskyai/huskyai/audit"
@@ -67,7 +68,12 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Tim
 		res          classifier.Result
 		status, code = http.StatusInternalServerError, codeInternal // what a panic leaves
 	)
-	defer func() { s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n) }()
+	audited := false
+	defer func() {
+		if !audited {
+			s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n)
+		}
+	}()
 	fail := func(st int, c, msg string) (classifier.Result, *uploadError) {
 		status, code = st, c
 		return res, &uploadError{st, c, msg}
@@ -99,7 +105,11 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Tim
 	if block, msg := s.checkProbing(w, r, sum, res.PHash, n); block {
 		return fail(http.StatusTooManyRequests, codeProbing, msg)
 	}
-	status, code = http.StatusOK, ""
+	status, code, audited = http.StatusOK, "", true
+	if err := s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n); err != nil && s.cfg.AuditRequired {
+		return res, &uploadError{http.StatusServiceUnavailable, codeAuditUnavailable,
+			"the server cannot record this prediction in its audit log; try again later"}
+	}
 	return res, nil
 }
 
@@ -195,11 +205,13 @@ func (s *server) acquire(ctx context.Context) (release func(), err error) {
 // auditPrediction records the outcome of a prediction request whose
 // upload was read or refused: never the image, only its size and, where
 // sum is not nil, its hash. n is the inferences the request cost, above 1
-// for an explanation.
+// for an explanation. A failure to record is counted by the audit log
+// (huskyai_audit_records_dropped_total), logged at most every
+// auditLogEvery, and returned.
 func (s *server) auditPrediction(r *http.Request, start time.Time, info classifier.ModelInfo,
-	size int, sum *[32]byte, res classifier.Result, status int, code string, n int) {
+	size int, sum *[32]byte, res classifier.Result, status int, code string, n int) error {
 	if s.cfg.Audit == nil {
-		return
+		return nil
 	}
 	ev := audit.Prediction{
 		RequestID:   requestIDOf(r.Context()),
@@ -226,9 +238,24 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 	if status == http.StatusOK {
 		ev.Probability = &res.Probability
 	}
-	if err := s.cfg.Audit.Record(r.Context(), ev); err != nil {
-		s.logger.ErrorContext(r.Context(), "audit record failed", "request_id", ev.RequestID, "err", err)
+	err := s.cfg.Audit.Record(r.Context(), ev)
+	if err != nil && s.auditLogged.allow(time.Now()) {
+		s.logger.ErrorContext(r.Context(), "audit record failed (further failures are logged at most every 10s; see huskyai_audit_records_dropped_total)",
+			"request_id", ev.RequestID, "err", err)
 	}
+	return err
+}
+
+// auditLogEvery is how often a failing audit log is reported in the log.
+const auditLogEvery = 10 * time.Second
+
+// every allows one event per auditLogEvery.
+type every struct{ last atomic.Int64 }
+
+// allow reports whether an event at now may be logged.
+func (e *every) allow(now time.Time) bool {
+	last := e.last.Load()
+	return now.UnixNano()-last >= int64(auditLogEvery) && e.last.CompareAndSwap(last, now.UnixNano())
 }
 
 // digest returns an item's payload and its SHA-256.

@@ -23,11 +23,12 @@ const (
 	codeInternal         = "internal_error"
 	codeRateLimited      = "rate_limited"
 	codeProbing          = "probing_suspected"
-	codeModelRefused     = "model_refused"    // admin reload: the new model failed its checks
-	codeReloadFailed     = "reload_failed"    // admin reload: the new model could not be read
-	codeHostNotAllowed   = "host_not_allowed" // admin listener: a Host that is not loopback (DNS rebinding)
-	codeShuttingDown     = "shutting_down"    // /readyz after SIGTERM (Drain)
-	codeTooManyPending   = "too_many_pending" // one client's uploads in progress at MaxPendingPerClient
+	codeModelRefused     = "model_refused"     // admin reload: the new model failed its checks
+	codeReloadFailed     = "reload_failed"     // admin reload: the new model could not be read
+	codeHostNotAllowed   = "host_not_allowed"  // admin listener: a Host that is not loopback (DNS rebinding)
+	codeShuttingDown     = "shutting_down"     // /readyz after SIGTERM (Drain)
+	codeTooManyPending   = "too_many_pending"  // one client's uploads in progress at MaxPendingPerClient
+	codeAuditUnavailable = "audit_unavailable" // Config.AuditRequired: the audit record could not be written
 )
 
 // errorBody is the JSON body of every error response:

@@ -95,8 +95,13 @@ type Config struct {
 	MaxDecodeMemory int64
 	// Audit, if not nil, gets one audit.Prediction record per prediction
 	// request whose upload was read or refused (any status); nil turns
-	// auditing off.
+	// auditing off. A record that cannot be written is counted and logged
+	// (sampled), and the prediction is answered all the same, unless
+	// AuditRequired.
 	Audit audit.Logger
+	// AuditRequired answers 503 audit_unavailable instead of a verdict
+	// whose audit record cannot be written.
+	AuditRequired bool
 
 	// Abuse defences (see clientip.go, ratelimit.go, probing.go). Unlike
 	// the fields above, their zero values turn them off; huskyai serve
@@ -195,19 +200,20 @@ func (c Config) withDefaults() Config {
 
 // server holds the dependencies shared by the handlers.
 type server struct {
-	logger    *slog.Logger
-	models    Models // nil, or Current nil, until a model is loaded: /readyz and predictions then answer 503
-	cfg       Config
-	sem       chan struct{} // inference slots
-	pending   chan struct{} // admitted prediction requests
-	metrics   *metrics
-	limiter   *abuse.RateLimiter   // nil: no rate limit
-	probes    *abuse.ProbeDetector // nil: no probing detection
-	tracer    trace.Tracer         // nil: no tracing (tracing.go)
-	batch     *batcher             // nil: no dynamic batching (batch.go)
-	shed      shedSampler          // the log lines of 429s and 503s (middleware.go)
-	perClient clientPending        // each client's admitted requests (admission.go)
-	decodeMem *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
+	logger      *slog.Logger
+	models      Models // nil, or Current nil, until a model is loaded: /readyz and predictions then answer 503
+	cfg         Config
+	sem         chan struct{} // inference slots
+	pending     chan struct{} // admitted prediction requests
+	metrics     *metrics
+	limiter     *abuse.RateLimiter   // nil: no rate limit
+	probes      *abuse.ProbeDetector // nil: no probing detection
+	tracer      trace.Tracer         // nil: no tracing (tracing.go)
+	batch       *batcher             // nil: no dynamic batching (batch.go)
+	shed        shedSampler          // the log lines of 429s and 503s (middleware.go)
+	perClient   clientPending        // each client's admitted requests (admission.go)
+	decodeMem   *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
+	auditLogged every                // when a failing audit record was last logged
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -233,6 +239,12 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
 	s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
+	if d, ok := cfg.Audit.(interface{ Dropped() uint64 }); ok {
+		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "huskyai_audit_records_dropped_total",
+			Help: "Audit records that could not be written (a full disk): predictions are answered all the same unless --audit-required; the next record written says how many are missing.",
+		}, func() float64 { return float64(d.Dropped()) }))
+	}
 	s.limiter = abuse.NewRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.probes = abuse.NewProbeDetector(cfg.ProbeThreshold, cfg.ProbeWindow, cfg.ProbeDistance)
 	s.tracer = newTracer(cfg.TracerProvider)

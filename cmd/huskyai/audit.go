@@ -1,28 +1,37 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 
 	"github.com/huskyai/huskyai/audit"
 )
 
+const auditUsage = `Usage: huskyai audit verify LOG...
+
+Checks the hash chain of huskyai audit logs, JSON lines chained by SHA-256
+(LOG "-" reads standard input). Several LOGs are the files of one log in
+order, oldest first, as rotation left them (audit.log.1, then audit.log):
+each must carry on the chain of the one before. For each it prints
+"OK N records (seq A..B), last hash H" and, for a file that starts after a
+rotation, which record it continues; it exits 0. It prints the first bad
+line and why (a line edited, deleted, inserted or moved; lines cut from
+the start of a file that does not say it continues a rotated one) and
+exits 1. Keep the last hash elsewhere: the chain cannot show that lines
+were cut from the end.
+`
+
 // runAudit runs the "huskyai audit" subcommands: only "verify" for now.
 func runAudit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const usage = "Usage: huskyai audit verify LOG\n\nChecks the hash chain of a huskyai audit log, JSON lines chained by SHA-256\n(LOG \"-\" reads standard input). Prints \"OK N records, last hash H\" and\nexits 0, or prints the first bad line and why and exits 1. Keep H elsewhere:\nthe chain cannot show that lines were cut from the end.\n"
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, auditUsage)
 		if len(args) == 0 {
 			return errors.New("audit: no subcommand given (want \"verify\")")
 		}
@@ -31,61 +40,65 @@ func runAudit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return runAuditVerify(args[1:], stdin, stdout, stderr)
 }
 
-// runAuditVerify checks a whole audit log's chain.
+// runAuditVerify checks the chain of one audit log, or of the files a
+// rotated log was split into, in order.
 func runAuditVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("huskyai audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: huskyai audit verify LOG\n\nChecks the hash chain of an audit log (LOG \"-\" reads standard input).\nPrints \"OK N records, last hash H\" and exits 0, or prints the first bad\nline and why and exits 1.\n")
-	}
+	fs.Usage = func() { fmt.Fprint(fs.Output(), auditUsage) }
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("audit verify: one LOG (or - for standard input) is required")
+		return errors.New("audit verify: a LOG (or - for standard input) is required")
 	}
-	name := fs.Arg(0)
+	var prev *audit.Summary
+	prevName := ""
+	for _, name := range fs.Args() {
+		sum, err := verifyOne(name, stdin)
+		if err != nil {
+			return err
+		}
+		label := name
+		if name == "-" {
+			label = "standard input"
+		}
+		if prev != nil && sum.Records > 0 && (!sum.Continues || sum.Prev != prev.LastHash || sum.FirstSeq != prev.LastSeq+1) {
+			return fmt.Errorf("audit verify: FAILED: %s does not carry on %s: its first record is seq %d with prev %s; %s ends with seq %d, hash %s",
+				label, prevName, sum.FirstSeq, sum.Prev, prevName, prev.LastSeq, prev.LastHash)
+		}
+		fmt.Fprintf(stdout, "OK %s: %d records", label, sum.Records)
+		if sum.Records > 0 {
+			fmt.Fprintf(stdout, " (seq %d..%d)", sum.FirstSeq, sum.LastSeq)
+		}
+		fmt.Fprintf(stdout, ", last hash %s\n", sum.LastHash)
+		if sum.Continues && prev == nil {
+			fmt.Fprintf(stdout, "   it continues a rotated log whose record %d has hash %s: verify them together to check the link\n",
+				sum.FirstSeq-1, sum.Prev)
+		}
+		prev, prevName = &sum, label
+	}
+	return nil
+}
+
+// verifyOne verifies one file of a log ("-": stdin).
+func verifyOne(name string, stdin io.Reader) (audit.Summary, error) {
 	r := stdin
+	label := name
 	if name == "-" {
-		name = "standard input"
+		label = "standard input"
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			return fmt.Errorf("audit verify: %w", err)
+			return audit.Summary{}, fmt.Errorf("audit verify: %w", err)
 		}
 		defer f.Close()
 		r = f
 	}
-	last := &lastLineHash{h: sha256.New(), sum: audit.ZeroHash}
-	n, err := audit.Verify(io.TeeReader(r, last))
+	sum, err := audit.VerifyLog(r)
 	if err != nil {
-		return fmt.Errorf("audit verify: FAILED: %s: %w (%d good records before it)", name, err, n)
+		return sum, fmt.Errorf("audit verify: FAILED: %s: %w (%d good records before it)", label, err, sum.Records)
 	}
-	fmt.Fprintf(stdout, "OK %d records, last hash %s\n", n, last.sum)
-	return nil
-}
-
-// lastLineHash is a writer that keeps the hex SHA-256 of the last complete
-// line written to it (without its newline), the hash the next record of
-// an audit log chains to; audit.ZeroHash before any.
-type lastLineHash struct {
-	h   hash.Hash // of the line in progress
-	sum string
-}
-
-// Write hashes p, line by line.
-func (l *lastLineHash) Write(p []byte) (int, error) {
-	n := len(p)
-	for {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			l.h.Write(p)
-			return n, nil
-		}
-		l.h.Write(p[:i])
-		l.sum = hex.EncodeToString(l.h.Sum(nil))
-		l.h.Reset()
-		p = p[i+1:]
-	}
+	return sum, nil
 }

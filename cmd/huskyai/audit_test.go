@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/huskyai/huskyai/audit"
 )
@@ -64,12 +67,12 @@ func TestAuditVerify(t *testing.T) {
 	tests := []struct {
 		name   string
 		log    string
-		want   string // stdout on success; "" when an error is wanted
+		want   string // stdout on success, after "OK LOG: "; "" when an error is wanted
 		reason string // a substring of the error
 	}{
-		{name: "genuine", log: join(lines...), want: fmt.Sprintf("OK 5 records, last hash %s\n", head)},
-		{name: "empty", log: "", want: fmt.Sprintf("OK 0 records, last hash %s\n", audit.ZeroHash)},
-		{name: "first record only", log: lines[0], want: "OK 1 records, last hash " + hashOf(lines[0]) + "\n"},
+		{name: "genuine", log: join(lines...), want: fmt.Sprintf("5 records (seq 1..5), last hash %s\n", head)},
+		{name: "empty", log: "", want: fmt.Sprintf("0 records, last hash %s\n", audit.ZeroHash)},
+		{name: "first record only", log: lines[0], want: "1 records (seq 1..1), last hash " + hashOf(lines[0]) + "\n"},
 		{name: "edited line", log: join(lines[0], edited, lines[2], lines[3], lines[4]), reason: "line 3:"},
 		{name: "deleted line", log: join(lines[0], lines[1], lines[3], lines[4]), reason: "line 3:"},
 		{name: "deleted first line", log: join(lines[1:]...), reason: "line 1:"},
@@ -81,17 +84,18 @@ func TestAuditVerify(t *testing.T) {
 	for _, tc := range tests {
 		for _, via := range []string{"file", "stdin"} {
 			t.Run(tc.name+" via "+via, func(t *testing.T) {
-				arg, stdin := "-", io.Reader(strings.NewReader(tc.log))
+				arg, label, stdin := "-", "standard input", io.Reader(strings.NewReader(tc.log))
 				if via == "file" {
 					arg, stdin = filepath.Join(t.TempDir(), "audit.log"), strings.NewReader("")
+					label = arg
 					if err := os.WriteFile(arg, []byte(tc.log), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
 				stdout, _, err := runAuditCmd(t, stdin, "verify", arg)
 				if tc.want != "" {
-					if err != nil || stdout != tc.want {
-						t.Fatalf("audit verify: %v, printed %q, want %q", err, stdout, tc.want)
+					if want := "OK " + label + ": " + tc.want; err != nil || stdout != want {
+						t.Fatalf("audit verify: %v, printed %q, want %q", err, stdout, want)
 					}
 					return
 				}
@@ -121,8 +125,8 @@ func TestAuditUsage(t *testing.T) {
 	}{
 		{"no subcommand", nil, "no subcommand"},
 		{"unknown subcommand", []string{"check", "x"}, `unknown subcommand "check"`},
-		{"no log", []string{"verify"}, "one LOG"},
-		{"two logs", []string{"verify", "a", "b"}, "one LOG"},
+		{"no log", []string{"verify"}, "a LOG"},
+		{"two logs, one missing", []string{"verify", "a", "b"}, "no such file"},
 		{"missing file", []string{"verify", filepath.Join(t.TempDir(), "nope.log")}, "no such file"},
 		{"help", []string{"--help"}, ""},
 		{"verify help", []string{"verify", "-h"}, ""},
@@ -142,25 +146,102 @@ func TestAuditUsage(t *testing.T) {
 	}
 }
 
-// TestLastLineHash: the last line's hash does not depend on how the log
-// is split into writes.
-func TestLastLineHash(t *testing.T) {
-	lines, head := auditLog(t, 3)
-	log := []byte(strings.Join(lines, ""))
-	if want := hashOf(lines[2]); want != head {
-		t.Fatalf("hashOf %s, writer's head %s", want, head)
+// TestAuditVerifyRotated verifies a log rotated by serve's Reopen (on
+// SIGHUP): the two files in order carry on one chain; the new file alone
+// says which record it continues; in the wrong order, or with a file
+// missing between them, they fail.
+func TestAuditVerifyRotated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	w, err := audit.Open(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, size := range []int{1, 2, 3, 7, 64, len(log)} {
-		h := &lastLineHash{h: sha256.New(), sum: audit.ZeroHash}
-		for b := log; len(b) > 0; {
-			n := min(size, len(b))
-			if k, err := h.Write(b[:n]); k != n || err != nil {
-				t.Fatalf("Write: %d, %v", k, err)
+	defer w.Close()
+	rec := func(n int) {
+		for range n {
+			if err := w.Record(t.Context(), audit.Prediction{RequestID: "r", Status: 200}); err != nil {
+				t.Fatal(err)
 			}
-			b = b[n:]
 		}
-		if h.sum != head {
-			t.Errorf("writes of %d bytes: last hash %s, want %s", size, h.sum, head)
+	}
+	rotate := func(to string) {
+		if err := os.Rename(path, to); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Reopen(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec(3)
+	rotate(path + ".2")
+	rec(2)
+	rotate(path + ".1")
+	rec(1)
+	stdout, _, err := runAuditCmd(t, nil, "verify", path+".2", path+".1", path)
+	if err != nil || strings.Count(stdout, "OK ") != 3 || !strings.Contains(stdout, "3 records (seq 4..6)") || !strings.Contains(stdout, "2 records (seq 7..8)") {
+		t.Errorf("the three files in order: %v\n%s", err, stdout)
+	}
+	stdout, _, err = runAuditCmd(t, nil, "verify", path)
+	if err != nil || !strings.Contains(stdout, "it continues a rotated log whose record 6 has hash") {
+		t.Errorf("the newest file alone: %v\n%s", err, stdout)
+	}
+	for _, args := range [][]string{{path + ".1", path + ".2"}, {path + ".2", path}} {
+		if _, _, err := runAuditCmd(t, nil, append([]string{"verify"}, args...)...); err == nil || !strings.Contains(err.Error(), "does not carry on") {
+			t.Errorf("verify %v: %v, want a broken link", args, err)
+		}
+	}
+}
+
+// TestServeAuditRotation rotates serve's audit log as logrotate would:
+// move it away, then SIGHUP (and once more with POST /admin/reload). The
+// files verify as one chain, with the model reloads in the new files.
+func TestServeAuditRotation(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	s := startServe(t, nil, "--insecure-http", "--rate-limit", "0", "--audit-log", log, "--admin-addr", "127.0.0.1:0")
+	img := testPNG(t, 40, 30)
+	predict := func() {
+		t.Helper()
+		if st, _, err := s.predictSHA(img); err != nil || st != 200 {
+			t.Fatalf("predict: %d %v", st, err)
+		}
+	}
+	predict()
+	if err := os.Rename(log, log+".2"); err != nil {
+		t.Fatal(err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(log); bytes.Contains(b, []byte(`"type":"model_load"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reopened log with the reload's record within 30s; stderr:\n%s", s.stderr)
+		}
+	}
+	predict()
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, m := s.adminReload(t); st != 200 {
+		t.Fatalf("admin reload: %d %v", st, m)
+	}
+	predict()
+	stdout, _, err := runAuditCmd(t, nil, "verify", log+".2", log+".1", log)
+	if err != nil || strings.Count(stdout, "OK ") != 3 {
+		t.Fatalf("audit verify of the rotated files: %v\n%s", err, stdout)
+	}
+	for _, f := range []string{log + ".1", log} {
+		b, _ := os.ReadFile(f)
+		if !bytes.HasPrefix(b, []byte(`{"seq":`)) || !bytes.Contains(b, []byte(`"type":"log_continued"`)) ||
+			!bytes.Contains(b, []byte(`"type":"model_load"`)) || !bytes.Contains(b, []byte(`"type":"prediction"`)) {
+			t.Errorf("%s:\n%s", f, b)
 		}
 	}
 }

@@ -108,6 +108,7 @@ var serveEnv = map[string]string{
 	"watch":             "HUSKYAI_WATCH",
 	"watch-interval":    "HUSKYAI_WATCH_INTERVAL",
 	"audit-log":         "HUSKYAI_AUDIT_LOG",
+	"audit-required":    "HUSKYAI_AUDIT_REQUIRED",
 	"model-dir":         "HUSKYAI_MODEL_DIR",
 	"default-model":     "HUSKYAI_DEFAULT_MODEL",
 
@@ -316,7 +317,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if f.auditLog == "-" {
 		stdout = stderr // stdout is the audit trail
 	}
-	auditLog, closeAudit, err := openAudit(f.auditLog, auditOut)
+	auditLog, closeAudit, reopenAudit, err := openAudit(f.auditLog, auditOut)
 	if err != nil {
 		return fmt.Errorf("serve: --audit-log: %w", err)
 	}
@@ -342,7 +343,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.MaxDecodeMemory = mem.decode
 	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
-	reload, err := startReloaders(ctx, f, store, ls.admin, func() { tc.live.reload(logger) }, logger, stdout)
+	reloadFiles := func() {
+		if err := reopenAudit(); err != nil {
+			logger.Error("audit log: reopening failed; records still go to the file open before", "err", err)
+		}
+		tc.live.reload(logger)
+	}
+	reload, err := startReloaders(ctx, f, store, ls.admin, reloadFiles, logger, stdout)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -508,6 +515,7 @@ func (f *serveFlags) serverConfig(auditLog audit.Logger, tp trace.TracerProvider
 		MinUploadRate:       int64(f.minUploadRate),
 		QueueTimeout:        f.queueTimeout,
 		Audit:               auditLog,
+		AuditRequired:       f.auditRequired,
 		BatchMax:            f.batchMax,
 		BatchDelay:          f.batchDelay,
 

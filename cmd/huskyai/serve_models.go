@@ -32,6 +32,7 @@ type modelFlags struct {
 	watch            bool
 	watchInterval    time.Duration
 	auditLog         string
+	auditRequired    bool
 	modelDir         string // a model repository (repository.go of modelstore)
 	defaultModel     string // the repository's model for requests naming none
 }
@@ -45,7 +46,8 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&m.watchInterval, "watch-interval", 2*time.Second, "how often --watch looks at the model files; a change is loaded once it has\nstayed the same for one more interval")
 	fs.StringVar(&m.modelDir, "model-dir", "", "serve a model repository instead of one model: DIR/<name>/<version>/model.h5\n(or model.keras, model.onnx) with its .sig, versions being positive integers.\nEvery version is loaded and verified as --model is, the highest version of each\nmodel answers by default, and requests pick one with ?model=NAME&version=V.\nExcludes --model")
 	fs.StringVar(&m.defaultModel, "default-model", "", "with --model-dir, the model that answers requests that name none (default:\nthe first model by name at start, the only one if there is one; it stays the\ndefault while it has a version, so a model added later does not take over)")
-	fs.StringVar(&m.auditLog, "audit-log", "", "append a hash-chained audit trail (model loads and refusals, one record per\nprediction) to this file, created with mode 0600; - writes it to stdout (the\nservice's own stdout lines then go to stderr). \"huskyai audit verify\" checks it")
+	fs.StringVar(&m.auditLog, "audit-log", "", "append a hash-chained audit trail (model loads and refusals, one record per\nprediction) to this file, created with mode 0600; - writes it to stdout (the\nservice's own stdout lines then go to stderr). \"huskyai audit verify\" checks it.\nA model whose load cannot be recorded is not served; a prediction whose record\ncannot be written (a full disk) is answered all the same and the record counted as\ndropped (huskyai_audit_records_dropped_total), unless --audit-required. SIGHUP and\nPOST /admin/reload reopen the file: rotate it by moving it away, then SIGHUP")
+	fs.BoolVar(&m.auditRequired, "audit-required", false, "answer 503 audit_unavailable instead of a prediction whose --audit-log record\ncannot be written")
 }
 
 // check validates the flags; model is the --model flag.
@@ -57,6 +59,8 @@ func (m *modelFlags) check(model string) error {
 		return errors.New("--model and --model-dir exclude each other")
 	case m.defaultModel != "" && m.modelDir == "":
 		return errors.New("--default-model needs --model-dir")
+	case m.auditRequired && m.auditLog == "":
+		return errors.New("--audit-required needs --audit-log")
 	case m.watch && model == "" && m.modelDir == "":
 		return errors.New("--watch needs --model or --model-dir: the embedded model does not change")
 	}
@@ -85,20 +89,23 @@ func checkLoopback(addr string) error {
 }
 
 // openAudit opens the audit log of --audit-log: nil when it is off, the
-// given stdout for "-". close closes the file.
-func openAudit(path string, stdout io.Writer) (l audit.Logger, close func() error, err error) {
+// given stdout for "-". close closes the file; reopen opens its path
+// again (SIGHUP, admin reload), for rotation and to recover from a full
+// disk (audit.Writer.Reopen).
+func openAudit(path string, stdout io.Writer) (l audit.Logger, close, reopen func() error, err error) {
+	none := func() error { return nil }
 	switch path {
 	case "":
-		return nil, func() error { return nil }, nil
+		return nil, none, none, nil
 	case "-":
 		w := audit.NewWriter(stdout)
-		return w, w.Close, nil
+		return w, w.Close, none, nil
 	}
 	w, err := audit.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return w, w.Close, nil
+	return w, w.Close, w.Reopen, nil
 }
 
 // servedModels are the models serve answers with and reloads: a
@@ -184,11 +191,11 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 			case <-ctx.Done():
 				return
 			case <-hup:
-				logger.Info("SIGHUP: reloading the model and the TLS certificate", "source", store.Status().Source)
+				logger.Info("SIGHUP: reopening the audit log, reloading the TLS certificate and the model", "source", store.Status().Source)
+				reloadCert()
 				if err := store.Reload(ctx); err != nil {
 					logger.Error("reload failed; the previous model keeps serving", "err", err)
 				}
-				reloadCert()
 			}
 		}
 	})
@@ -203,19 +210,19 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 	return r, nil
 }
 
-// withCert is the admin listener's Reloader: POST /admin/reload reloads
-// the TLS certificate too, as SIGHUP does.
+// withCert is the admin listener's Reloader: POST /admin/reload reopens
+// the audit log and reloads the TLS certificate too, as SIGHUP does.
 type withCert struct {
 	servedModels
 	reloadCert func()
 }
 
-// Reload reloads the model, then the certificate; the model's error is
-// the answer (the certificate's goes to the log).
+// Reload reopens the audit log and reloads the certificate, then the
+// model (whose load record goes to the reopened log); the model's error
+// is the answer (the others go to the log).
 func (w withCert) Reload(ctx context.Context) error {
-	err := w.servedModels.Reload(ctx)
 	w.reloadCert()
-	return err
+	return w.servedModels.Reload(ctx)
 }
 
 // shutdown stops the reloaders, letting a reload in progress end, and
