@@ -91,6 +91,24 @@ type Prediction struct {
 // EventType implements Event.
 func (Prediction) EventType() string { return "prediction" }
 
+// Refusals counts one client's prediction requests refused in one minute
+// before their upload was read (429 rate_limited, probing_suspected,
+// too_many_pending; 503 server_busy): a record per client and minute
+// rather than a line per refusal, which a flood would make millions of.
+type Refusals struct {
+	// Minute is the start of the minute, RFC 3339, UTC.
+	Minute string `json:"minute"`
+	// Client is the client as the rate limiter keys it: an IPv4 address or
+	// an IPv6 /64 (after --trusted-proxy).
+	Client string `json:"client"`
+	// Counts maps "STATUS code" ("429 rate_limited") to the number of
+	// refusals.
+	Counts map[string]int `json:"counts"`
+}
+
+// EventType implements Event.
+func (Refusals) EventType() string { return "refusals" }
+
 // ModelLoad is the record of a model being loaded for serving.
 type ModelLoad struct {
 	Name   string `json:"model_name"`

@@ -54,6 +54,7 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request) (release func(), 
 	key := abuse.Key(clientOf(r.Context()).Addr)
 	if !s.perClient.take(key, s.cfg.MaxPendingPerClient) {
 		s.metrics.rejected.WithLabelValues("client_pending").Inc()
+		s.auditRefusal(r, http.StatusTooManyRequests, codeTooManyPending)
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "1")
 		return nil, &uploadError{http.StatusTooManyRequests, codeTooManyPending,
@@ -62,6 +63,7 @@ func (s *server) admit(w http.ResponseWriter, r *http.Request) (release func(), 
 	releasePending, ok := s.admitPending(w)
 	if !ok {
 		s.perClient.give(key)
+		s.auditRefusal(r, http.StatusServiceUnavailable, codeBusy)
 		return nil, &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment"}
 	}
 	s.guardUpload(w, r)

@@ -254,3 +254,54 @@ func TestAuditFailure(t *testing.T) {
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestRefusalsAudited: prediction requests refused before their upload
+// is read are audited as counts per client and minute: written when a
+// later minute's refusal comes, and by Drain.Finish.
+func TestRefusalsAudited(t *testing.T) {
+	rec := &recorder{}
+	drain := NewDrain()
+	h := NewServer(nil, &fake{info: trainedInfo}, Config{Audit: rec, RateLimit: 1, RateBurst: 1, Drain: drain})
+	img := encodeImage(t, "png", 20, 16)
+	post := func(remote string) int {
+		req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+		req.RemoteAddr = remote
+		req.Header.Set("Content-Type", "image/png")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	for range 4 {
+		post("198.51.100.7:1000")
+	}
+	post("203.0.113.9:2000")
+	post("203.0.113.9:2000")
+	drain.Finish()
+	// (Summed over records: the test may straddle a minute.)
+	refusals, predictions := rec.refusals, len(rec.evs)
+	got := map[string]int{}
+	for _, r := range refusals {
+		got[r.Client] += r.Counts["429 rate_limited"]
+		if _, err := time.Parse(time.RFC3339, r.Minute); err != nil {
+			t.Errorf("minute %q", r.Minute)
+		}
+	}
+	if len(got) != 2 || got["198.51.100.7/32"] != 3 || got["203.0.113.9/32"] != 1 {
+		t.Errorf("refusal records %+v; want 3 for 198.51.100.7 and 1 for 203.0.113.9", refusals)
+	}
+	if predictions != 2 {
+		t.Errorf("%d prediction records, want 2 (the requests admitted)", predictions)
+	}
+
+	// A refusal in a later minute writes the earlier minute's counts.
+	var c refusalCounter
+	t0 := time.Date(2026, 12, 5, 3, 0, 30, 0, time.UTC)
+	if due := c.add(t0, "a", "429 rate_limited"); len(due) != 0 {
+		t.Errorf("due at the first refusal: %v", due)
+	}
+	c.add(t0.Add(10*time.Second), "a", "429 rate_limited")
+	due := c.add(t0.Add(40*time.Second), "b", "503 server_busy")
+	if len(due) != 1 || due[0].Minute != "2026-12-05T03:00:00Z" || due[0].Counts["429 rate_limited"] != 2 {
+		t.Errorf("due at the next minute: %+v", due)
+	}
+}

@@ -13,17 +13,22 @@ import (
 	"github.com/huskyai/huskyai/audit"
 )
 
-// recorder is an audit.Logger that keeps the prediction records.
+// recorder is an audit.Logger that keeps the prediction records, and
+// the refusal counts apart.
 type recorder struct {
-	mu  sync.Mutex
-	evs []audit.Prediction
+	mu       sync.Mutex
+	evs      []audit.Prediction
+	refusals []audit.Refusals
 }
 
 func (r *recorder) Record(_ context.Context, ev audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p, ok := ev.(audit.Prediction); ok {
-		r.evs = append(r.evs, p)
+	switch ev := ev.(type) {
+	case audit.Prediction:
+		r.evs = append(r.evs, ev)
+	case audit.Refusals:
+		r.refusals = append(r.refusals, ev)
 	}
 	return nil
 }

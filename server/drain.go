@@ -17,6 +17,35 @@ type Drain struct {
 	once    sync.Once
 	ch      chan struct{}
 	working atomic.Int64
+
+	mu       sync.Mutex
+	finishes []func()
+}
+
+// Finish runs what the servers of this Drain do once no request is left,
+// after the HTTP server has shut down: they write the audit records they
+// keep back (the last minute's refusal counts). A nil Drain does nothing.
+func (d *Drain) Finish() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	fs := d.finishes
+	d.finishes = nil
+	d.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// onFinish registers f to run at Finish.
+func (d *Drain) onFinish(f func()) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.finishes = append(d.finishes, f)
 }
 
 // NewDrain returns a Drain that has not started.

@@ -165,7 +165,7 @@ func (s *server) admitMore(w http.ResponseWriter, r *http.Request, n int) bool {
 	ok, wait := s.limiter.ReserveN(abuse.Key(clientOf(r.Context()).Addr), time.Now(), n)
 	if !ok {
 		s.metrics.rateLimited.Inc()
-		s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
+		s.refuse(w, r, wait, codeRateLimited, fmt.Sprintf(
 			"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
 			s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), "")
 	}

@@ -19,7 +19,7 @@ func (s *server) probingBlocked(w http.ResponseWriter, r *http.Request, c *clien
 		return false
 	}
 	s.flagProbing(r, c, count)
-	s.refuse(w, wait, codeProbing, probingMessage(wait), warning)
+	s.refuse(w, r, wait, codeProbing, probingMessage(wait), warning)
 	return true
 }
 

@@ -33,7 +33,7 @@ func (s *server) admitClient(w http.ResponseWriter, r *http.Request, cost int, w
 			if cost > 1 {
 				what = fmt.Sprintf(" (this one counts as %d)", cost)
 			}
-			s.refuse(w, wait, codeRateLimited, fmt.Sprintf(
+			s.refuse(w, r, wait, codeRateLimited, fmt.Sprintf(
 				"too many prediction requests from your address%s: the limit is %g per second, in bursts of up to %d; try again in %s seconds",
 				what, s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), warning)
 			return false
@@ -43,8 +43,10 @@ func (s *server) admitClient(w http.ResponseWriter, r *http.Request, cost int, w
 }
 
 // refuse answers 429 with Retry-After for a wait of d, and closes the
-// connection, since the upload that may follow is not read.
-func (s *server) refuse(w http.ResponseWriter, d time.Duration, code, message, warning string) {
+// connection, since the upload that may follow is not read; the refusal
+// is counted for the audit log (refusals.go).
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, d time.Duration, code, message, warning string) {
+	s.auditRefusal(r, http.StatusTooManyRequests, code)
 	w.Header().Set("Retry-After", retryAfterSeconds(d))
 	w.Header().Set("Connection", "close")
 	errorJSON(w, http.StatusTooManyRequests, code, message, warning)

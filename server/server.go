@@ -214,6 +214,7 @@ type server struct {
 	perClient   clientPending        // each client's admitted requests (admission.go)
 	decodeMem   *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
 	auditLogged every                // when a failing audit record was last logged
+	refusals    refusalCounter       // refusals before the upload, per client and minute (refusals.go)
 }
 
 // NewServer returns the service's handler, with every route (see
@@ -253,6 +254,7 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 			s.logger.Error("panic in an inference batch", "panic", fmt.Sprint(v), "stack", string(stack))
 		})
 	}
+	cfg.Drain.onFinish(s.flushRefusals)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	return s.middleware(mux)

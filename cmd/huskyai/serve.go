@@ -589,6 +589,7 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 	case <-ctx.Done():
 	}
 	drain.Start()
+	defer drain.Finish() // after the shutdown: the audit records kept back (the last minute's refusal counts)
 	if f.shutdownDelay > 0 {
 		logger.Info("shutting down: draining (readyz 503, Connection: close)", "delay", f.shutdownDelay.String())
 		time.Sleep(f.shutdownDelay)
