@@ -91,6 +91,24 @@ type Prediction struct {
 // EventType implements Event.
 func (Prediction) EventType() string { return "prediction" }
 
+// FileReload is the record of a reload of a file serve reads besides the
+// model (SIGHUP, POST /admin/reload, --watch): the TLS certificate or the
+// trusted model-signing keys. A refused one leaves the previous in force.
+type FileReload struct {
+	// What is "tls_certificate" or "trusted_keys".
+	What string `json:"what"`
+	Path string `json:"path"`
+	OK   bool   `json:"ok"`
+	// Detail identifies what was loaded: the certificate's SHA-256
+	// fingerprint, the key ids.
+	Detail string `json:"detail,omitempty"`
+	// Reason is why it was refused.
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventType implements Event.
+func (FileReload) EventType() string { return "file_reload" }
+
 // Refusals counts one client's prediction requests refused in one minute
 // before their upload was read (429 rate_limited, probing_suspected,
 // too_many_pending; 503 server_busy): a record per client and minute

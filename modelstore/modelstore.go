@@ -79,6 +79,10 @@ type Options struct {
 	// Keyring holds the trusted public keys. When set, a model file must
 	// be signed by one of them.
 	Keyring *modelsign.Keyring
+	// Keys, when set, gives the trusted keys at each load instead of
+	// Keyring, so that they can be reloaded while serving (serve's
+	// --trusted-keys on SIGHUP, admin reload and --watch).
+	Keys interface{ Current() *modelsign.Keyring }
 	// RequireSignature refuses unverified model files even without a
 	// Keyring (then every model file is refused; the embedded model, which
 	// is checked against its own key, is not).
@@ -360,7 +364,11 @@ func (s *Store) read() (modelFile, *RefusedError) {
 	s.mu.Lock()
 	s.loadedFP = fp
 	s.mu.Unlock()
-	f := modelFile{policy: modelsign.Policy{Keyring: s.opt.Keyring, Require: s.opt.RequireSignature}}
+	kr := s.opt.Keyring
+	if s.opt.Keys != nil {
+		kr = s.opt.Keys.Current()
+	}
+	f := modelFile{policy: modelsign.Policy{Keyring: kr, Require: s.opt.RequireSignature}}
 	var err error
 	if f.data, err = readFile(s.src.Path, s.opt.MaxModelSize); err != nil {
 		return f, s.refuse(KindRead, err)

@@ -151,6 +151,10 @@ type Config struct {
 	// request and a child span per stage of a prediction (tracing.go).
 	// Nil turns tracing off at no cost.
 	TracerProvider trace.TracerProvider
+	// Collectors are more Prometheus collectors for GET /metrics: what
+	// the command measures itself (reloads of the TLS certificate and the
+	// trusted keys).
+	Collectors []prometheus.Collector
 	// Version is the server's version, as GET /v2 reports it. Default
 	// "dev".
 	Version string
@@ -240,6 +244,7 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
 	s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
+	s.metrics.reg.MustRegister(cfg.Collectors...)
 	if d, ok := cfg.Audit.(interface{ Dropped() uint64 }); ok {
 		s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "huskyai_audit_records_dropped_total",

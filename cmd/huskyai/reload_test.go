@@ -629,13 +629,14 @@ func TestServeAuditLog(t *testing.T) {
 		}
 		got = append(got, e)
 	}
-	want := "model_load:A prediction:A prediction:A prediction:A model_load:B:reload model_refused:B:reload:digest_mismatch " +
+	// Each admin reload reads the trusted keys again first (file_reload).
+	want := "model_load:A prediction:A prediction:A prediction:A file_reload: model_load:B:reload file_reload: model_refused:B:reload:digest_mismatch " +
 		"model_load:B prediction:B prediction:B prediction:B"
 	if strings.Join(got, " ") != want {
 		t.Errorf("audit records\n got %s\nwant %s", strings.Join(got, " "), want)
 	}
-	if n != 10 {
-		t.Errorf("%d records verified, want 10", n)
+	if n != 12 {
+		t.Errorf("%d records verified, want 12", n)
 	}
 }
 

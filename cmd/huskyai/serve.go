@@ -322,7 +322,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("serve: --audit-log: %w", err)
 	}
 	defer closeAudit()
-	store, err := openModels(ctx, f, opt, auditLog, logger)
+	keys, err := f.loadKeys(logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	store, err := openModels(ctx, f, opt, keys, auditLog, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -341,15 +345,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	mem := planMemory(int64(f.maxDecodeMemory), getenv, readFile)
 	defer mem.apply(logger)()
 	cfg.MaxDecodeMemory = mem.decode
+	reports := newFileReports(logger, auditLog)
+	cfg.Collectors = append(cfg.Collectors, reports.total)
 	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
-	reloadFiles := func() {
-		if err := reopenAudit(); err != nil {
-			logger.Error("audit log: reopening failed; records still go to the file open before", "err", err)
-		}
-		tc.live.reload(logger)
-	}
-	reload, err := startReloaders(ctx, f, store, ls.admin, reloadFiles, logger, stdout)
+	reloadFiles, watchMore := f.fileReloaders(tc.live, keys, store, reopenAudit, reports, logger)
+	reload, err := startReloaders(ctx, f, store, ls.admin, reloadFiles, watchMore, logger, stdout)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -427,19 +428,23 @@ type liveCert struct {
 func (c *liveCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
 
 // reload reads the certificate files again, if there are any, and says
-// what came of it in the log.
-func (c *liveCert) reload(logger *slog.Logger) {
+// what came of it (log, metric, audit); a pair that cannot be loaded
+// leaves the previous certificate serving.
+func (c *liveCert) reload(r *fileReports) {
 	if c == nil || c.certFile == "" {
 		return
 	}
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
-		logger.Error("TLS certificate reload failed; the previous certificate keeps serving", "cert", c.certFile, "err", err)
+		r.report("tls_certificate", c.certFile, "", err)
 		return
 	}
 	c.cur.Store(&cert)
-	logger.Info("TLS certificate reloaded", "cert", c.certFile, "sha256_fingerprint", leafFingerprint(cert))
+	r.report("tls_certificate", c.certFile, "sha256 "+leafFingerprint(cert), nil)
 }
+
+// files are the certificate and key files, for --watch.
+func (c *liveCert) files() []string { return []string{c.certFile, c.keyFile} }
 
 // certificate reads --tls-cert and --tls-key, or makes a self-signed
 // certificate for the addresses served at.

@@ -18,7 +18,6 @@ import (
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/classifier"
-	"github.com/huskyai/huskyai/modelsign"
 	"github.com/huskyai/huskyai/modelstore"
 	"github.com/huskyai/huskyai/server"
 )
@@ -121,21 +120,15 @@ type servedModels interface {
 // openModels loads the model, or with --model-dir every model version of
 // the repository, with the trust policy of the flags. A refusal is a
 // *modelstore.RefusedError naming the model file and the reason.
-func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, auditLog audit.Logger, logger *slog.Logger) (servedModels, error) {
-	var kr *modelsign.Keyring
-	if f.trustedKeys != "" {
-		var err error
-		if kr, err = modelsign.LoadKeyring(f.trustedKeys); err != nil {
-			return nil, fmt.Errorf("--trusted-keys: %w", err)
-		}
-		logger.Info("trusted model-signing keys", "path", f.trustedKeys, "key_ids", kr.KeyIDs())
-	}
+func openModels(ctx context.Context, f *serveFlags, opt classifier.Options, keys *liveKeyring, auditLog audit.Logger, logger *slog.Logger) (servedModels, error) {
 	mopt := modelstore.Options{
-		Keyring:          kr,
 		RequireSignature: f.requireSignature,
 		Classifier:       opt,
 		Audit:            auditLog,
 		Logger:           logger,
+	}
+	if keys != nil {
+		mopt.Keys = keys
 	}
 	if f.modelDir != "" {
 		r, err := modelstore.OpenRepository(ctx, f.modelDir, modelstore.RepositoryOptions{Options: mopt, DefaultModel: f.defaultModel})
@@ -163,7 +156,8 @@ type reloaders struct {
 // startReloaders starts the reloaders the flags ask for, serving the
 // admin endpoint on adminLn, the listener of --admin-addr (nil when it is
 // not set). SIGHUP always reloads.
-func startReloaders(ctx context.Context, f *serveFlags, store servedModels, adminLn net.Listener, reloadCert func(), logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
+func startReloaders(ctx context.Context, f *serveFlags, store servedModels, adminLn net.Listener, reloadCert func(),
+	watchMore func(ctx context.Context), logger *slog.Logger, stdout io.Writer) (*reloaders, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reloaders{stop: cancel, errc: make(chan error, 1)}
 	if ln := adminLn; ln != nil {
@@ -206,6 +200,7 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 				logger.Error("watch stopped", "err", err)
 			}
 		})
+		r.wg.Go(func() { watchMore(ctx) })
 	}
 	return r, nil
 }
