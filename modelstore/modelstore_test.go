@@ -490,3 +490,40 @@ func TestLoadNotAudited(t *testing.T) {
 		t.Error("the reload that could not be audited replaced the model")
 	}
 }
+
+// TestWatchWaitsForSignature: a new model written before its signature is
+// not reloaded (and refused) while the old signature names another
+// digest; the reload comes once the new signature is there.
+func TestWatchWaitsForSignature(t *testing.T) {
+	k := newKey(t)
+	dir := t.TempDir()
+	p := put(t, dir, "model", modelA, k.sign(t, modelA, nil))
+	st, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Keyring: k.kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := st.Current().Info().SHA256
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Watch(ctx, 20*time.Millisecond) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	tmp := put(t, t.TempDir(), "new", modelB, k.sign(t, modelB, nil))
+	if err := os.Rename(tmp, p); err != nil { // the model first
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond) // polls with the old signature
+	if err := os.Rename(tmp+".sig", p+".sig"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); st.Current().Info().SHA256 == a; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new model not loaded within 10s: %+v", st.Status())
+		}
+	}
+	if s := st.Status(); s.ReloadFailures != 0 || s.Reloads != 1 {
+		t.Errorf("reloads %d, failures %d; want 1 and 0 (no refusal while the signature was on its way)", s.Reloads, s.ReloadFailures)
+	}
+}

@@ -2,9 +2,14 @@ package modelstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"time"
+
+	"github.com/huskyai/huskyai/modelsign"
 )
 
 // fileState is what the watcher compares of one file.
@@ -38,9 +43,10 @@ func (s *Store) stat() fingerprint {
 
 // Watch polls the model file and its signature every interval and reloads
 // when either changed (size, modification time or inode) and then stayed
-// the same for one more interval, so that a model and its signature
-// written one after the other give one reload, not a refused one in
-// between. A failed reload is not retried until the files change again.
+// the same for one more interval, and, with trusted keys, the signature
+// names the model's digest (or maxSigWaits polls went by without that), so
+// that a model and its signature written one after the other give one
+// reload, not a refused one in between. A failed reload is not retried until the files change again.
 // Watch returns when ctx ends; it is an error to watch the embedded model.
 //
 // It polls rather than using inotify (fsnotify): deployments replace model
@@ -55,7 +61,18 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
 	if s.src.Path == "" {
 		return errors.New("modelstore: watch: the embedded model does not change")
 	}
+	waited := 0
 	return poll(ctx, interval, s.stat, s.loadedFingerprint, func() {
+		// A model and its signature are written one after the other: a
+		// model whose signature names another digest waits for the new
+		// signature (up to maxSigWaits polls), rather than being refused.
+		if s.opt.Keys != nil || s.opt.Keyring != nil {
+			if !s.filesAgree() && waited < maxSigWaits {
+				waited++
+				return
+			}
+		}
+		waited = 0
 		s.logger.InfoContext(ctx, "model files changed; reloading", "source", s.src.Path)
 		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
 			s.logger.ErrorContext(ctx, "reload after a change failed; the old model keeps serving", "source", s.src.Path, "err", err)
@@ -92,4 +109,30 @@ func poll[F comparable](ctx context.Context, interval time.Duration, now, loaded
 		pending = nil
 		reload()
 	}
+}
+
+// maxSigWaits is how many times Watch finds a changed model whose
+// signature names another digest before it reloads all the same (and
+// the refusal is recorded).
+const maxSigWaits = 5
+
+// filesAgree reports whether the source's signature file, if any, names
+// the digest and size of its model file as they are now.
+func (s *Store) filesAgree() bool {
+	sig, err := os.ReadFile(s.src.Path + ".sig")
+	if err != nil {
+		return true // no signature: the load decides
+	}
+	parsed, err := modelsign.ParseSignature(sig)
+	if err != nil {
+		return true // a broken one: the load refuses it
+	}
+	f, err := os.Open(s.src.Path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, parsed.ModelSize+1))
+	return err == nil && n == parsed.ModelSize && hex.EncodeToString(h.Sum(nil)) == parsed.ModelSHA256
 }
