@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // FuzzLoad feeds arbitrary bytes through the whole Keras loader (HDF5 or
@@ -19,9 +22,14 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := Load(data)
+		var m *engine.Model
+		var err error
+		used := testtool.Allocated(func() { m, err = Load(data) })
 		if err == nil && m == nil {
 			t.Fatal("nil model without error")
+		}
+		if err != nil && used > testtool.RefusedModelBudget(len(data)) {
+			t.Fatalf("refusing %d bytes allocated %d (budget %d): %v", len(data), used, testtool.RefusedModelBudget(len(data)), err)
 		}
 	})
 }

@@ -176,8 +176,14 @@ func dilated(o tfl.Table) tfl.Table {
 func FuzzLoad(f *testing.F) {
 	f.Add(sharedModel(f, "mobilenet_v1_0.25_128_quant.tflite"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if m, err := Load(data); (m == nil) == (err == nil) {
+		var m *engine.Model
+		var err error
+		used := testtool.Allocated(func() { m, err = Load(data) })
+		if (m == nil) == (err == nil) {
 			t.Fatalf("model %v and error %v", m != nil, err)
+		}
+		if err != nil && used > testtool.RefusedModelBudget(len(data)) {
+			t.Fatalf("refusing %d bytes allocated %d (budget %d): %v", len(data), used, testtool.RefusedModelBudget(len(data)), err)
 		}
 	})
 }
