@@ -25,6 +25,19 @@ func handleIndex() http.Handler {
 	})
 }
 
+// handleOpenAPI serves the OpenAPI document of the native API
+// (static/openapi.json; openapi_test.go validates real answers against it).
+func handleOpenAPI() http.Handler {
+	doc, err := staticFS.ReadFile("static/openapi.json")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	})
+}
+
 // handleStatic serves the page's script and style sheet.
 func handleStatic() http.Handler {
 	sub, err := fs.Sub(staticFS, "static")

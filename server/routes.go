@@ -16,6 +16,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/api/v1/model", "/api/v1/model", allow(handleModel(s), http.MethodGet))
 	s.handle(mux, "/api/v1/models", "/api/v1/models", allow(handleModels(s), http.MethodGet))
 
+	s.handle(mux, "/openapi.json", "/openapi.json", allow(handleOpenAPI(), http.MethodGet))
 	s.handle(mux, "/healthz", "/healthz", allow(handleHealthz(), http.MethodGet))
 	s.handle(mux, "/readyz", "/readyz", allow(handleReadyz(s), http.MethodGet))
 	s.handle(mux, "/metrics", "/metrics", allow(s.metrics.handler(), http.MethodGet))
