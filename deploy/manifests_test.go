@@ -44,11 +44,55 @@ type inferenceService struct {
 }
 
 type kservePredictor struct {
-	MinReplicas    *int32 `json:"minReplicas,omitempty"`
-	MaxReplicas    int32  `json:"maxReplicas,omitempty"`
-	ScaleMetric    string `json:"scaleMetric,omitempty"`
-	ScaleTarget    *int32 `json:"scaleTarget,omitempty"`
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+	MaxReplicas int32  `json:"maxReplicas,omitempty"`
+	ScaleMetric string `json:"scaleMetric,omitempty"`
+	ScaleTarget *int32 `json:"scaleTarget,omitempty"`
+	// Model is KServe's ModelSpec: a model format served by a
+	// ServingRuntime, instead of containers of one's own.
+	Model          *kserveModel `json:"model,omitempty"`
 	corev1.PodSpec `json:",inline"`
+}
+
+// kserveModel is KServe's ModelSpec (its PredictorExtensionSpec's fields
+// that deploy/kserve-runtime uses, and the Container inline).
+type kserveModel struct {
+	ModelFormat struct {
+		Name    string  `json:"name"`
+		Version *string `json:"version,omitempty"`
+	} `json:"modelFormat"`
+	Runtime          *string `json:"runtime,omitempty"`
+	StorageURI       *string `json:"storageUri,omitempty"`
+	RuntimeVersion   *string `json:"runtimeVersion,omitempty"`
+	ProtocolVersion  *string `json:"protocolVersion,omitempty"`
+	corev1.Container `json:",inline"`
+}
+
+// clusterServingRuntime is KServe's serving.kserve.io/v1alpha1
+// ClusterServingRuntime, its ServingRuntimeSpec typed as KServe types it
+// (the ModelMesh and multi-node fields left out: none is used here).
+type clusterServingRuntime struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		SupportedModelFormats []struct {
+			Name       string  `json:"name"`
+			Version    *string `json:"version,omitempty"`
+			AutoSelect *bool   `json:"autoSelect,omitempty"`
+			Priority   *int32  `json:"priority,omitempty"`
+		} `json:"supportedModelFormats,omitempty"`
+		MultiModel       *bool                         `json:"multiModel,omitempty"`
+		Disabled         *bool                         `json:"disabled,omitempty"`
+		ProtocolVersions []string                      `json:"protocolVersions,omitempty"`
+		Containers       []corev1.Container            `json:"containers"`
+		Volumes          []corev1.Volume               `json:"volumes,omitempty"`
+		NodeSelector     map[string]string             `json:"nodeSelector,omitempty"`
+		Affinity         *corev1.Affinity              `json:"affinity,omitempty"`
+		Tolerations      []corev1.Toleration           `json:"tolerations,omitempty"`
+		Labels           map[string]string             `json:"labels,omitempty"`
+		Annotations      map[string]string             `json:"annotations,omitempty"`
+		ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	} `json:"spec"`
 }
 
 // newObject returns the typed object for a document's apiVersion and kind.
@@ -70,6 +114,10 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &networkingv1.Ingress{}, nil
 	case "serving.kserve.io/v1beta1 InferenceService":
 		return &inferenceService{}, nil
+	case "serving.kserve.io/v1alpha1 ClusterServingRuntime":
+		return &clusterServingRuntime{}, nil
+	case "kustomize.config.k8s.io/v1beta1 Kustomization":
+		return &kustomization{}, nil // decoded by kustomize_test.go only
 	}
 	return nil, fmt.Errorf("apiVersion %q kind %q: not a kind these manifests should hold (or a typo)", apiVersion, kind)
 }
@@ -129,6 +177,8 @@ func loadManifests(t reporter, dirs ...string) []manifest {
 				continue
 			case ext != ".yaml":
 				continue
+			case e.Name() == "kustomization.yaml":
+				continue // kustomize's, not an API object: kustomize_test.go
 			}
 			data, err := os.ReadFile(name)
 			if err != nil {
