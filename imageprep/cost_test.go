@@ -98,18 +98,10 @@ func TestDecodeMemory(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		m, _, err := DecodeForSize(tc.data, 0, 128, 128)
-		if err == nil {
-			Resize(m, 128, 128, Bicubic)
-		}
-		runtime.ReadMemStats(&after)
+		used, err := decodeAllocation(tc.data)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		used := int64(after.TotalAlloc - before.TotalAlloc)
 		px := float64(info.Width * info.Height)
 		t.Logf("%-30s allocated %5.2f B/px, estimated %5.2f B/px (%.2fx)", tc.name, float64(used)/px, float64(est)/px, float64(est)/float64(used))
 		most := 1.5
@@ -156,15 +148,7 @@ func TestDecodeMemoryLyingHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		m, _, err := DecodeForSize(tc.data, 0, 128, 128)
-		if err == nil {
-			Resize(m, 128, 128, Bicubic)
-		}
-		runtime.ReadMemStats(&after)
-		used := int64(after.TotalAlloc - before.TotalAlloc)
+		used, err := decodeAllocation(tc.data)
 		t.Logf("%-48s allocated %5.2f B/px, estimated %5.2f B/px (%v)", tc.name, float64(used)/1e6, float64(est)/1e6, err)
 		if est < used {
 			t.Errorf("%s: estimated %d bytes; decoding allocated %d", tc.name, est, used)
@@ -218,4 +202,19 @@ func withExifOrientation(t *testing.T, data []byte, o uint32) []byte {
 		t.Fatalf("Exif orientation %d, want %d", got, o)
 	}
 	return out
+}
+
+// decodeAllocation is what DecodeForSize(data, 0, 128, 128) and a resize
+// of its result to 128x128 allocate (runtime.MemStats.TotalAlloc), and the
+// decode's error.
+func decodeAllocation(data []byte) (int64, error) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m, _, err := DecodeForSize(data, 0, 128, 128)
+	if err == nil {
+		Resize(m, 128, 128, Bicubic)
+	}
+	runtime.ReadMemStats(&after)
+	return int64(after.TotalAlloc - before.TotalAlloc), err
 }

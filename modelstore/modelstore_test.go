@@ -379,26 +379,34 @@ func TestReloadConcurrent(t *testing.T) {
 	}
 }
 
-// TestWatch: --watch reloads once the files changed and then stayed the
-// same, and does not retry a refused model until it changes again.
-func TestWatch(t *testing.T) {
-	k := newKey(t)
-	dir := t.TempDir()
-	p := put(t, dir, "model", modelA, k.sign(t, modelA, nil))
-	st, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Keyring: k.kr})
+// watched opens a store of modelA, signed by a new key, in a directory
+// of its own, and watches it every 20ms until the test ends.
+func watched(t *testing.T) (k key, dir, path string, st *modelstore.Store) {
+	t.Helper()
+	k = newKey(t)
+	dir = t.TempDir()
+	path = put(t, dir, "model", modelA, k.sign(t, modelA, nil))
+	st, err := modelstore.Open(context.Background(), modelstore.Source{Path: path}, modelstore.Options{Keyring: k.kr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := st.Current().Info().SHA256
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- st.Watch(ctx, 20*time.Millisecond) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+	return k, dir, path, st
+}
+
+// TestWatch: --watch reloads once the files changed and then stayed the
+// same, and does not retry a refused model until it changes again.
+func TestWatch(t *testing.T) {
+	k, dir, p, st := watched(t)
+	a := st.Current().Info().SHA256
 	waitFor := func(what string, cond func(modelstore.Status) bool) modelstore.Status {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -495,21 +503,8 @@ func TestLoadNotAudited(t *testing.T) {
 // not reloaded (and refused) while the old signature names another
 // digest; the reload comes once the new signature is there.
 func TestWatchWaitsForSignature(t *testing.T) {
-	k := newKey(t)
-	dir := t.TempDir()
-	p := put(t, dir, "model", modelA, k.sign(t, modelA, nil))
-	st, err := modelstore.Open(context.Background(), modelstore.Source{Path: p}, modelstore.Options{Keyring: k.kr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, _, p, st := watched(t)
 	a := st.Current().Info().SHA256
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Watch(ctx, 20*time.Millisecond) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
 	tmp := put(t, t.TempDir(), "new", modelB, k.sign(t, modelB, nil))
 	if err := os.Rename(tmp, p); err != nil { // the model first
 		t.Fatal(err)

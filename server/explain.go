@@ -100,6 +100,20 @@ func (s *server) explainsOff(w http.ResponseWriter) bool {
 	return true
 }
 
+// explainRequest reads what an explanation request asks for; it answers
+// and returns false when explanations are off or the query is invalid.
+func (s *server) explainRequest(w http.ResponseWriter, r *http.Request) (explainRequest, bool) {
+	if s.explainsOff(w) {
+		return explainRequest{}, false
+	}
+	req, ue := parseExplainQuery(r.URL.Query())
+	if ue != nil {
+		errorJSON(w, ue.status, ue.code, ue.message, "")
+		return req, false
+	}
+	return req, true
+}
+
 // explains reports whether the server gives explanations.
 func (s *server) explains() bool { return !s.cfg.NoExplain && !s.cfg.LabelOnly }
 
@@ -109,12 +123,8 @@ func (s *server) explains() bool { return !s.cfg.NoExplain && !s.cfg.LabelOnly }
 func handleExplain(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if s.explainsOff(w) {
-			return
-		}
-		req, ue := parseExplainQuery(r.URL.Query())
-		if ue != nil {
-			errorJSON(w, ue.status, ue.code, ue.message, "")
+		req, ok := s.explainRequest(w, r)
+		if !ok {
 			return
 		}
 		m, ok := s.pick(w, r)
@@ -128,29 +138,12 @@ func handleExplain(s *server) http.Handler {
 			status = ue.status
 			errorJSON(w, ue.status, ue.code, ue.message, info.Warning)
 		}
-		cost := req.opt.Inferences()
-		if !s.admitClient(w, r, cost, info.Warning) {
-			status = http.StatusTooManyRequests
+		img, release, st, ok := s.admitUpload(w, r, start, info, req.opt.Inferences(), true)
+		if !ok {
+			status = st
 			return
 		}
-		releasePending, ue := s.admit(w, r)
-		if ue != nil {
-			fail(ue)
-			return
-		}
-		defer releasePending()
-		img, err := s.readUpload(w, r, true)
-		s.observeStage(r.Context(), stageRead, start, time.Now())
-		if err != nil {
-			ue, ok := errors.AsType[*uploadError](err)
-			if !ok {
-				ue = bodyError(err, nil)
-			}
-			addLogAttrs(r.Context(), "upload_error", ue.message)
-			s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code, cost)
-			fail(ue)
-			return
-		}
+		defer release()
 		res, ex, ue := s.explainItem(w, r, start, m, inferItem{img: img}, req)
 		if ue != nil {
 			fail(ue)

@@ -78,33 +78,12 @@ func handlePredict(s *server, raw bool) http.Handler {
 			errorJSON(w, ue.status, ue.code, ue.message, info.Warning)
 		}
 
-		// Per-client limits come first: a client over them costs neither
-		// a pending place nor the reading of its upload.
-		if !s.admitClient(w, r, 1, info.Warning) {
-			status = http.StatusTooManyRequests
+		img, release, st, ok := s.admitUpload(w, r, start, info, 1, raw)
+		if !ok {
+			status = st
 			return
 		}
-		// Admit the request before reading its body, so that a flood of
-		// uploads is refused instead of held in memory.
-		releasePending, ue := s.admit(w, r)
-		if ue != nil {
-			fail(ue)
-			return
-		}
-		defer releasePending()
-
-		img, err := s.readUpload(w, r, raw)
-		s.observeStage(r.Context(), stageRead, start, time.Now())
-		if err != nil {
-			ue, ok := errors.AsType[*uploadError](err)
-			if !ok {
-				ue = bodyError(err, nil)
-			}
-			addLogAttrs(r.Context(), "upload_error", ue.message)
-			s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code, 1)
-			fail(ue)
-			return
-		}
+		defer release()
 		it := inferItem{img: img}
 		payload, sum := digest(it)
 		addLogAttrs(r.Context(), "image_bytes", len(img), "image_sha256", hex.EncodeToString(sum[:]))
@@ -126,6 +105,41 @@ func handlePredict(s *server, raw bool) http.Handler {
 			Warning:   info.Warning,
 		})
 	})
+}
+
+// admitUpload admits a prediction request that costs cost predictions
+// and reads its upload: the per-client limits first (a client over them
+// costs neither a pending place nor the reading of its upload), then the
+// pending bound (so that a flood of uploads is refused instead of held in
+// memory), then the upload itself, raw as readUpload takes it. When it
+// cannot, it has answered, audited a failed read, and returns ok false
+// and the status it answered; else the caller calls release when done.
+func (s *server) admitUpload(w http.ResponseWriter, r *http.Request, start time.Time, info classifier.ModelInfo,
+	cost int, raw bool) (img []byte, release func(), status int, ok bool) {
+	fail := func(ue *uploadError) ([]byte, func(), int, bool) {
+		errorJSON(w, ue.status, ue.code, ue.message, info.Warning)
+		return nil, nil, ue.status, false
+	}
+	if !s.admitClient(w, r, cost, info.Warning) {
+		return nil, nil, http.StatusTooManyRequests, false
+	}
+	release, ue := s.admit(w, r)
+	if ue != nil {
+		return fail(ue)
+	}
+	img, err := s.readUpload(w, r, raw)
+	s.observeStage(r.Context(), stageRead, start, time.Now())
+	if err != nil {
+		release()
+		ue, ok := errors.AsType[*uploadError](err)
+		if !ok {
+			ue = bodyError(err, nil)
+		}
+		addLogAttrs(r.Context(), "upload_error", ue.message)
+		s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code, cost)
+		return fail(ue)
+	}
+	return img, release, 0, true
 }
 
 // readUpload reads the image of a request into memory. It never uses

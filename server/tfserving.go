@@ -99,12 +99,8 @@ func handleTFServing(s *server) http.Handler {
 		}
 		var ex *explainRequest
 		if verb == "explain" {
-			if s.explainsOff(w) {
-				return
-			}
-			req, ue := parseExplainQuery(r.URL.Query())
-			if ue != nil {
-				errorJSON(w, ue.status, ue.code, ue.message, "")
+			req, ok := s.explainRequest(w, r)
+			if !ok {
 				return
 			}
 			ex = &req
