@@ -91,6 +91,16 @@ type Prediction struct {
 // EventType implements Event.
 func (Prediction) EventType() string { return "prediction" }
 
+// ModelUnload is the record of a model an operator took out of a
+// repository's service (POST /v2/repository/models/{name}/unload).
+type ModelUnload struct {
+	Name     string   `json:"model_name"`
+	Versions []string `json:"versions"`
+}
+
+// EventType implements Event.
+func (ModelUnload) EventType() string { return "model_unload" }
+
 // FileReload is the record of a reload of a file serve reads besides the
 // model (SIGHUP, POST /admin/reload, --watch): the TLS certificate or the
 // trusted model-signing keys. A refused one leaves the previous in force.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai"
+	"github.com/huskyai/huskyai/classifier"
 )
 
 // ModelFiles are the names a model file may have in a version directory
@@ -106,7 +108,8 @@ type Repository struct {
 	state  atomic.Pointer[repoState]
 	reload chan struct{} // a one-slot semaphore serializing scans
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex      // guards the fields below
+	unloaded map[string]bool // models an operator unloaded (UnloadModel)
 	last     *Attempt
 	reloads  uint64
 	failures uint64
@@ -322,7 +325,13 @@ func (r *Repository) scan(ctx context.Context, first, explicit bool) error {
 	old := r.state.Load()
 	next := &repoState{models: map[string][]*repoVersion{}}
 	var refused multiError
+	r.mu.Lock()
+	unloaded := maps.Clone(r.unloaded)
+	r.mu.Unlock()
 	for _, f := range found {
+		if f.skip != "" || unloaded[f.name] {
+			continue
+		}
 		if err := r.take(ctx, f, old, next, first, explicit); err != nil {
 			if first {
 				return err
@@ -365,7 +374,9 @@ func (r *Repository) take(ctx context.Context, f candidate, old, next *repoState
 		next.add(ov)
 		return err
 	}
-	st, err := Open(ctx, Source{Path: f.path}, r.opt.Options)
+	opt := r.opt.Options
+	opt.Classifier = f.opt
+	st, err := Open(ctx, Source{Path: f.path}, opt)
 	if err != nil {
 		if ov != nil {
 			next.add(ov)
@@ -466,8 +477,10 @@ type candidate struct {
 	name, version string
 	num           int64
 	dir           string
-	path          string // the model file
-	err           error  // *RefusedError: more than one model file
+	path          string             // the model file
+	err           error              // *RefusedError: more than one model file, or a bad config.json
+	opt           classifier.Options // with the model's config.json
+	skip          string             // why it is not served (its version policy), or ""
 }
 
 // walk lists the version directories of the repository with a model
@@ -501,6 +514,12 @@ func (r *Repository) walk(warn func(msg string, args ...any)) ([]candidate, erro
 			warn("repository: ignoring an unreadable model directory", "path", mdir, "err", err)
 			continue
 		}
+		cfg, cfgErr := readModelConfig(mdir)
+		var opt classifier.Options
+		if cfgErr == nil {
+			opt, cfgErr = cfg.options(mdir, r.opt.Classifier)
+		}
+		first := len(out)
 		for _, ve := range versions {
 			version := ve.Name()
 			if strings.HasPrefix(version, ".") {
@@ -530,13 +549,35 @@ func (r *Repository) walk(warn func(msg string, args ...any)) ([]candidate, erro
 				c.err = &RefusedError{Source: vdir, Kind: KindInvalidModel,
 					Err: fmt.Errorf("more than one model file (%s): keep one", strings.Join(baseNames(files), ", "))}
 			}
+			c.opt = opt
+			if cfgErr != nil {
+				c.err = &RefusedError{Source: mdir, Kind: KindInvalidModel, Err: cfgErr}
+			}
 			out = append(out, c)
 		}
+		applyPolicy(out[first:], cfg)
 	}
 	slices.SortFunc(out, func(a, b candidate) int {
 		return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.num, b.num))
 	})
 	return out, nil
+}
+
+// applyPolicy marks the versions of one model (cs) that its version
+// policy does not serve.
+func applyPolicy(cs []candidate, cfg *ModelConfig) {
+	if len(cs) == 0 || cfg == nil {
+		return
+	}
+	nums := make([]int64, len(cs))
+	for i, c := range cs {
+		nums[i] = c.num
+	}
+	for i := range cs {
+		if !cfg.VersionPolicy.serves(cs[i].num, nums) {
+			cs[i].skip = "not in its version policy (" + ConfigFile + "; the default serves the newest version only)"
+		}
+	}
 }
 
 func isDir(path string) bool {

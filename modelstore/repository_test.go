@@ -78,6 +78,7 @@ func TestRepositoryLayout(t *testing.T) {
 	putVersion(t, dir, "alpha", "1", "model.h5", file{model: modelA})
 	putVersion(t, dir, "alpha", "2", "model.onnx", file{model: modelB})
 	putVersion(t, dir, "alpha", "10", "model.onnx", file{model: modelD}) // 10 > 2: numeric order
+	putConfig(t, dir, "alpha", `{"version_policy": {"all": true}}`)
 	putVersion(t, dir, "beta.v2_x-y", "7", "model.keras", file{model: modelC})
 	// Ignored: not a positive integer, leading zero, no model file,
 	// hidden, a name with a space, a file where a directory belongs, a
@@ -176,6 +177,7 @@ func TestOpenRepositoryRefused(t *testing.T) {
 		{"an old version tampered", func(t *testing.T, dir string) {
 			putVersion(t, dir, "a", "1", "model.onnx", file{flipped, k.sign(t, modelB, nil)})
 			putVersion(t, dir, "a", "2", "model.h5", good)
+			putConfig(t, dir, "a", `{"version_policy": {"latest": 2}}`)
 		}, modelstore.RepositoryOptions{Options: modelstore.Options{Keyring: k.kr}}, modelstore.KindDigestMismatch, "a/1/model.onnx"},
 		{"unknown key", func(t *testing.T, dir string) {
 			putVersion(t, dir, "a", "1", "model.h5", file{modelA, stranger.sign(t, modelA, nil)})
@@ -204,6 +206,18 @@ func TestOpenRepositoryRefused(t *testing.T) {
 			putVersion(t, dir, "a", "1", "model.h5", file{model: modelA})
 		}, modelstore.RepositoryOptions{DefaultModel: "../a"}, "", "not a valid model name"},
 		{"no directory", func(t *testing.T, dir string) { os.Remove(dir) }, modelstore.RepositoryOptions{}, "", "no such file or directory"},
+		{"config.json with an unknown field", func(t *testing.T, dir string) {
+			putVersion(t, dir, "a", "1", "model.h5", file{model: modelA})
+			putConfig(t, dir, "a", `{"versions": "all"}`)
+		}, modelstore.RepositoryOptions{}, modelstore.KindInvalidModel, "unknown field"},
+		{"config.json naming a missing labels file", func(t *testing.T, dir string) {
+			putVersion(t, dir, "a", "1", "model.h5", file{model: modelA})
+			putConfig(t, dir, "a", `{"labels": "labels.txt", "positive_classes": "husky"}`)
+		}, modelstore.RepositoryOptions{}, modelstore.KindInvalidModel, "labels"},
+		{"config.json with two policies", func(t *testing.T, dir string) {
+			putVersion(t, dir, "a", "1", "model.h5", file{model: modelA})
+			putConfig(t, dir, "a", `{"version_policy": {"latest": 1, "all": true}}`)
+		}, modelstore.RepositoryOptions{}, modelstore.KindInvalidModel, "exactly one of"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "models")
@@ -238,6 +252,7 @@ func TestRepositoryReload(t *testing.T) {
 	a, b, c := sha(t, modelA)[:8], sha(t, modelB)[:8], sha(t, modelC)[:8]
 	dir := t.TempDir()
 	putVersion(t, dir, "alpha", "1", "model.h5", signed(modelA))
+	putConfig(t, dir, "alpha", `{"version_policy": {"all": true}}`)
 	var log bytes.Buffer
 	r, err := modelstore.OpenRepository(ctx, dir, modelstore.RepositoryOptions{
 		Options: modelstore.Options{Keyring: k.kr, Audit: audit.NewWriter(&log)},
@@ -354,6 +369,7 @@ func TestRepositoryWatch(t *testing.T) {
 	k := newKey(t)
 	dir := t.TempDir()
 	putVersion(t, dir, "alpha", "1", "model.h5", file{modelA, k.sign(t, modelA, nil)})
+	putConfig(t, dir, "alpha", `{"version_policy": {"all": true}}`)
 	r, err := modelstore.OpenRepository(context.Background(), dir, modelstore.RepositoryOptions{Options: modelstore.Options{Keyring: k.kr}})
 	if err != nil {
 		t.Fatal(err)
@@ -406,5 +422,84 @@ func TestRepositoryWatch(t *testing.T) {
 	}
 	if l := r.List(); !slices.Equal(l[0].Versions, []string{"2", "1"}) {
 		t.Errorf("versions %v", l[0].Versions)
+	}
+}
+
+// putConfig writes the config.json of model name.
+func putConfig(t *testing.T, dir, name, config string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name, modelstore.ConfigFile), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVersionPolicy: without a config.json the newest version only is
+// served; latest N, specific versions and all as config.json says.
+func TestVersionPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		want   []string
+	}{
+		{"", []string{"3"}},
+		{`{"version_policy": {"latest": 2}}`, []string{"3", "2"}},
+		{`{"version_policy": {"specific": [1, 3]}}`, []string{"3", "1"}},
+		{`{"version_policy": {"all": true}}`, []string{"3", "2", "1"}},
+	} {
+		dir := t.TempDir()
+		for _, v := range []string{"1", "2", "3"} {
+			putVersion(t, dir, "m", v, "model.h5", file{model: modelA})
+		}
+		if tc.config != "" {
+			putConfig(t, dir, "m", tc.config)
+		}
+		r, err := modelstore.OpenRepository(context.Background(), dir, modelstore.RepositoryOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.config, err)
+		}
+		if got := r.List()[0].Versions; !slices.Equal(got, tc.want) {
+			t.Errorf("config %s: versions served %v, want %v", tc.config, got, tc.want)
+		}
+	}
+}
+
+// TestUnloadModel: an unloaded model is not served, nor reloaded by a
+// rescan, until it is loaded again; the unload is audited; the default
+// model cannot be unloaded.
+func TestUnloadModel(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	putVersion(t, dir, "a", "1", "model.h5", file{model: modelA})
+	putVersion(t, dir, "b", "1", "model.onnx", file{model: modelB})
+	var log bytes.Buffer
+	r, err := modelstore.OpenRepository(ctx, dir, modelstore.RepositoryOptions{Options: modelstore.Options{Audit: audit.NewWriter(&log)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UnloadModel(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := r.Lookup("b", ""); ok {
+		t.Error("b served after its unload and a rescan")
+	}
+	if !strings.Contains(log.String(), `"type":"model_unload","prev"`) || !strings.Contains(log.String(), `"model_name":"b","versions":["1"]`) {
+		t.Errorf("audit log:\n%s", log.String())
+	}
+	if err := r.UnloadModel(ctx, "a"); err == nil {
+		t.Error("the default model was unloaded")
+	}
+	if err := r.LoadModel(ctx, "nope"); !errors.Is(err, modelstore.ErrNoSuchModel) {
+		t.Errorf("LoadModel of a missing model: %v", err)
+	}
+	if err := r.LoadModel(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := r.Lookup("b", ""); !ok {
+		t.Error("b not served after LoadModel")
 	}
 }

@@ -31,8 +31,11 @@ type v2ServerMetadata struct {
 // handleV2Server answers the server metadata.
 func handleV2Server(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusOK, v2ServerMetadata{Name: "huskyai", Version: s.cfg.Version,
-			Extensions: []string{"binary_tensor_data"}})
+		ext := []string{"binary_tensor_data"}
+		if repositoryOf(s.models) != nil {
+			ext = append(ext, "model_repository") // on the admin listener (repository.go)
+		}
+		encode(w, http.StatusOK, v2ServerMetadata{Name: "huskyai", Version: s.cfg.Version, Extensions: ext})
 	})
 }
 

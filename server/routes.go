@@ -48,9 +48,24 @@ func (s *server) routes(mux *http.ServeMux) {
 //
 //	POST /admin/reload   reload the model from its source, verified
 //	GET  /admin/status   the served model, its source and reload history
+//
+// and with a repository of models, the repository extension:
+//
+//	POST /v2/repository/index                 every version, with its state
+//	POST /v2/repository/models/{model}/load   load (again) and serve a model
+//	POST /v2/repository/models/{model}/unload stop serving a model
 func (s *server) adminRoutes(mux *http.ServeMux, rl Reloader) {
 	s.handle(mux, "/admin/reload", "/admin/reload", allow(handleReload(s, rl), http.MethodPost))
 	s.handle(mux, "/admin/status", "/admin/status", allow(handleAdminStatus(rl), http.MethodGet))
+	// The model repository extension (repository.go), with --model-dir.
+	if rp := repositoryOf(rl); rp != nil {
+		repo := func(pattern string, h http.Handler) {
+			s.handle(mux, pattern, pattern, protocolErrors(allow(h, http.MethodPost)))
+		}
+		repo("/v2/repository/index", handleRepositoryIndex(rp))
+		repo("/v2/repository/models/{model}/load", handleRepositoryModel(rp, true))
+		repo("/v2/repository/models/{model}/unload", handleRepositoryModel(rp, false))
+	}
 	s.handle(mux, "/", "other", handleNotFound())
 }
 

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +61,10 @@ func TestServeModelDir(t *testing.T) {
 	shaA := putModel(t, dir, "alpha", "1", "model.h5", a, k.sign(t, a, nil))
 	shaB := putModel(t, dir, "alpha", "2", "model.onnx", b, k.sign(t, b, nil))
 	shaC := putModel(t, dir, "beta", "1", "model.keras", c, k.sign(t, c, nil))
+	// Every version of alpha (the default policy serves the newest only).
+	if err := os.WriteFile(filepath.Join(dir, "alpha", "config.json"), []byte(`{"version_policy": {"all": true}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	s := startServe(t, map[string]string{"HUSKYAI_MODEL_DIR": dir}, "--insecure-http", "--rate-limit", "0",
 		"--trusted-keys", k.pubFile, "--require-signature", "--admin-addr", "127.0.0.1:0")
@@ -140,6 +147,48 @@ func TestServeModelDir(t *testing.T) {
 		!strings.Contains(m, `huskyai_model_reloads_total{result="success"} 1`) || strings.Contains(m, shaA) {
 		t.Errorf("metrics after the reloads:\n%s", m)
 	}
+
+	// The repository extension, on the admin listener.
+	if _, _, v2 := s.do(t, "GET", "/v2", "", nil); !strings.Contains(fmt.Sprint(v2["extensions"]), "model_repository") {
+		t.Errorf("/v2 extensions %v: want model_repository", v2["extensions"])
+	}
+	repo := func(path, body string) (int, string) {
+		t.Helper()
+		res, err := http.Post(strings.TrimSuffix(s.adminURL(t), "admin/")+"v2/repository/"+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if st, b := repo("index", ""); st != 200 || !strings.Contains(b, `{"name":"alpha","version":"3","state":"READY"}`) ||
+		!strings.Contains(b, `{"name":"beta","version":"1","state":"READY"}`) {
+		t.Errorf("index: %d %s", st, b)
+	}
+	if st, b := repo("models/beta/unload", ""); st != 200 {
+		t.Fatalf("unload beta: %d %s", st, b)
+	}
+	check("beta unloaded", map[string]answer{
+		"/api/v1/predict?model=beta": {404, "", "", "", "model_not_found"},
+		"/api/v1/predict":            {200, "alpha", "3", shaD, ""},
+	})
+	if st, b := repo("index", `{"ready": false}`); st != 200 || !strings.Contains(b, `{"name":"beta","version":"1","state":"UNAVAILABLE","reason":"unloaded"}`) {
+		t.Errorf("index after the unload: %d %s", st, b)
+	}
+	if st, b := repo("index", `{"ready": true}`); st != 200 || strings.Contains(b, "beta") {
+		t.Errorf("index of the ready versions: %d %s", st, b)
+	}
+	if st, b := repo("models/alpha/unload", ""); st != 409 || !strings.Contains(b, "default model") {
+		t.Errorf("unload the default model: %d %s", st, b)
+	}
+	if st, b := repo("models/nope/load", ""); st != 404 {
+		t.Errorf("load a model the directory lacks: %d %s", st, b)
+	}
+	if st, b := repo("models/beta/load", ""); st != 200 {
+		t.Fatalf("load beta: %d %s", st, b)
+	}
+	check("beta loaded again", map[string]answer{"/api/v1/predict?model=beta": {200, "beta", "1", shaC, ""}})
 }
 
 // TestServeModelDirWatch: with --watch, a version copied into the

@@ -43,7 +43,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&m.adminAddr, "admin-addr", "", "serve the admin endpoint (POST /admin/reload, GET /admin/status) over plain\nHTTP on this loopback host:port, e.g. 127.0.0.1:9443; off by default. It has no\nauthentication, so a non-loopback address is refused")
 	fs.BoolVar(&m.watch, "watch", false, "reload the --model file when it or its .sig changes, or with --model-dir rescan\nthe repository when a version appears, changes or goes (polled every --watch-interval)")
 	fs.DurationVar(&m.watchInterval, "watch-interval", 2*time.Second, "how often --watch looks at the model files; a change is loaded once it has\nstayed the same for one more interval")
-	fs.StringVar(&m.modelDir, "model-dir", "", "serve a model repository instead of one model: DIR/<name>/<version>/model.h5\n(or model.keras, model.onnx) with its .sig, versions being positive integers.\nEvery version is loaded and verified as --model is, the highest version of each\nmodel answers by default, and requests pick one with ?model=NAME&version=V.\nExcludes --model")
+	fs.StringVar(&m.modelDir, "model-dir", "", "serve a model repository instead of one model: DIR/<name>/<version>/model.h5\n(or model.keras, model.onnx) with its .sig, versions being positive integers.\nThe newest version of each model is loaded and verified as --model is (DIR/<name>/\nconfig.json may serve others: version_policy), and requests pick a model with\n?model=NAME&version=V. The admin listener loads and unloads models\n(/v2/repository/...). Excludes --model")
 	fs.StringVar(&m.defaultModel, "default-model", "", "with --model-dir, the model that answers requests that name none (default:\nthe first model by name at start, the only one if there is one; it stays the\ndefault while it has a version, so a model added later does not take over)")
 	fs.StringVar(&m.auditLog, "audit-log", "", "append a hash-chained audit trail (model loads and refusals, one record per\nprediction) to this file, created with mode 0600; - writes it to stdout (the\nservice's own stdout lines then go to stderr). \"huskyai audit verify\" checks it.\nA model whose load cannot be recorded is not served; a prediction whose record\ncannot be written (a full disk) is answered all the same and the record counted as\ndropped (huskyai_audit_records_dropped_total), unless --audit-required. SIGHUP and\nPOST /admin/reload reopen the file: rotate it by moving it away, then SIGHUP")
 	fs.BoolVar(&m.auditRequired, "audit-required", false, "answer 503 audit_unavailable instead of a prediction whose --audit-log record\ncannot be written")
@@ -210,6 +210,13 @@ func startReloaders(ctx context.Context, f *serveFlags, store servedModels, admi
 type withCert struct {
 	servedModels
 	reloadCert func()
+}
+
+// Repository is the repository of --model-dir, for the admin listener's
+// repository extension; nil for one model.
+func (w withCert) Repository() server.RepositoryAdmin {
+	rp, _ := w.servedModels.(server.RepositoryAdmin)
+	return rp
 }
 
 // Reload reopens the audit log and reloads the certificate, then the
