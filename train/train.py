@@ -272,7 +272,7 @@ def stages(width):
 
 
 class Net(nn.Module):
-    def __init__(self, width=1.0):
+    def __init__(self, width=1.0, aux=0):
         super().__init__()
         layers, cin = [], 3
         self.plan = stages(width)
@@ -286,13 +286,20 @@ class Net(nn.Module):
         self.features = nn.Sequential(*layers)
         self.drop = nn.Dropout(0.3)
         self.head = nn.Linear(cin, 1)
+        # A training-only head over the teacher's classes (--teacher-aux):
+        # never exported.
+        self.aux = nn.Linear(cin, aux) if aux else None
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
-        x = self.features(x)
-        return self.head(self.drop(x.mean(dim=(2, 3)))).squeeze(1)
+        return self.forward_both(x)[0]
+
+    def forward_both(self, x):
+        """The husky logit, and the auxiliary head's logits (or None)."""
+        f = self.drop(self.features(x).mean(dim=(2, 3)))
+        return self.head(f).squeeze(1), (self.aux(f) if self.aux is not None else None)
 
 
 def flops(net):
@@ -485,17 +492,19 @@ def teacher_targets(a, ims, y):
     87.5%, as ImageNet models are evaluated) mapped through a logistic fit
     on these same training labels (the teacher's own scale is not a
     calibrated husky-or-not probability). The validation split is never
-    shown to the teacher or the fit. Returns the targets, the teacher and
-    the calibration (for teacher_pool)."""
-    from teacher import Teacher, centre_crop
+    shown to the teacher or the fit. Returns the targets, the teacher, the
+    calibration (for teacher_pool) and the teacher's whole output
+    distribution per photo (for --teacher-aux)."""
+    from teacher import HUSKY_OUTPUTS, Teacher, centre_crop
     t0 = time.time()
     t = Teacher(a.teacher).eval()
-    ps = []
+    dist = []
     with torch.no_grad():
         for k in range(0, len(ims), 16):
             x = np.stack([centre_crop(im, t.size) for im in ims[k:k + 16]])
-            ps.append(t.husky(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).numpy())
-    z = logit(np.concatenate(ps))
+            dist.append(t(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).numpy())
+    dist = np.concatenate(dist).astype(np.float32)
+    z = logit(dist[:, list(HUSKY_OUTPUTS)].sum(axis=1))
     # Class-balanced logistic regression of the label on the teacher's
     # logit: two parameters, Newton's method.
     wts = np.where(y == 1, 0.5 / max((y == 1).sum(), 1), 0.5 / max((y == 0).sum(), 1))
@@ -514,7 +523,14 @@ def teacher_targets(a, ims, y):
     log(f"teacher {os.path.basename(a.teacher)}: calibrated as sigmoid({ab[0]:.3f} * logit + {ab[1]:.3f}); "
         f"on the training photos recall {m['recall']:.3f} specificity {m['specificity']:.3f}; "
         f"{time.time() - t0:.0f} s")
-    return ((1 - a.teacher_weight) * y + a.teacher_weight * q).astype(np.float32), t, ab
+    return ((1 - a.teacher_weight) * y + a.teacher_weight * q).astype(np.float32), t, ab, dist
+
+
+def soften(dist, temperature):
+    """The teacher's distributions at a temperature: p^(1/T), renormalized
+    (softmax(logits / T) for a model whose last op is a softmax)."""
+    q = np.power(np.clip(dist, 1e-12, None), 1.0 / temperature)
+    return (q / q.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def logit(p):
@@ -561,6 +577,15 @@ def teacher_pool(a, t, ab, ims, y, others, rng):
     return np.stack(views), target, owner
 
 
+def aux_loss(aux, aux_t, idx, temperature, device):
+    """KL(teacher || student) at the temperature, times T^2 (Hinton et al.),
+    over the real photos of the batch (synthetic ones have no teacher)."""
+    real = torch.from_numpy(idx >= 0)
+    q = aux_t[torch.from_numpy(idx[idx >= 0])].to(device)
+    logp = F.log_softmax(aux[real.to(device)] / temperature, dim=1)
+    return F.kl_div(logp, q, reduction="batchmean") * temperature ** 2
+
+
 def predict(net, x, bs=128):
     net.eval()
     out = []
@@ -601,6 +626,11 @@ def main(argv=None):
                          "the shipped model; 4 measured worse: train/README.md)")
     ap.add_argument("--teacher-view-share", type=float, default=0.5,
                     help="share of a real photo's appearances that use one of its teacher-labelled views")
+    ap.add_argument("--teacher-aux", type=float, default=0,
+                    help="weight of a training-only head that learns the teacher's whole output distribution "
+                         "(all its classes) on each real photo's views; 0: off")
+    ap.add_argument("--teacher-temperature", type=float, default=2.0,
+                    help="temperature of the teacher's distribution for --teacher-aux")
     ap.add_argument("--ema", type=float, default=0.998,
                     help="decay of the moving average of the weights that is validated and exported (0: off)")
     ap.add_argument("--reexport", metavar="FILE",
@@ -650,8 +680,11 @@ def main(argv=None):
     log(f"  decoded in {time.time() - t0:.0f} s")
     soft_y = train_y.astype(np.float32)
     pool_x, pool_t, pool_of = None, None, [[] for _ in train_items]
+    aux_t = None
     if a.teacher:
-        soft_y, teacher, ab = teacher_targets(a, train_ims_full, train_y)
+        soft_y, teacher, ab, dist = teacher_targets(a, train_ims_full, train_y)
+        if a.teacher_aux > 0:
+            aux_t = torch.from_numpy(soften(dist, a.teacher_temperature))
         if a.teacher_views > 0:
             pool_x, pool_t, owner = teacher_pool(
                 a, teacher, ab, [cache(im, 448) for im in train_ims_full], train_y, others, rng)
@@ -670,8 +703,9 @@ def main(argv=None):
 
     device = torch.device(a.device)
     # channels_last: 1.5x faster on CPU (oneDNN) than NCHW.
-    net = Net(a.width).to(device, memory_format=torch.channels_last)
-    nparams = sum(p.numel() for p in net.parameters())
+    net = Net(a.width, aux_t.shape[1] if aux_t is not None else 0).to(device, memory_format=torch.channels_last)
+    # The exported network's parameters (the auxiliary head is not exported).
+    nparams = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("aux."))
     log(f"model: stages {net.plan}, {nparams} parameters, {flops(net) / 1e6:.0f} MFLOP per image")
 
     pos_idx = np.flatnonzero(train_y == 1)
@@ -723,8 +757,10 @@ def main(argv=None):
             w = torch.where(y > 0.5, torch.tensor(w_pos), torch.tensor(w_neg))
             # Label smoothing of 0.05 keeps the logits finite.
             target = torch.from_numpy(soft) * 0.95 + 0.025
-            logit = net(x.to(device, memory_format=torch.channels_last))
+            logit, aux = net.forward_both(x.to(device, memory_format=torch.channels_last))
             loss = (F.binary_cross_entropy_with_logits(logit, target.to(device), reduction="none") * w.to(device)).mean()
+            if aux_t is not None and (idx >= 0).any():
+                loss = loss + a.teacher_aux * aux_loss(aux, aux_t, idx, a.teacher_temperature, device)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -745,7 +781,8 @@ def main(argv=None):
 
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     taught = (f", teacher {os.path.basename(a.teacher)} weight {a.teacher_weight}, "
-              f"{a.teacher_views} views per photo, share {a.teacher_view_share}") if a.teacher else ""
+              f"{a.teacher_views} views per photo, share {a.teacher_view_share}, "
+              f"aux {a.teacher_aux} at T={a.teacher_temperature}") if a.teacher else ""
     note = (f"huskyai default model {a.name}: trained by train/train.py (seed {a.seed}, {a.epochs} epochs, "
             f"width {a.width}{taught}) on {len(train_items)} photos; research and evaluation use of the training data")
     export_h5(final, a.out, a.name, note)

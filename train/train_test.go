@@ -32,7 +32,8 @@ func TestTrainSmoke(t *testing.T) {
 	out, hist := filepath.Join(dir, "m.h5"), filepath.Join(dir, "history.json")
 	cmd := exec.Command(py, "train.py", "--data", photos, "--limit", "12", "--epochs", "1", "--batch", "16",
 		"--threads", "1", "--out", out, "--history", hist, "--val-dir", filepath.Join(dir, "val"), "--teacher", teacher,
-		"--teacher-views", "1") // the teacher-labelled views run too
+		"--teacher-views", "1", // the teacher-labelled views run too
+		"--teacher-aux", "0.25") // and the head that learns the teacher's classes
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("train.py: %v\n%s", err, b)
 	} else {
