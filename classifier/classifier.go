@@ -50,6 +50,10 @@ type Options struct {
 	// Labels name the outputs of a multi-class model (ParseLabels), for
 	// the top class of each answer; optional.
 	Labels []string
+	// InputMean and InputStd normalize the model's input: it gets
+	// (255*x - mean) / std of each channel value x in [0,1] (normalize.go;
+	// one value, or one per channel). Empty: the model takes [0,1].
+	InputMean, InputStd []float32
 	// CenterCrop, in (0, 1), classifies the central square of that
 	// fraction of the image's shorter side instead of the whole image
 	// (0.875 is how ImageNet models are usually evaluated); 0 or 1 uses
@@ -129,7 +133,11 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 	}
 	sum := sha256.Sum256(data)
 	in := m.InputShape()
-	c := &Classifier{m: m, e: m, opt: opt, info: ModelInfo{
+	e, err := normalize(m, opt.InputMean, opt.InputStd)
+	if err != nil {
+		return nil, err
+	}
+	c := &Classifier{m: m, e: e, opt: opt, info: ModelInfo{
 		Name:   m.Name,
 		Format: m.Format,
 		SHA256: hex.EncodeToString(sum[:]),

@@ -49,6 +49,9 @@ func loadEngine(data []byte, opt Options) (*Classifier, error) {
 	}
 	sum := sha256.Sum256(data)
 	in := e.InputShape()
+	if e, err = normalize(e, opt.InputMean, opt.InputStd); err != nil {
+		return nil, err
+	}
 	return &Classifier{e: e, opt: opt, info: ModelInfo{
 		Name:   ei.Name,
 		Format: ei.Format,

@@ -37,6 +37,10 @@ type ModelConfig struct {
 	// config.json.
 	PositiveClasses string `json:"positive_classes,omitempty"`
 	Labels          string `json:"labels,omitempty"`
+	// InputMean and InputStd are classifier.Options' input normalization
+	// (serve's --input-mean and --input-std), in pixel units.
+	InputMean []float32 `json:"input_mean,omitempty"`
+	InputStd  []float32 `json:"input_std,omitempty"`
 }
 
 // VersionPolicy is Triton's and TensorFlow Serving's version policy: the
@@ -117,6 +121,9 @@ func (c *ModelConfig) options(mdir string, base classifier.Options) (classifier.
 	}
 	if c.CenterCrop > 0 {
 		opt.CenterCrop = c.CenterCrop
+	}
+	if len(c.InputMean) > 0 || len(c.InputStd) > 0 {
+		opt.InputMean, opt.InputStd = c.InputMean, c.InputStd
 	}
 	if c.Labels != "" {
 		b, err := os.ReadFile(filepath.Join(mdir, c.Labels))

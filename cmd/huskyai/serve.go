@@ -132,6 +132,8 @@ var serveEnv = map[string]string{
 	"positive-classes": "HUSKYAI_POSITIVE_CLASSES",
 	"labels":           "HUSKYAI_LABELS",
 	"center-crop":      "HUSKYAI_CENTER_CROP",
+	"input-mean":       "HUSKYAI_INPUT_MEAN",
+	"input-std":        "HUSKYAI_INPUT_STD",
 
 	// Tracing (serve_tracing.go).
 	"otlp-endpoint": "HUSKYAI_OTLP_ENDPOINT",
