@@ -380,8 +380,8 @@ func TestReloadConcurrent(t *testing.T) {
 }
 
 // watched opens a store of modelA, signed by a new key, in a directory
-// of its own, and watches it every 20ms until the test ends.
-func watched(t *testing.T) (k key, dir, path string, st *modelstore.Store) {
+// of its own, and watches it every interval until the test ends.
+func watched(t *testing.T, interval time.Duration) (k key, dir, path string, st *modelstore.Store) {
 	t.Helper()
 	k = newKey(t)
 	dir = t.TempDir()
@@ -392,7 +392,7 @@ func watched(t *testing.T) (k key, dir, path string, st *modelstore.Store) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- st.Watch(ctx, 20*time.Millisecond) }()
+	go func() { done <- st.Watch(ctx, interval) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -405,7 +405,7 @@ func watched(t *testing.T) (k key, dir, path string, st *modelstore.Store) {
 // TestWatch: --watch reloads once the files changed and then stayed the
 // same, and does not retry a refused model until it changes again.
 func TestWatch(t *testing.T) {
-	k, dir, p, st := watched(t)
+	k, dir, p, st := watched(t, 20*time.Millisecond)
 	a := st.Current().Info().SHA256
 	waitFor := func(what string, cond func(modelstore.Status) bool) modelstore.Status {
 		t.Helper()
@@ -503,7 +503,9 @@ func TestLoadNotAudited(t *testing.T) {
 // not reloaded (and refused) while the old signature names another
 // digest; the reload comes once the new signature is there.
 func TestWatchWaitsForSignature(t *testing.T) {
-	k, _, p, st := watched(t)
+	// 100ms polls: the 5 waits for the signature last at least 1s, far
+	// more than the test takes to write it, however loaded the machine.
+	k, _, p, st := watched(t, 100*time.Millisecond)
 	a := st.Current().Info().SHA256
 	tmp := put(t, t.TempDir(), "new", modelB, k.sign(t, modelB, nil))
 	if err := os.Rename(tmp, p); err != nil { // the model first

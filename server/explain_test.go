@@ -154,7 +154,8 @@ func TestExplainRefused(t *testing.T) {
 }
 
 // TestExplainCountsAsInferences checks that an explanation costs its
-// inferences to the rate limiter (a full bucket, then debt) and to the
+// inferences to the rate limiter (a full bucket, then debt: at 1/s, so
+// that a slow explanation under -race does not repay it) and to the
 // probing detector (one explanation of 65 flags a client at a threshold
 // of 20).
 func TestExplainCountsAsInferences(t *testing.T) {
@@ -163,7 +164,7 @@ func TestExplainCountsAsInferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	h := NewServer(nil, modelstore.Fixed(c), Config{RateLimit: 10, RateBurst: 20, ProbeThreshold: 20, Audit: rec})
+	h := NewServer(nil, modelstore.Fixed(c), Config{RateLimit: 1, RateBurst: 20, ProbeThreshold: 20, Audit: rec})
 	post := func(path string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", path, bytes.NewReader(v2Image(t, "png", 64, 64, 7)))
 		req.RemoteAddr = "198.51.100.9:5000"
@@ -180,6 +181,6 @@ func TestExplainCountsAsInferences(t *testing.T) {
 	}
 	w := post("/api/v1/predict")
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
-		t.Errorf("a prediction right after an explanation of 65: %d %s, want 429 with Retry-After (debt of 45 at 10/s)", w.Code, w.Body)
+		t.Errorf("a prediction right after an explanation of 65: %d %s, want 429 with Retry-After (a debt of 45 at 1/s)", w.Code, w.Body)
 	}
 }
