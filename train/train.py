@@ -626,9 +626,9 @@ def main(argv=None):
                          "the shipped model; 4 measured worse: train/README.md)")
     ap.add_argument("--teacher-view-share", type=float, default=0.5,
                     help="share of a real photo's appearances that use one of its teacher-labelled views")
-    ap.add_argument("--teacher-aux", type=float, default=0,
+    ap.add_argument("--teacher-aux", type=float, default=0.25,
                     help="weight of a training-only head that learns the teacher's whole output distribution "
-                         "(all its classes) on each real photo's views; 0: off")
+                         "(all its classes) on each real photo's views, as the shipped model was trained; 0: off")
     ap.add_argument("--teacher-temperature", type=float, default=2.0,
                     help="temperature of the teacher's distribution for --teacher-aux")
     ap.add_argument("--ema", type=float, default=0.998,
