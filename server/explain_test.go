@@ -143,7 +143,7 @@ func TestExplainRefused(t *testing.T) {
 			if res.StatusCode != 403 {
 				t.Errorf("%s: :explain answered %s %s", tc.name, res.Status, body)
 			}
-			res, body = do(t, "GET", srv.URL+"/api/v1/model", nil, nil)
+			_, body = do(t, "GET", srv.URL+"/api/v1/model", nil, nil)
 			var m struct{ Explanations *bool }
 			if json.Unmarshal(body, &m); m.Explanations == nil || *m.Explanations {
 				t.Errorf("%s: /api/v1/model says explanations %v: %s", tc.name, m.Explanations, body)
