@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/gif"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -107,6 +108,11 @@ func TestDecodeMemory(t *testing.T) {
 		most := 1.5
 		if tc.reduced {
 			most = 2.5
+		}
+		if LibJPEG && info.Format == "jpeg" {
+			// libjpeg-turbo decodes in C memory, which TotalAlloc does not
+			// see: the estimate (of the pure-Go path) only bounds it.
+			most = math.Inf(1)
 		}
 		if est < used || float64(est) > most*float64(used) {
 			t.Errorf("%s: estimated %d bytes; decoding allocated %d: want the estimate within [1, %g] times it", tc.name, est, used, most)
