@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/huskyai/huskyai/modelsign"
@@ -77,6 +80,28 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) error {
 		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
 			s.logger.ErrorContext(ctx, "reload after a change failed; the old model keeps serving", "source", s.src.Path, "err", err)
 		}
+	})
+}
+
+// WatchFiles polls the files that files names (asked again at each poll:
+// a directory's contents may change) every interval, and calls reload once
+// their state (size, modification time, inode, or missing) changed and then
+// stayed the same for one more interval: Watch's loop, for the other files
+// a server reloads (trusted keys, a TLS certificate). It returns when ctx
+// ends.
+func WatchFiles(ctx context.Context, interval time.Duration, files func() []string, reload func()) error {
+	stamp := func() string {
+		names := slices.Sorted(slices.Values(files()))
+		var b strings.Builder
+		for _, f := range names {
+			fmt.Fprintf(&b, "%s %+v\n", f, statFile(f))
+		}
+		return b.String()
+	}
+	loaded := stamp()
+	return poll(ctx, interval, stamp, func() string { return loaded }, func() {
+		loaded = stamp()
+		reload()
 	})
 }
 

@@ -15,12 +15,7 @@ import (
 // loads; a key file that cannot be read leaves the keys in force. Each
 // reload shows in huskyai_file_reloads_total and the audit log.
 func TestTrustedKeysReload(t *testing.T) {
-	keys, other := t.TempDir(), t.TempDir()
-	k1 := newSigner(t, keys, "k1")
-	k2 := newSigner(t, other, "k2")
-	a, b := readFileT(t, reloadModelA), readFileT(t, reloadModelB)
-	p := filepath.Join(t.TempDir(), "m.h5")
-	install(t, p, a, k1.sign(t, a, nil))
+	keys, k2, b, p := rotationFixture(t)
 	log := filepath.Join(t.TempDir(), "audit.log")
 	s := startServe(t, nil, "--insecure-http", "--rate-limit", "0", "--model", p, "--trusted-keys", keys,
 		"--require-signature", "--admin-addr", "127.0.0.1:0", "--audit-log", log)
@@ -62,12 +57,7 @@ func TestTrustedKeysReload(t *testing.T) {
 // TestTrustedKeysWatch: with --watch, a key added to --trusted-keys is
 // read and the model that waited for it reloaded, without a signal.
 func TestTrustedKeysWatch(t *testing.T) {
-	keys, other := t.TempDir(), t.TempDir()
-	k1 := newSigner(t, keys, "k1")
-	k2 := newSigner(t, other, "k2")
-	a, b := readFileT(t, reloadModelA), readFileT(t, reloadModelB)
-	p := filepath.Join(t.TempDir(), "m.h5")
-	install(t, p, a, k1.sign(t, a, nil))
+	keys, k2, b, p := rotationFixture(t)
 	s := startServe(t, nil, "--insecure-http", "--rate-limit", "0", "--model", p, "--trusted-keys", keys,
 		"--require-signature", "--watch", "--watch-interval", "50ms")
 	img := testPNG(t, 40, 30)
@@ -82,6 +72,21 @@ func TestTrustedKeysWatch(t *testing.T) {
 			t.Fatalf("model B not served 20s after its key was added; stderr:\n%s", s.stderr)
 		}
 	}
+}
+
+// rotationFixture is a key rotation about to happen: the --trusted-keys
+// directory with key k1, a model A at path signed by k1, and a second key
+// k2 (not trusted yet, its .pub elsewhere) and model B for it.
+func rotationFixture(t *testing.T) (keys string, k2 signer, b []byte, path string) {
+	t.Helper()
+	keys = t.TempDir()
+	k1 := newSigner(t, keys, "k1")
+	k2 = newSigner(t, t.TempDir(), "k2")
+	a := readFileT(t, reloadModelA)
+	b = readFileT(t, reloadModelB)
+	path = filepath.Join(t.TempDir(), "m.h5")
+	install(t, path, a, k1.sign(t, a, nil))
+	return keys, k2, b, path
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/huskyai/huskyai/audit"
 	"github.com/huskyai/huskyai/modelsign"
+	"github.com/huskyai/huskyai/modelstore"
 )
 
 // The files serve reads besides the model, reloaded like it on SIGHUP,
@@ -115,48 +112,6 @@ func (k *liveKeyring) files() []string {
 	return append(pubs, pems...)
 }
 
-// filesStamp fingerprints files by name, size, modification time and
-// (through os.SameFile's data) identity, for --watch.
-func filesStamp(files []string) string {
-	slices.Sort(files)
-	h := sha256.New()
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			fmt.Fprintf(h, "%s missing\n", f)
-			continue
-		}
-		fmt.Fprintf(h, "%s %d %d %d\n", f, fi.Size(), fi.ModTime().UnixNano(), inodeOf(fi))
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// watchFiles polls the fingerprint of files() every interval and calls
-// reload once it changed and then stayed the same for one interval (a
-// change still being written is waited out), until ctx ends.
-func watchFiles(ctx context.Context, interval time.Duration, files func() []string, reload func()) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	loaded, pending := filesStamp(files()), ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := filesStamp(files())
-		switch {
-		case now == loaded:
-			pending = ""
-		case now != pending:
-			pending = now
-		default:
-			loaded, pending = now, ""
-			reload()
-		}
-	}
-}
-
 // loadKeys reads --trusted-keys, if set.
 func (f *serveFlags) loadKeys(logger *slog.Logger) (*liveKeyring, error) {
 	if f.trustedKeys == "" {
@@ -186,10 +141,10 @@ func (f *serveFlags) fileReloaders(cert *liveCert, keys *liveKeyring, store serv
 	}
 	watchMore = func(ctx context.Context) {
 		if cert != nil && cert.certFile != "" {
-			go watchFiles(ctx, f.watchInterval, cert.files, func() { cert.reload(reports) })
+			go modelstore.WatchFiles(ctx, f.watchInterval, cert.files, func() { cert.reload(reports) })
 		}
 		if keys != nil {
-			watchFiles(ctx, f.watchInterval, keys.files, func() {
+			modelstore.WatchFiles(ctx, f.watchInterval, keys.files, func() {
 				keys.reload(reports)
 				if err := store.Reload(ctx); err != nil && ctx.Err() == nil {
 					logger.Error("reload after the trusted keys changed failed; the previous model keeps serving", "err", err)
