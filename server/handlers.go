@@ -13,28 +13,17 @@ import (
 //go:embed static
 var staticFS embed.FS
 
-// handleIndex serves the upload page.
-func handleIndex() http.Handler {
-	page, err := staticFS.ReadFile("static/index.html")
+// handleEmbedded serves the embedded file static/name with contentType:
+// the upload page, and the OpenAPI document of the native API
+// (openapi_test.go validates real answers against it).
+func handleEmbedded(name, contentType string) http.Handler {
+	body, err := staticFS.ReadFile("static/" + name)
 	if err != nil {
 		panic(err) // embedded at build time
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page)
-	})
-}
-
-// handleOpenAPI serves the OpenAPI document of the native API
-// (static/openapi.json; openapi_test.go validates real answers against it).
-func handleOpenAPI() http.Handler {
-	doc, err := staticFS.ReadFile("static/openapi.json")
-	if err != nil {
-		panic(err) // embedded at build time
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(doc)
+		w.Header().Set("Content-Type", contentType)
+		w.Write(body)
 	})
 }
 

@@ -5,7 +5,7 @@ import "net/http"
 // routes registers every route of the service on mux. Method checks are
 // done by allow, so that a wrong method gets a JSON 405 with Allow.
 func (s *server) routes(mux *http.ServeMux) {
-	s.handle(mux, "/{$}", "/", allow(handleIndex(), http.MethodGet))
+	s.handle(mux, "/{$}", "/", allow(handleEmbedded("index.html", "text/html; charset=utf-8"), http.MethodGet))
 	s.handle(mux, "/static/", "/static/", allow(handleStatic(), http.MethodGet))
 
 	predict := handlePredict(s, false)
@@ -16,7 +16,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	s.handle(mux, "/api/v1/model", "/api/v1/model", allow(handleModel(s), http.MethodGet))
 	s.handle(mux, "/api/v1/models", "/api/v1/models", allow(handleModels(s), http.MethodGet))
 
-	s.handle(mux, "/openapi.json", "/openapi.json", allow(handleOpenAPI(), http.MethodGet))
+	s.handle(mux, "/openapi.json", "/openapi.json", allow(handleEmbedded("openapi.json", "application/json"), http.MethodGet))
 	s.handle(mux, "/healthz", "/healthz", allow(handleHealthz(), http.MethodGet))
 	s.handle(mux, "/readyz", "/readyz", allow(handleReadyz(s), http.MethodGet))
 	s.handle(mux, "/metrics", "/metrics", allow(s.metrics.handler(), http.MethodGet))
