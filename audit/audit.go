@@ -410,7 +410,7 @@ func (w *Writer) Record(ctx context.Context, ev Event) error {
 		}
 		w.gap = 0
 	}
-	if err := w.write(ev); err != nil {
+	if err := w.writeBody(ev.EventType(), body); err != nil {
 		w.dropped++
 		w.gap++
 		return err
@@ -426,7 +426,13 @@ func (w *Writer) write(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	h := header{Seq: w.seq + 1, Time: w.now().UTC().Format(time.RFC3339Nano), Type: ev.EventType(), Prev: w.prev}
+	return w.writeBody(ev.EventType(), body)
+}
+
+// writeBody is write of an event of type typ already encoded as body (a
+// JSON object without the header's keys).
+func (w *Writer) writeBody(typ string, body []byte) error {
+	h := header{Seq: w.seq + 1, Time: w.now().UTC().Format(time.RFC3339Nano), Type: typ, Prev: w.prev}
 	line, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -436,7 +442,7 @@ func (w *Writer) write(ev Event) error {
 		line = append(line, body[1:]...)
 	}
 	if len(line) >= MaxLine {
-		return fmt.Errorf("audit: %s record is longer than %d bytes", ev.EventType(), MaxLine)
+		return fmt.Errorf("audit: %s record is longer than %d bytes", typ, MaxLine)
 	}
 	hash := hashLine(line)
 	if _, err := w.w.Write(append(line, '\n')); err != nil {
