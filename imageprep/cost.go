@@ -2,13 +2,30 @@ package imageprep
 
 import "encoding/binary"
 
-// DecodeMemory estimates, from the header alone, the most memory that
-// DecodeForSize(data, maxPixels, dstW, dstH) followed by a Resize of its
-// result to dstW x dstH allocates: an upper bound for a server to admit
-// the decode against a memory budget before it starts. Its errors are the header
-// errors of Decode (the same *Error), so a refused image costs nothing.
+// Cost is what decoding an image for a known output size may allocate,
+// from its header alone (DecodeCost).
+type Cost struct {
+	// Expected bounds the decode when its cheaper path runs to the end: a
+	// baseline JPEG decoded reduced, from its coefficients
+	// (DecodeJPEGReduced, in builds without libjpeg). It equals Max where
+	// there is no cheaper path.
+	Expected int64
+	// Max bounds the decode whatever path runs: the full decode after the
+	// cheaper path gave up included (DecodeForSizeFallback tells when).
+	Max int64
+	// ExpectedPixels is the size, in pixels, of the image the cheaper
+	// path decodes to: the declared size where there is none.
+	ExpectedPixels int64
+}
+
+// DecodeCost estimates, from the header alone, the most memory that
+// DecodeForSize(data, maxPixels, minW, minH) followed by a Resize of its
+// result to at most minW x minH allocates: an upper bound for a server to
+// admit the decode against a memory budget before it starts. Its errors
+// are the header errors of Decode (the same *Error), so a refused image
+// costs nothing.
 //
-// The bound follows the decoder the image will go through, by the
+// Max follows the decoder the image will go through in full, by the
 // declared size (which is what a decoder allocates for, whatever data
 // follows):
 //   - PNG: Go's image/png holds the whole image in the type of its colour
@@ -19,17 +36,20 @@ import "encoding/binary"
 //   - GIF: the first frame's paletted image on its logical screen;
 //   - JPEG: the component planes, plus for a progressive JPEG the
 //     coefficients (4 bytes a sample), plus a CMYK image for 4
-//     components. A baseline JPEG counts in full even where the reduced
-//     decoder runs, which allocates 40-60% of that: a file can make it
-//     fall back to the full decode half-way;
+//     components;
 //   - then the RGB image (3 bytes a pixel), a second one for an Exif
 //     rotation, and the resize's buffers.
 //
-// TestDecodeMemory checks the bound against what decoding allocates.
-func DecodeMemory(data []byte, maxPixels int64, dstW, dstH int) (int64, Info, error) {
+// Expected is smaller for a baseline JPEG that the reduced decoder takes
+// (jpegReducedMemory): its DC values and block means, and the image at 1/8,
+// 2/8 or 4/8 of the size. A file can still make that decoder give up
+// half-way, and the full decode then needs Max.
+//
+// TestDecodeCost checks both bounds against what decoding allocates.
+func DecodeCost(data []byte, maxPixels int64, minW, minH int) (Cost, Info, error) {
 	cfg, info, err := header(data, maxPixels)
 	if err != nil {
-		return 0, info, err
+		return Cost{}, info, err
 	}
 	px := int64(cfg.Width) * int64(cfg.Height)
 	var decoded int64 // what the format's decoder holds
@@ -46,7 +66,14 @@ func DecodeMemory(data []byte, maxPixels int64, dstW, dstH int) (int64, Info, er
 		total += 3 * px
 	}
 	// The resize's buffers, and the decoders' readers and tables.
-	return total + resizeMemory(cfg.Width, cfg.Height, dstW, dstH) + decoderSlack, info, nil
+	total += resizeMemory(cfg.Width, cfg.Height, minW, minH) + decoderSlack
+	c := Cost{Expected: total, Max: total, ExpectedPixels: px}
+	if info.Format == "jpeg" && !LibJPEG && minW > 0 && minH > 0 {
+		if r, rpx, ok := jpegReducedMemory(data, cfg.Width, cfg.Height, minW, minH); ok && r < total {
+			c.Expected, c.ExpectedPixels = r, rpx
+		}
+	}
+	return c, info, nil
 }
 
 // decoderSlack is what a decoder allocates whatever the image's size:
@@ -194,4 +221,60 @@ func jpegSOF(data []byte) (jpegFrame, bool) {
 		p += 2 + n
 	}
 	return f, false
+}
+
+// jpegReducedMemory bounds what DecodeJPEGReduced(data, _, minW, minH) and
+// a resize of its result to at most minW x minH allocate, for a w x h
+// JPEG, and the pixels it decodes to; ok is false where that decoder will
+// not take the JPEG (progressive, not 1 or 3 components, a size it cannot
+// reduce to). It follows jpegscale.Decode: a DC value (int32) per block,
+// the means of the block's parts at 2/8 and 4/8 (a byte each), the
+// entropy-coded data without its stuffing and the restart offsets, a plane
+// per component at the output size, the RGB image, its rotated copy for
+// an Exif orientation, and the resize.
+func jpegReducedMemory(data []byte, w, h, minW, minH int) (total, pixels int64, ok bool) {
+	sof, ok := jpegSOF(data)
+	if !ok || sof.progressive || len(sof.h) != 1 && len(sof.h) != 3 {
+		return 0, 0, false
+	}
+	o := exifOrientation(data)
+	n := 1
+	for ; n <= 4; n *= 2 {
+		ow, oh := (w*n+7)/8, (h*n+7)/8
+		if o >= 5 {
+			ow, oh = oh, ow
+		}
+		if ow >= minW && oh >= minH {
+			break
+		}
+	}
+	if n > 4 {
+		return 0, 0, false
+	}
+	hmax, vmax := 1, 1
+	for i := range sof.h {
+		hmax, vmax = max(hmax, sof.h[i]), max(vmax, sof.v[i])
+	}
+	mcusX, mcusY := int64((w+8*hmax-1)/(8*hmax)), int64((h+8*vmax-1)/(8*vmax))
+	if len(sof.h) == 1 { // not interleaved: a block per MCU
+		sof.h[0], sof.v[0], mcusX, mcusY = 1, 1, int64((w+7)/8), int64((h+7)/8)
+		hmax, vmax = 1, 1
+	}
+	for i := range sof.h {
+		blocks := mcusX * int64(sof.h[i]) * mcusY * int64(sof.v[i])
+		kx, ky := n*hmax/sof.h[i], n*vmax/sof.v[i]
+		total += 4 * blocks
+		if kx*ky > 1 {
+			total += int64(kx*ky) * blocks
+		}
+	}
+	total += int64(len(data)) + 16 + 8*(mcusX*mcusY+2) // unstuffed data, restart offsets
+	ow, oh := int64((w*n+7)/8), int64((h*n+7)/8)
+	pixels = ow * oh
+	total += int64(len(sof.h))*pixels + 3*pixels // planes, RGB
+	if o != 1 {
+		total += 3 * pixels
+	}
+	total += resizeMemory(int(ow), int(oh), minW, minH) + decoderSlack
+	return total, pixels, true
 }

@@ -168,10 +168,10 @@ func FuzzPrepare(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The memory admission reads the same header first: it must not
 		// panic, and must refuse exactly what the header check refuses.
-		cost, _, costErr := DecodeMemory(data, 1<<20, 16, 12)
+		cost, _, costErr := DecodeCost(data, 1<<20, 16, 12)
 		_, _, headerErr := header(data, 1<<20)
-		if (costErr == nil) != (headerErr == nil) || (costErr == nil && cost <= 0) {
-			t.Fatalf("DecodeMemory %d, %v; header check %v", cost, costErr, headerErr)
+		if (costErr == nil) != (headerErr == nil) || (costErr == nil && (cost.Expected <= 0 || cost.Expected > cost.Max)) {
+			t.Fatalf("DecodeCost %+v, %v; header check %v", cost, costErr, headerErr)
 		}
 		x, info, err := Prepare(data, Options{Width: 16, Height: 12, MaxPixels: 1 << 20}, nil)
 		if err != nil {
