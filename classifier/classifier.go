@@ -239,11 +239,10 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 // returned as it is (imageprep.DecodeForSizeFallback).
 func (c *Classifier) PrepareFallback(img []byte, full func() error) (Prepared, error) {
 	t0 := time.Now()
-	in := c.e.InputShape()
-	// With the libjpeg build tag, a JPEG is decoded at a DCT-scaled size
-	// no smaller than the input; otherwise this is imageprep.Decode.
-	minW, minH := c.decodeSize()
-	rgb, info, err := imageprep.DecodeForSizeFallback(img, c.opt.MaxPixels, minW, minH, full)
+	// A JPEG is decoded at a reduced size no smaller than the input (or
+	// its crop) where it can be, and other images are resized from their
+	// decoded rows (imageprep.DecodeResized).
+	rgb, info, err := imageprep.DecodeResized(img, c.prepOptions(), full)
 	if err != nil {
 		var p Prepared
 		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
@@ -253,47 +252,27 @@ func (c *Classifier) PrepareFallback(img []byte, full func() error) (Prepared, e
 		return p, err
 	}
 	t1 := time.Now()
-	if c.cropping() {
-		rgb = rgb.CenterCrop(c.opt.CenterCrop)
-	}
-	if rgb.Width != in.W || rgb.Height != in.H {
-		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
-	}
 	p := Prepared{X: rgb.Tensor(nil), Image: info, PHash: rgb.DHash()}
 	p.Timings = Timings{Decode: t1.Sub(t0), Preprocess: time.Since(t1)}
 	return p, nil
 }
 
-// cropping reports whether Prepare takes a centre crop.
-func (c *Classifier) cropping() bool {
-	return c.opt.CenterCrop > 0 && c.opt.CenterCrop < 1
-}
-
-// decodeSize is the smallest image Prepare decodes to: the model's input,
-// or what its centre crop is taken from.
-func (c *Classifier) decodeSize() (w, h int) {
+// prepOptions says how Prepare makes the model's input.
+func (c *Classifier) prepOptions() imageprep.Options {
 	in := c.e.InputShape()
-	if c.cropping() {
-		return int(float64(in.W)/c.opt.CenterCrop) + 1, int(float64(in.H)/c.opt.CenterCrop) + 1
-	}
-	return in.W, in.H
+	return imageprep.Options{Width: in.W, Height: in.H, MaxPixels: c.opt.MaxPixels, Filter: c.opt.Filter, CenterCrop: c.opt.CenterCrop}
 }
 
 // PrepareCost estimates, from img's header alone, the most memory
-// Prepare(img) allocates: imageprep.DecodeCost for the model's input size,
-// the copy of a centre crop, and the tensor; Expected where the reduced
-// JPEG decoder takes the image, Max if it gives up (PrepareFallback). Its
-// errors are the header errors Prepare would return (*imageprep.Error),
-// with the image described as far as the header goes.
+// Prepare(img) allocates: imageprep.DecodeCost for the model's input, and
+// the tensor; Expected where the reduced JPEG decoder takes the image, Max
+// if it gives up (PrepareFallback). Its errors are the header errors
+// Prepare would return (*imageprep.Error), with the image described as far
+// as the header goes.
 func (c *Classifier) PrepareCost(img []byte) (imageprep.Cost, imageprep.Info, error) {
-	minW, minH := c.decodeSize()
-	cost, info, err := imageprep.DecodeCost(img, c.opt.MaxPixels, minW, minH)
+	cost, info, err := imageprep.DecodeCost(img, c.prepOptions())
 	if err != nil {
 		return cost, info, err
-	}
-	if c.cropping() {
-		cost.Expected += 3 * cost.ExpectedPixels
-		cost.Max += 3 * int64(info.Width) * int64(info.Height)
 	}
 	tensor := 4 * int64(c.e.InputShape().Size())
 	cost.Expected += tensor

@@ -2,8 +2,8 @@ package imageprep
 
 import "encoding/binary"
 
-// Cost is what decoding an image for a known output size may allocate,
-// from its header alone (DecodeCost).
+// Cost is what decoding an image into a model's input may allocate, from
+// its header alone (DecodeCost).
 type Cost struct {
 	// Expected bounds the decode when its cheaper path runs to the end: a
 	// baseline JPEG decoded reduced, from its coefficients
@@ -11,16 +11,12 @@ type Cost struct {
 	// there is no cheaper path.
 	Expected int64
 	// Max bounds the decode whatever path runs: the full decode after the
-	// cheaper path gave up included (DecodeForSizeFallback tells when).
+	// cheaper path gave up included (DecodeResized's hook tells when).
 	Max int64
-	// ExpectedPixels is the size, in pixels, of the image the cheaper
-	// path decodes to: the declared size where there is none.
-	ExpectedPixels int64
 }
 
 // DecodeCost estimates, from the header alone, the most memory that
-// DecodeForSize(data, maxPixels, minW, minH) followed by a Resize of its
-// result to at most minW x minH allocates: an upper bound for a server to
+// DecodeResized(data, opt, _) allocates: an upper bound for a server to
 // admit the decode against a memory budget before it starts. Its errors
 // are the header errors of Decode (the same *Error), so a refused image
 // costs nothing.
@@ -37,40 +33,63 @@ type Cost struct {
 //   - JPEG: the component planes, plus for a progressive JPEG the
 //     coefficients (4 bytes a sample), plus a CMYK image for 4
 //     components;
-//   - then the RGB image (3 bytes a pixel), a second one for an Exif
-//     rotation, and the resize's buffers.
+//   - then, where the resize cannot read the decoded rows (a GIF, a JPEG
+//     turned by a quarter, an extreme aspect ratio), the RGB image (3
+//     bytes a pixel), a second one for an Exif rotation and a third for a
+//     centre crop; else a few rows;
+//   - and the resize's buffers.
 //
-// Expected is smaller for a baseline JPEG that the reduced decoder takes
-// (jpegReducedMemory): its DC values and block means, and the image at 1/8,
-// 2/8 or 4/8 of the size. A file can still make that decoder give up
-// half-way, and the full decode then needs Max.
+// For a baseline JPEG that the reduced decoder takes, Expected is what
+// that decoder needs (jpegReducedMemory): its DC values and block means,
+// and the image at 1/8, 2/8 or 4/8 of the size, far less than the full
+// decode at 1/8 and 2/8, a little more at 4/8. A file can still make that
+// decoder give up half-way, and the full decode then needs Max, the larger
+// of the two.
 //
 // TestDecodeCost checks both bounds against what decoding allocates.
-func DecodeCost(data []byte, maxPixels int64, minW, minH int) (Cost, Info, error) {
-	cfg, info, err := header(data, maxPixels)
+func DecodeCost(data []byte, opt Options) (Cost, Info, error) {
+	cfg, info, err := header(data, opt.MaxPixels)
 	if err != nil {
 		return Cost{}, info, err
 	}
-	px := int64(cfg.Width) * int64(cfg.Height)
+	w, h := cfg.Width, cfg.Height
+	px := int64(w) * int64(h)
 	var decoded int64 // what the format's decoder holds
+	o := 1
 	switch info.Format {
 	case "png":
-		decoded = pngMemory(data, px, cfg.Width)
+		decoded = pngMemory(data, px, w)
 	case "gif":
 		decoded = px // a Paletted image of at most the screen
 	case "jpeg":
-		decoded = jpegMemory(data, cfg.Width, cfg.Height)
+		decoded = jpegMemory(data, w, h)
+		o = exifOrientation(data)
 	}
-	total := decoded + 3*px // the RGB image
-	if info.Format == "jpeg" && exifOrientation(data) != 1 {
-		total += 3 * px
+	total := decoded
+	kern, kerr := opt.Filter.get()
+	if info.Format == "gif" || o >= 5 || kerr != nil || !tableFits(w, max(opt.Width, 1), kern) {
+		total += 3 * px // the RGB image
+		if o != 1 {
+			total += 3 * px
+		}
+		if opt.cropping() {
+			total += 3 * px
+		}
+	} else {
+		total += 8 * int64(w) // a row as RGB, its mirror, YCbCr scratch
 	}
 	// The resize's buffers, and the decoders' readers and tables.
-	total += resizeMemory(cfg.Width, cfg.Height, minW, minH) + decoderSlack
-	c := Cost{Expected: total, Max: total, ExpectedPixels: px}
+	total += resizeMemory(w, h, opt.Width, opt.Height) + decoderSlack
+	c := Cost{Expected: total, Max: total}
+	minW, minH := opt.decodeSize()
 	if info.Format == "jpeg" && !LibJPEG && minW > 0 && minH > 0 {
-		if r, rpx, ok := jpegReducedMemory(data, cfg.Width, cfg.Height, minW, minH); ok && r < total {
-			c.Expected, c.ExpectedPixels = r, rpx
+		if r, rpx, ok := jpegReducedMemory(data, w, h, minW, minH); ok {
+			if opt.cropping() {
+				r += 3 * rpx
+			}
+			// At 4/8 the reduced decoder can take more than the full
+			// decode read by rows; either can be what runs last.
+			c.Expected, c.Max = r, max(r, total)
 		}
 	}
 	return c, info, nil

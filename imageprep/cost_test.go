@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -76,45 +78,53 @@ func costCases(t *testing.T) []costCase {
 	}
 }
 
-// TestDecodeCost checks DecodeCost against what decoding allocates
+// TestDecodeCost checks DecodeCost against what DecodeResized allocates
 // (runtime.MemStats.TotalAlloc, which counts every allocation, so it is at
-// least the peak of what is live): Expected against DecodeForSize and a
-// resize to 128x128, and for the JPEGs the reduced decoder takes, Max
-// against the full decode it falls back to. Each estimate must be at least
-// what was allocated, and at most 1.5 times it, so that admission by it
-// refuses no more than it must.
+// least the peak of what is live), for a model input of 128x128 and one of
+// 224x224 from a centre crop: Expected against DecodeResized, and for the
+// JPEGs the reduced decoder takes, Max against the full decode it falls
+// back to. Each estimate must be at least what was allocated, and at most
+// 1.5 times it, so that admission by it refuses no more than it must.
 func TestDecodeCost(t *testing.T) {
-	for _, tc := range costCases(t) {
-		c, info, err := DecodeCost(tc.data, 0, 128, 128)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		px := float64(info.Width * info.Height)
-		check := func(what string, est int64, decode func([]byte) (*RGB, error)) {
-			used, err := allocation(tc.data, decode)
+	for _, opt := range []Options{{Width: 128, Height: 128}, {Width: 224, Height: 224, CenterCrop: 0.875}} {
+		for _, tc := range costCases(t) {
+			name := fmt.Sprintf("%s, %dx%d crop %v", tc.name, opt.Width, opt.Height, opt.CenterCrop)
+			c, info, err := DecodeCost(tc.data, opt)
 			if err != nil {
-				t.Fatalf("%s: %v", tc.name, err)
+				t.Fatalf("%s: %v", name, err)
 			}
-			t.Logf("%-30s %-8s allocated %5.2f B/px, estimated %5.2f B/px (%.2fx)", tc.name, what, float64(used)/px, float64(est)/px, float64(est)/float64(used))
-			most := 1.5
-			if LibJPEG && info.Format == "jpeg" && what == "Expected" {
-				// libjpeg-turbo decodes in C memory, which TotalAlloc does not
-				// see: the estimate (of the pure-Go path) only bounds it.
-				most = math.Inf(1)
+			px := float64(info.Width * info.Height)
+			check := func(what string, est int64, reduce bool, most float64) {
+				used, err := allocation(func() error {
+					_, _, err := decodeResized(tc.data, opt, nil, reduce)
+					return err
+				})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				t.Logf("%-50s %-8s allocated %5.2f B/px, estimated %5.2f B/px (%.2fx)", name, what, float64(used)/px, float64(est)/px, float64(est)/float64(used))
+				if LibJPEG && info.Format == "jpeg" && what == "Expected" {
+					// libjpeg-turbo decodes in C memory, which TotalAlloc does not
+					// see: the estimate (of the pure-Go path) only bounds it.
+					most = math.Inf(1)
+				}
+				if est < used || float64(est) > most*float64(used) {
+					t.Errorf("%s: %s %d bytes; decoding allocated %d: want the estimate within [1, %g] times it", name, what, est, used, most)
+				}
 			}
-			if est < used || float64(est) > most*float64(used) {
-				t.Errorf("%s: %s %d bytes; decoding allocated %d: want the estimate within [1, %g] times it", tc.name, what, est, used, most)
+			check("Expected", c.Expected, true, 1.5)
+			if !tc.reduced && c.Expected != c.Max {
+				t.Errorf("%s: Expected %d, Max %d: want them equal but for the reduced decoder's JPEGs", name, c.Expected, c.Max)
 			}
-		}
-		check("Expected", c.Expected, decodeForSize)
-		if tc.reduced != (c.Expected < c.Max) && !LibJPEG {
-			t.Errorf("%s: Expected %d, Max %d: want Expected < Max only for the reduced decoder's JPEGs", tc.name, c.Expected, c.Max)
-		}
-		if tc.reduced {
-			check("Max", c.Max, func(data []byte) (*RGB, error) {
-				m, _, err := Decode(data, 0)
-				return m, err
-			})
+			if tc.reduced && !LibJPEG {
+				// Max is the full decode's, or the reduced decoder's where
+				// that takes more (at 4/8): only a bound of the full decode.
+				most := 1.5
+				if c.Max == c.Expected {
+					most = math.Inf(1)
+				}
+				check("Max", c.Max, false, most)
+			}
 		}
 	}
 }
@@ -149,12 +159,15 @@ func TestDecodeCostLyingHeaders(t *testing.T) {
 		}(), 1000, 1000)},
 		{"gif 42-byte file with a 1000x1000 screen", gifOnScreen(t, 1000, 1000, 0, 0)},
 	} {
-		c, _, err := DecodeCost(tc.data, 0, 128, 128)
+		c, _, err := DecodeCost(tc.data, Options{Width: 128, Height: 128})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		est := c.Max
-		used, err := allocation(tc.data, decodeForSize)
+		used, err := allocation(func() error {
+			_, _, err := DecodeResized(tc.data, Options{Width: 128, Height: 128}, nil)
+			return err
+		})
 		t.Logf("%-48s allocated %5.2f B/px, estimated %5.2f B/px (%v)", tc.name, float64(used)/1e6, float64(est)/1e6, err)
 		if est < used {
 			t.Errorf("%s: estimated %d bytes; decoding allocated %d", tc.name, est, used)
@@ -176,7 +189,7 @@ func TestDecodeCostErrors(t *testing.T) {
 		{"over the pixel limit", big, TooLarge},
 	} {
 		_, _, want := Decode(tc.data, 40_000_000)
-		_, _, got := DecodeCost(tc.data, 40_000_000, 128, 128)
+		_, _, got := DecodeCost(tc.data, Options{Width: 128, Height: 128, MaxPixels: 40_000_000})
 		ge, ok1 := got.(*Error)
 		we, ok2 := want.(*Error)
 		if !ok1 || !ok2 || ge.Kind != tc.kind || ge.Kind != we.Kind || ge.Error() != we.Error() {
@@ -229,24 +242,15 @@ func withExifOrientation(t *testing.T, data []byte, o uint32) []byte {
 	return out
 }
 
-// allocation is what decode(data) and a resize of its result to 128x128
-// allocate (runtime.MemStats.TotalAlloc), and the decode's error.
-func allocation(data []byte, decode func([]byte) (*RGB, error)) (int64, error) {
+// allocation is what f allocates (runtime.MemStats.TotalAlloc), and its
+// error.
+func allocation(f func() error) (int64, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	m, err := decode(data)
-	if err == nil {
-		Resize(m, 128, 128, Bicubic)
-	}
+	err := f()
 	runtime.ReadMemStats(&after)
 	return int64(after.TotalAlloc - before.TotalAlloc), err
-}
-
-// decodeForSize is DecodeForSize(data, 0, 128, 128).
-func decodeForSize(data []byte) (*RGB, error) {
-	m, _, err := DecodeForSize(data, 0, 128, 128)
-	return m, err
 }
 
 // TestDecodeForSizeFallback checks when DecodeForSizeFallback calls its
@@ -292,7 +296,40 @@ func TestDecodeForSizeFallback(t *testing.T) {
 			t.Errorf("%s: decoded %v, %v; want width %d", tc.name, m != nil, err, tc.wantW)
 		}
 	}
-	if c, _, _ := DecodeCost(adobe, 0, 128, 128); c.Expected >= c.Max {
-		t.Errorf("Adobe RGB JPEG: DecodeCost %+v, want it counted at the reduced decoder's cost", c)
+}
+
+// TestDecodeResized checks that reading the decoded rows gives the pixels
+// of the whole-image path (decode to RGB, turn upright, centre crop,
+// Resize), for every layout of costCases, every Exif orientation of a
+// progressive JPEG (which the reduced decoder does not take), and model
+// inputs with and without a crop, of odd sizes too.
+func TestDecodeResized(t *testing.T) {
+	cases := costCases(t)
+	prog := readFixture(t, "jpeg_prog_160x120.jpg")
+	for o := uint32(2); o <= 8; o++ {
+		cases = append(cases, costCase{name: fmt.Sprintf("progressive jpeg, orientation %d", o), data: withExifOrientation(t, prog, o)})
+	}
+	for _, opt := range []Options{
+		{Width: 128, Height: 128},
+		{Width: 224, Height: 224, CenterCrop: 0.875},
+		{Width: 37, Height: 23, CenterCrop: 0.5, Filter: Bilinear},
+		{Width: 640, Height: 17},
+	} {
+		for _, tc := range cases {
+			got, info, err := decodeResized(tc.data, opt, nil, false)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			m, want, err := Decode(tc.data, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Format != want || got.Width != opt.Width || got.Height != opt.Height {
+				t.Errorf("%s: %+v, %dx%d", tc.name, info, got.Width, got.Height)
+			}
+			if ref := opt.finish(m); !slices.Equal(got.Pix, ref.Pix) {
+				t.Errorf("%s, %+v: the pixels differ from the whole-image path's", tc.name, opt)
+			}
+		}
 	}
 }

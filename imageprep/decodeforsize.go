@@ -58,30 +58,47 @@ func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, er
 // reserve the rest of DecodeCost's Max. An error from full ends the decode
 // and is returned as it is.
 func DecodeForSizeFallback(data []byte, maxPixels int64, minW, minH int, full func() error) (*RGB, Info, error) {
-	if minW > 0 && minH > 0 {
-		if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
-			return m, info, nil
-		}
-		if !LibJPEG {
-			if m, info, ok := DecodeJPEGReduced(data, maxPixels, minW, minH); ok {
-				return m, info, nil
-			}
-			if full != nil && reducible(data, maxPixels, minW, minH) {
-				if err := full(); err != nil {
-					return nil, Info{}, err
-				}
-			}
+	if m, info, ok := decodeReduced(data, maxPixels, minW, minH); ok {
+		return m, info, nil
+	}
+	if full != nil && reducible(data, maxPixels, minW, minH) {
+		if err := full(); err != nil {
+			return nil, Info{}, err
 		}
 	}
 	m, info, _, err := decode(data, maxPixels)
 	return m, info, err
 }
 
-// reducible reports whether DecodeCost counted data at the reduced
-// decoder's cost, which a fallback to the full decode exceeds.
+// decodeReduced decodes a JPEG at a reduced size no smaller than minW x
+// minH: by libjpeg-turbo in a libjpeg build, else by DecodeJPEGReduced;
+// ok is false where neither takes data (the caller decodes it in full).
+func decodeReduced(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
+	if minW <= 0 || minH <= 0 {
+		return nil, Info{}, false
+	}
+	if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
+		return m, info, true
+	}
+	if LibJPEG {
+		return nil, Info{}, false
+	}
+	return DecodeJPEGReduced(data, maxPixels, minW, minH)
+}
+
+// reducible reports whether the reduced decoder was to take data (its
+// cost, jpegReducedMemory, is what DecodeCost expects), so that a full
+// decode after it gave up needs more memory than was expected.
 func reducible(data []byte, maxPixels int64, minW, minH int) bool {
-	c, _, err := DecodeCost(data, maxPixels, minW, minH)
-	return err == nil && c.Expected < c.Max
+	if LibJPEG || minW <= 0 || minH <= 0 {
+		return false
+	}
+	cfg, info, err := header(data, maxPixels)
+	if err != nil || info.Format != "jpeg" {
+		return false
+	}
+	_, _, ok := jpegReducedMemory(data, cfg.Width, cfg.Height, minW, minH)
+	return ok
 }
 
 // scalableJPEG is the header check of the reduced JPEG decoders

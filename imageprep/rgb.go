@@ -324,12 +324,17 @@ func gifFirstPalette(data []byte) []byte {
 	return nil
 }
 
+// cropSide is the side of CenterCrop's square for a w x h image.
+func cropSide(w, h int, fraction float64) int {
+	side := max(1, int(math.Round(float64(min(w, h))*fraction)))
+	return min(side, w, h)
+}
+
 // CenterCrop returns the central square of m whose side is fraction (in
 // (0, 1]) of m's shorter side, as ImageNet models are evaluated; the
 // result shares nothing with m.
 func (m *RGB) CenterCrop(fraction float64) *RGB {
-	side := max(1, int(math.Round(float64(min(m.Width, m.Height))*fraction)))
-	side = min(side, m.Width, m.Height)
+	side := cropSide(m.Width, m.Height, fraction)
 	x0, y0 := (m.Width-side)/2, (m.Height-side)/2
 	out := NewRGB(side, side)
 	for y := range side {
