@@ -44,34 +44,9 @@ func FromImage(img image.Image) *RGB {
 	if w == 0 || h == 0 {
 		return m
 	}
-	switch s := img.(type) {
-	case *image.NRGBA:
-		fromNRGBA(m.Pix, s, b)
-	case *image.RGBA:
-		fromRGBA(m.Pix, s, b)
-	case *image.NRGBA64:
-		fromNRGBA64(m.Pix, s, b)
-	case *image.RGBA64:
-		fromRGBA64(m.Pix, s, b)
-	case *image.Gray:
-		fromGray(m.Pix, s, b)
-	case *image.Gray16:
-		fromGray16(m.Pix, s, b)
-	case *image.Paletted:
-		drawPaletted(m, b.Min, s, paletteLUT(s.Palette))
-	case *image.CMYK:
-		fromCMYK(m.Pix, s, b)
-	case *image.YCbCr:
-		ycbcrToRGB(m, s)
-	default:
-		d := m.Pix
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-				d[0], d[1], d[2] = c.R, c.G, c.B
-				d = d[3:]
-			}
-		}
+	rr := newRowReader(img, 1, 0)
+	for y := range h {
+		rr.convert(m.Pix[3*w*y:][:3*w], y)
 	}
 	return m
 }

@@ -110,7 +110,6 @@ func newRowReader(img image.Image, o int, crop float64) *rowReader {
 		side := cropSide(w, h, crop)
 		rr.x0, rr.y0, rr.w, rr.h = (w-side)/2, (h-side)/2, side, side
 	}
-	rr.full, rr.out = make([]uint8, 3*w), make([]uint8, 3*rr.w)
 	switch s := img.(type) {
 	case *image.YCbCr:
 		rr.cb, rr.cr = make([]uint8, w), make([]uint8, w)
@@ -130,7 +129,10 @@ func (rr *rowReader) row(y int) []uint8 {
 	if rr.flip {
 		sy = h - 1 - uy
 	}
-	rr.convert(sy)
+	if rr.full == nil {
+		rr.full, rr.out = make([]uint8, 3*w), make([]uint8, 3*rr.w)
+	}
+	rr.convert(rr.full, sy)
 	if !rr.mirror {
 		return rr.full[3*rr.x0:][:3*rr.w]
 	}
@@ -141,12 +143,11 @@ func (rr *rowReader) row(y int) []uint8 {
 	return rr.out
 }
 
-// convert writes row sy (from the top of the image) of img into rr.full,
-// as FromImage converts it.
-func (rr *rowReader) convert(sy int) {
+// convert writes row sy (from the top of the image) of img into d, 3
+// bytes a pixel of its width. (FromImage converts a whole image with it.)
+func (rr *rowReader) convert(d []uint8, sy int) {
 	b := rr.img.Bounds()
 	r := image.Rect(b.Min.X, b.Min.Y+sy, b.Max.X, b.Min.Y+sy+1)
-	d := rr.full
 	switch s := rr.img.(type) {
 	case *image.NRGBA:
 		fromNRGBA(d, s, r)

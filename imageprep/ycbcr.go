@@ -44,18 +44,9 @@ func yccPixel(d []uint8, y, cb, cr uint8) {
 	d[2] = clamp255(yy + ycc.cbB[cb])
 }
 
-// ycbcrToRGB converts s into m (of the same size) as libjpeg-turbo would.
-func ycbcrToRGB(m *RGB, s *image.YCbCr) {
-	w := m.Width
-	cb, cr := make([]uint8, w), make([]uint8, w)
-	for y := range m.Height {
-		ycbcrRow(m.Pix[3*w*y:][:3*w], s, y, cb, cr)
-	}
-}
-
 // ycbcrRow converts row y (from the top of s.Rect) of s into d (3 bytes a
 // pixel of its width) as libjpeg-turbo would; cb and cr are scratch of the
-// width.
+// width. (FromImage and DecodeResized convert a YCbCr image with it.)
 func ycbcrRow(d []uint8, s *image.YCbCr, y int, cb, cr []uint8) {
 	w, h := s.Rect.Dx(), s.Rect.Dy()
 	cw, ch := (w+1)/2, (h+1)/2 // libjpeg's downsampled_width, _height
