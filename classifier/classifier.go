@@ -236,7 +236,7 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 // PrepareCost: full, when not nil, is called before a JPEG that the
 // reduced decoder gave up on is decoded in full (which needs the cost's
 // Max rather than its Expected), and an error from it ends Prepare and is
-// returned as it is (imageprep.DecodeForSizeFallback).
+// returned as it is (imageprep.DecodeResized).
 func (c *Classifier) PrepareFallback(img []byte, full func() error) (Prepared, error) {
 	t0 := time.Now()
 	// A JPEG is decoded at a reduced size no smaller than the input (or

@@ -253,13 +253,12 @@ func allocation(f func() error) (int64, error) {
 	return int64(after.TotalAlloc - before.TotalAlloc), err
 }
 
-// TestDecodeForSizeFallback checks when DecodeForSizeFallback calls its
-// hook: once, before the full decode of a JPEG that DecodeCost counted at
+// TestDecodeResizedFallback checks when DecodeResized calls its hook: once, before the full decode of a JPEG that DecodeCost counted at
 // the reduced decoder's cost and that decoder gave up on (here an Adobe
 // RGB JPEG, which image/jpeg decodes and the reduced decoder does not),
 // and never for a JPEG the reduced decoder takes or another format. An
 // error from the hook is returned and nothing is decoded.
-func TestDecodeForSizeFallback(t *testing.T) {
+func TestDecodeResizedFallback(t *testing.T) {
 	if LibJPEG {
 		t.Skip("the libjpeg build decodes JPEGs without the reduced decoder")
 	}
@@ -274,26 +273,26 @@ func TestDecodeForSizeFallback(t *testing.T) {
 		data     []byte
 		hookErr  error
 		wantCall bool
-		wantW    int // width of the decoded image; 0: the hook's error
+		decoded  bool // false: the hook's error
 	}{
-		{"reduced decoder takes it", plain, nil, false, 320},
-		{"Adobe RGB falls back", adobe, nil, true, 640},
-		{"Adobe RGB, the hook refuses", adobe, errStop, true, 0},
-		{"png", png8, errStop, false, 64},
+		{"reduced decoder takes it", plain, nil, false, true},
+		{"Adobe RGB falls back", adobe, nil, true, true},
+		{"Adobe RGB, the hook refuses", adobe, errStop, true, false},
+		{"png", png8, errStop, false, true},
 	} {
 		calls := 0
-		m, _, err := DecodeForSizeFallback(tc.data, 0, 128, 128, func() error { calls++; return tc.hookErr })
+		m, _, err := DecodeResized(tc.data, Options{Width: 128, Height: 128}, func() error { calls++; return tc.hookErr })
 		if (calls == 1) != tc.wantCall || calls > 1 {
 			t.Errorf("%s: hook called %d times, want it called: %v", tc.name, calls, tc.wantCall)
 		}
-		if tc.wantW == 0 {
+		if !tc.decoded {
 			if !errors.Is(err, errStop) || m != nil {
 				t.Errorf("%s: %v, want the hook's error and no image", tc.name, err)
 			}
 			continue
 		}
-		if err != nil || m.Width != tc.wantW {
-			t.Errorf("%s: decoded %v, %v; want width %d", tc.name, m != nil, err, tc.wantW)
+		if err != nil || m.Width != 128 {
+			t.Errorf("%s: decoded %v, %v; want the 128x128 input", tc.name, m != nil, err)
 		}
 	}
 }

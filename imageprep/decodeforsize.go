@@ -48,23 +48,8 @@ const LibJPEG = libjpegBuild
 // swapped for Exif orientations 5 to 8), not the size of the returned
 // image. minW or minH <= 0 means no scaling.
 func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, error) {
-	return DecodeForSizeFallback(data, maxPixels, minW, minH, nil)
-}
-
-// DecodeForSizeFallback is DecodeForSize for a caller that admits decodes
-// against a memory budget by their DecodeCost: it calls full, when it is
-// not nil, before it decodes a JPEG in full after the reduced decoder
-// (which DecodeCost's Expected is for) gave up on it, so that the caller can
-// reserve the rest of DecodeCost's Max. An error from full ends the decode
-// and is returned as it is.
-func DecodeForSizeFallback(data []byte, maxPixels int64, minW, minH int, full func() error) (*RGB, Info, error) {
 	if m, info, ok := decodeReduced(data, maxPixels, minW, minH); ok {
 		return m, info, nil
-	}
-	if full != nil && reducible(data, maxPixels, minW, minH) {
-		if err := full(); err != nil {
-			return nil, Info{}, err
-		}
 	}
 	m, info, _, err := decode(data, maxPixels)
 	return m, info, err

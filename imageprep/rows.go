@@ -9,12 +9,15 @@ import (
 // DecodeResized decodes data into the model input that opt describes: the
 // central square of opt.CenterCrop of the upright image (none for 0 or 1),
 // resized to opt.Width x opt.Height with opt.Filter. Its pixels are those
-// of DecodeForSizeFallback(data, opt.MaxPixels, minW, minH, full) followed
-// by RGB.CenterCrop and Resize (TestDecodeResized), where minW x minH is
-// what the crop needs (opt.decodeSize), for less memory:
+// of DecodeForSize(data, opt.MaxPixels, minW, minH) followed by
+// RGB.CenterCrop and Resize (TestDecodeResized), where minW x minH is what
+// the crop needs (opt.decodeSize), for less memory:
 //   - a JPEG that the reduced or libjpeg decoder takes is decoded small,
-//     as DecodeForSize does (full is its hook: it is called before a full
-//     decode after the reduced decoder gave up);
+//     as DecodeForSize does. full, when not nil, is called before a JPEG
+//     that the reduced decoder gave up on is decoded in full, so that a
+//     caller admitting decodes by their DecodeCost can reserve the rest of
+//     its Max; an error from full ends the decode and is returned as it
+//     is;
 //   - any other image, unless a GIF or a JPEG its Exif orientation turns by
 //     a quarter, is resized from its decoded rows, each converted to RGB
 //     as the resize reads it: it is never held whole as RGB (3 bytes a
