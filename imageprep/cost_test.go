@@ -253,11 +253,12 @@ func allocation(f func() error) (int64, error) {
 	return int64(after.TotalAlloc - before.TotalAlloc), err
 }
 
-// TestDecodeResizedFallback checks when DecodeResized calls its hook: once, before the full decode of a JPEG that DecodeCost counted at
-// the reduced decoder's cost and that decoder gave up on (here an Adobe
-// RGB JPEG, which image/jpeg decodes and the reduced decoder does not),
-// and never for a JPEG the reduced decoder takes or another format. An
-// error from the hook is returned and nothing is decoded.
+// TestDecodeResizedFallback checks when DecodeResized calls its hook:
+// once, before the full decode of a JPEG that DecodeCost counted at the
+// reduced decoder's cost and that decoder gave up on (here an Adobe RGB
+// JPEG, which image/jpeg decodes and the reduced decoder does not), and
+// never for a JPEG the reduced decoder takes or another format. An error
+// from the hook is returned and nothing is decoded.
 func TestDecodeResizedFallback(t *testing.T) {
 	if LibJPEG {
 		t.Skip("the libjpeg build decodes JPEGs without the reduced decoder")
