@@ -174,12 +174,11 @@ func (g *decodeGrant) reserve(n int64) *uploadError {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, s.cfg.QueueTimeout)
 	defer cancel()
-	if err := s.decodeMem.Acquire(ctx, n); err != nil {
+	if err := s.decodeMem.acquire(ctx, n); err != nil {
 		s.metrics.rejected.WithLabelValues("memory").Inc()
 		return &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy decoding other images; try again in a moment"}
 	}
 	g.held += n
-	s.metrics.decodeMemory.Add(float64(n))
 	return nil
 }
 
@@ -195,14 +194,14 @@ func (g *decodeGrant) full() error {
 	return nil
 }
 
-// release gives the grant's memory back.
+// release gives the grant's memory back (to be free once collected:
+// decodeBudget).
 func (g *decodeGrant) release() {
 	if g == nil || g.released {
 		return
 	}
 	g.released = true
-	g.s.metrics.decodeMemory.Sub(float64(g.held))
-	g.s.decodeMem.Release(g.held)
+	g.s.decodeMem.release(g.held)
 }
 
 // prepare runs c's Prepare on it's image under grant g.

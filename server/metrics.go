@@ -29,8 +29,8 @@ type metrics struct {
 	stages    *prometheus.HistogramVec
 	inference prometheus.Gauge
 	rejected  *prometheus.CounterVec
-	// decodeMemory is the memory reserved by the images being decoded
-	// (Config.MaxDecodeMemory).
+	// decodeMemory is the memory reserved by the images being decoded,
+	// and by those decoded since the last collection (decodeBudget).
 	decodeMemory prometheus.Gauge
 	// rateLimited counts predictions refused by the per-client rate
 	// limit; probingFlagged those the probing detector flagged.
@@ -94,7 +94,7 @@ func newMetrics(reg *prometheus.Registry, current func() Classifier, status func
 	}
 	m.decodeMemory = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "huskyai_decode_memory_reserved_bytes",
-		Help: "Memory reserved now by the images being decoded, as their headers tell it (bounded by --max-decode-memory).",
+		Help: "Memory reserved now by the images being decoded, as their headers tell it, and by those decoded since the last garbage collection (bounded by --max-decode-memory).",
 	})
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.stages, m.inference, m.rejected, m.decodeMemory, newModelCollector(current, status),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

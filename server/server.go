@@ -13,8 +13,6 @@ import (
 	"runtime"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/abuse"
 	"github.com/huskyai/huskyai/audit"
@@ -216,7 +214,7 @@ type server struct {
 	batch       *batcher             // nil: no dynamic batching (batch.go)
 	shed        shedSampler          // the log lines of 429s and 503s (middleware.go)
 	perClient   clientPending        // each client's admitted requests (admission.go)
-	decodeMem   *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
+	decodeMem   *decodeBudget        // Config.MaxDecodeMemory; nil: no limit (decodebudget.go)
 	auditLogged every                // when a failing audit record was last logged
 	refusals    refusalCounter       // refusals before the upload, per client and minute (refusals.go)
 }
@@ -239,10 +237,10 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 		sem:     make(chan struct{}, cfg.MaxInflight),
 		pending: make(chan struct{}, cfg.MaxPending),
 	}
-	if cfg.MaxDecodeMemory > 0 {
-		s.decodeMem = semaphore.NewWeighted(cfg.MaxDecodeMemory)
-	}
 	s.metrics = newMetrics(prometheus.NewRegistry(), s.current, s.modelStatus)
+	if cfg.MaxDecodeMemory > 0 {
+		s.decodeMem = newDecodeBudget(cfg.MaxDecodeMemory, s.metrics.decodeMemory)
+	}
 	s.metrics.reg.MustRegister(newVersionCollector(s.servedVersions))
 	s.metrics.reg.MustRegister(cfg.Collectors...)
 	if d, ok := cfg.Audit.(interface{ Dropped() uint64 }); ok {
