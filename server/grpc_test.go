@@ -1,0 +1,227 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/internal/oip/inferencepb"
+)
+
+// startGRPC serves svc's gRPC service in plaintext on a loopback port and
+// returns a client of it.
+func startGRPC(t *testing.T, svc *Service) inferencepb.GRPCInferenceServiceClient {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := svc.GRPCServer(GRPCConfig{})
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return inferencepb.NewGRPCInferenceServiceClient(conn)
+}
+
+// imageRequest asks model to classify the encoded images as the BYTES
+// input "image".
+func imageRequest(model string, imgs ...[]byte) *inferencepb.ModelInferRequest {
+	return &inferencepb.ModelInferRequest{ModelName: model, Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{{
+		Name: "image", Datatype: "BYTES", Shape: []int64{int64(len(imgs))},
+		Contents: &inferencepb.InferTensorContents{BytesContents: imgs}}}}
+}
+
+// infer calls ModelInfer and returns its answer, its code and its
+// trailer.
+func infer(t *testing.T, c inferencepb.GRPCInferenceServiceClient, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, codes.Code, metadata.MD) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var trailer metadata.MD
+	resp, err := c.ModelInfer(ctx, req, grpc.Trailer(&trailer))
+	return resp, grpcstatus.Code(err), trailer
+}
+
+// TestGRPCErrors: the answers REST gives with an error become gRPC codes,
+// with REST's error code in the trailer.
+func TestGRPCErrors(t *testing.T) {
+	const maxUpload = 4 << 10
+	svc := NewServer(nil, &fake{info: trainedInfo}, Config{MaxUpload: maxUpload})
+	c := startGRPC(t, svc)
+	img := v2Image(t, "png", 8, 8, 1)
+	tooLarge := append(bytes.Clone(img), make([]byte, maxUpload)...)
+	withInput := func(f func(in *inferencepb.ModelInferRequest_InferInputTensor)) *inferencepb.ModelInferRequest {
+		req := imageRequest("trained", img)
+		f(req.Inputs[0])
+		return req
+	}
+	for _, tt := range []struct {
+		name    string
+		req     *inferencepb.ModelInferRequest
+		code    codes.Code
+		errCode string // "" when grpc itself refuses
+	}{
+		{"an image", imageRequest("trained", img), codes.OK, ""},
+		{"the default model", imageRequest("", img), codes.OK, ""},
+		{"unknown model", imageRequest("resnet", img), codes.NotFound, codeModelNotFound},
+		{"unknown version", &inferencepb.ModelInferRequest{ModelName: "trained", ModelVersion: "9"}, codes.NotFound, codeModelNotFound},
+		{"not an image", imageRequest("trained", []byte("hello")), codes.InvalidArgument, codeUnsupportedMedia},
+		{"bad shape", withInput(func(in *inferencepb.ModelInferRequest_InferInputTensor) { in.Shape = []int64{2} }), codes.InvalidArgument, codeBadRequest},
+		{"unknown input", withInput(func(in *inferencepb.ModelInferRequest_InferInputTensor) { in.Name = "pixels" }), codes.InvalidArgument, codeBadRequest},
+		{"wrong datatype", withInput(func(in *inferencepb.ModelInferRequest_InferInputTensor) { in.Datatype = "FP32" }), codes.InvalidArgument, codeBadRequest},
+		{"no input", &inferencepb.ModelInferRequest{ModelName: "trained"}, codes.InvalidArgument, codeBadRequest},
+		{"unknown output", func() *inferencepb.ModelInferRequest {
+			req := imageRequest("trained", img)
+			req.Outputs = []*inferencepb.ModelInferRequest_InferRequestedOutputTensor{{Name: "logits"}}
+			return req
+		}(), codes.InvalidArgument, codeBadRequest},
+		{"contents and raw", func() *inferencepb.ModelInferRequest {
+			req := imageRequest("trained", img)
+			req.RawInputContents = [][]byte{img}
+			return req
+		}(), codes.InvalidArgument, codeBadRequest},
+		{"FP32 of the wrong shape", &inferencepb.ModelInferRequest{Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{{
+			Name: "input", Datatype: "FP32", Shape: []int64{1, 1, 1, 3},
+			Contents: &inferencepb.InferTensorContents{Fp32Contents: []float32{0, 2, 0}}}}}, codes.InvalidArgument, codeBadRequest},
+		{"image over --max-upload", imageRequest("trained", tooLarge), codes.ResourceExhausted, codeTooLarge},
+		{"message over the limit", imageRequest("trained", make([]byte, 2*(maxUpload+protocolOverhead))), codes.ResourceExhausted, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, code, trailer := infer(t, c, tt.req)
+			if code != tt.code {
+				t.Fatalf("code %v, want %v", code, tt.code)
+			}
+			if got := first(trailer.Get("huskyai-error-code")); got != tt.errCode {
+				t.Errorf("huskyai-error-code %q, want %q", got, tt.errCode)
+			}
+			if code == codes.OK {
+				out := resp.GetOutputs()
+				if len(out) != 1 || out[0].GetName() != "probability" || len(out[0].GetContents().GetFp32Contents()) != 1 {
+					t.Fatalf("outputs %v", out)
+				}
+				if p := out[0].GetContents().GetFp32Contents()[0]; p != 0.8712 {
+					t.Errorf("probability %v, want the model's 0.8712", p)
+				}
+			}
+		})
+	}
+}
+
+// TestGRPCBusy: a ModelInfer that finds no inference slot within the
+// queue timeout gets Unavailable with retry-after, as REST gets 503.
+func TestGRPCBusy(t *testing.T) {
+	entered, unblock := make(chan struct{}, 1), make(chan struct{})
+	blocking := &fake{info: trainedInfo, classify: func([]byte) (classifier.Result, error) {
+		entered <- struct{}{}
+		<-unblock
+		return classifier.Result{}, nil
+	}}
+	c := startGRPC(t, NewServer(nil, blocking, Config{MaxInflight: 1, QueueTimeout: 50 * time.Millisecond}))
+	img := v2Image(t, "png", 8, 8, 1)
+	done := make(chan codes.Code, 1)
+	go func() {
+		_, code, _ := infer(t, c, imageRequest("", img))
+		done <- code
+	}()
+	select {
+	case <-entered:
+	case code := <-done:
+		t.Fatalf("the request meant to hold the slot ended: %v", code)
+	}
+	_, code, trailer := infer(t, c, imageRequest("", img))
+	close(unblock)
+	if code != codes.Unavailable || first(trailer.Get("huskyai-error-code")) != codeBusy || first(trailer.Get("retry-after")) != "1" {
+		t.Errorf("while the slot is taken: %v, trailer %v; want Unavailable, %s, retry-after 1", code, trailer, codeBusy)
+	}
+	if code := <-done; code != codes.OK {
+		t.Errorf("the request that held the slot: %v", code)
+	}
+}
+
+// TestGRPCRateLimitAndAudit: gRPC and REST requests from one address
+// share its rate-limit bucket, and each gRPC inference writes the audit
+// record REST writes, marked protocol "grpc".
+func TestGRPCRateLimitAndAudit(t *testing.T) {
+	rec := &recorder{}
+	svc := NewServer(nil, &fake{info: trainedInfo}, Config{RateLimit: 0.01, RateBurst: 2, Audit: rec})
+	c := startGRPC(t, svc)
+	img := v2Image(t, "png", 8, 8, 1)
+	if _, code, _ := infer(t, c, imageRequest("", img)); code != codes.OK {
+		t.Fatalf("first gRPC inference: %v", code)
+	}
+	body := fmt.Sprintf(`{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":[%q]}]}`, base64.StdEncoding.EncodeToString(img))
+	r := httptest.NewRequest(http.MethodPost, "/v2/models/trained/infer", strings.NewReader(body))
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	svc.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("REST inference, the bucket's second token: %d %s", w.Code, w.Body)
+	}
+	_, code, trailer := infer(t, c, imageRequest("", img))
+	if code != codes.ResourceExhausted || first(trailer.Get("huskyai-error-code")) != codeRateLimited || first(trailer.Get("retry-after")) == "" {
+		t.Errorf("third inference from 127.0.0.1: %v, trailer %v; want ResourceExhausted, %s, retry-after", code, trailer, codeRateLimited)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.evs) != 2 {
+		t.Fatalf("%d prediction records, want 2 (one gRPC, one REST): %+v", len(rec.evs), rec.evs)
+	}
+	sum := sha256.Sum256(img)
+	g, h := rec.evs[0], rec.evs[1]
+	if g.Protocol != "grpc" || h.Protocol != "" {
+		t.Errorf("protocols %q and %q, want grpc and empty (HTTP)", g.Protocol, h.Protocol)
+	}
+	if !strings.HasPrefix(g.ClientAddr, "127.0.0.1:") || g.ImageSHA256 != hex.EncodeToString(sum[:]) ||
+		g.Status != http.StatusOK || g.Probability == nil || *g.Probability != 0.8712 || g.RequestID == "" || g.ImageBytes != len(img) {
+		t.Errorf("gRPC record %+v", g)
+	}
+}
+
+// TestGRPCCode: each HTTP status the pipeline answers with has the gRPC
+// code of the same meaning, and back for the metrics.
+func TestGRPCCode(t *testing.T) {
+	for st, want := range map[int]codes.Code{
+		http.StatusBadRequest:            codes.InvalidArgument,
+		http.StatusForbidden:             codes.PermissionDenied,
+		http.StatusNotFound:              codes.NotFound,
+		http.StatusRequestTimeout:        codes.DeadlineExceeded,
+		http.StatusRequestEntityTooLarge: codes.ResourceExhausted,
+		http.StatusUnsupportedMediaType:  codes.InvalidArgument,
+		http.StatusUnprocessableEntity:   codes.InvalidArgument,
+		http.StatusTooManyRequests:       codes.ResourceExhausted,
+		http.StatusInternalServerError:   codes.Internal,
+		http.StatusServiceUnavailable:    codes.Unavailable,
+		http.StatusTeapot:                codes.Unknown,
+	} {
+		if got := grpcCode(st); got != want {
+			t.Errorf("grpcCode(%d) = %v, want %v", st, got, want)
+		}
+	}
+	for _, code := range []codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted, codes.Unavailable, codes.Internal} {
+		if got := grpcCode(httpStatus(code)); got != code && code != codes.OK {
+			t.Errorf("grpcCode(httpStatus(%v)) = %v", code, got)
+		}
+	}
+}
