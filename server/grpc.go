@@ -74,8 +74,9 @@ type GRPCConfig struct {
 // inference.GRPCInferenceService over v's pipeline, for the caller to
 // Serve on a listener and to stop (GracefulStop) along with the HTTP
 // server. Its limits are the HTTP server's: a message is at most
-// Config.MaxUpload plus room for its names and shapes (larger ones get
-// ResourceExhausted before they are read whole), a connection carries at
+// Config.MaxUpload, or maxInferBatch tensors, plus room for its names and
+// shapes (grpcMaxMessage; larger ones get ResourceExhausted before they
+// are read whole), a connection carries at
 // most Config.MaxPending concurrent RPCs, and every ModelInfer goes
 // through the same rate limit, admission, pipeline and audit as POST
 // /v2/models/{model}/infer.
@@ -105,11 +106,24 @@ func (v *Service) GRPCServer(cfg GRPCConfig) *grpc.Server {
 	return gs
 }
 
-// grpcMaxMessage is the largest gRPC message the server reads: one
-// upload (Config.MaxUpload), which the images or tensors of a request
-// share as they share it over REST, and protocolOverhead for the rest.
+// grpcMaxMessage is the largest gRPC message the server reads, as
+// inferBodyLimit bounds a REST request: one upload (Config.MaxUpload),
+// which the images of a request share, or maxInferBatch tensors (4 bytes
+// a value) of the largest model served when the server starts, whichever
+// is larger, and protocolOverhead for the rest.
 func (s *server) grpcMaxMessage() int64 {
-	return s.cfg.MaxUpload + protocolOverhead
+	limit := s.cfg.MaxUpload
+	if s.models != nil {
+		for _, ref := range s.models.List() {
+			for _, v := range ref.Versions {
+				if m, ok := s.lookup(ref.Name, v); ok {
+					in := m.c.Info().Input
+					limit = max(limit, int64(maxInferBatch)*int64(in[0]*in[1]*in[2])*4)
+				}
+			}
+		}
+	}
+	return limit + protocolOverhead
 }
 
 // grpcCallKey is the context key of an RPC's *grpcCall.
