@@ -2,7 +2,8 @@ package server
 
 // The gRPC server (huskyai serve --grpc-addr): the Open Inference
 // Protocol's GRPCInferenceService (kserve_grpc.go) under the same
-// defences as HTTP. unaryCall does for each RPC what middleware and
+// defences as HTTP. grpcTap admits a ModelInfer before its message is
+// read (grpc_admission.go). unaryCall does for each RPC what middleware and
 // instrument do for each HTTP request: a request id, the client (the
 // connection's peer: X-Forwarded-For and --trusted-proxy are HTTP's
 // only), a span, the metrics of its route (its full method name, with the
@@ -76,10 +77,10 @@ type GRPCConfig struct {
 // server. Its limits are the HTTP server's: a message is at most
 // Config.MaxUpload, or maxInferBatch tensors, plus room for its names and
 // shapes (grpcMaxMessage; larger ones get ResourceExhausted before they
-// are read whole), a connection carries at
-// most Config.MaxPending concurrent RPCs, and every ModelInfer goes
-// through the same rate limit, admission, pipeline and audit as POST
-// /v2/models/{model}/infer.
+// are read whole), a connection carries at most 2 x Config.MaxPending
+// concurrent RPCs, and every ModelInfer goes through the same rate limit,
+// admission (before its message is read), pipeline and audit as POST
+// /v2/models/{model}/infer. Call it once per Service.
 func (v *Service) GRPCServer(cfg GRPCConfig) *grpc.Server {
 	s := v.s
 	if cfg.ConnectionTimeout <= 0 {
@@ -90,17 +91,20 @@ func (v *Service) GRPCServer(cfg GRPCConfig) *grpc.Server {
 	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.grpcMaxMessage())),
-		grpc.MaxConcurrentStreams(uint32(s.cfg.MaxPending)),
+		// Room for every place of both kinds (grpc_admission.go).
+		grpc.MaxConcurrentStreams(uint32(2 * s.cfg.MaxPending)),
 		grpc.MaxHeaderListSize(grpcMaxHeaderBytes),
 		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcMinPing}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle: cfg.IdleTimeout, Time: grpcPingAfter, Timeout: grpcPingTimeout}),
+		grpc.InTapHandle(s.grpcTap),
 		grpc.ChainUnaryInterceptor(s.unaryCall),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
+	s.grpcOther = make(chan struct{}, s.cfg.MaxPending)
 	gs := grpc.NewServer(opts...)
 	inferencepb.RegisterGRPCInferenceServiceServer(gs, &grpcInference{s: s})
 	return gs
@@ -149,9 +153,8 @@ func (s *server) unaryCall(ctx context.Context, req any, info *grpc.UnaryServerI
 	start := time.Now()
 	route := info.FullMethod // one of the service's few methods: grpc answers others itself
 	md, _ := metadata.FromIncomingContext(ctx)
-	id := requestID(first(md.Get("x-request-id")))
-	ctx = context.WithValue(ctx, logKey{}, &logAttrs{id: id})
-	ctx = s.withPeer(ctx)
+	ctx = s.grpcContext(ctx, md)
+	id := requestIDOf(ctx)
 	call := &grpcCall{hdr: http.Header{}}
 	ctx = context.WithValue(ctx, grpcCallKey{}, call)
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
@@ -159,6 +162,9 @@ func (s *server) unaryCall(ctx context.Context, req any, info *grpc.UnaryServerI
 	inflight := s.metrics.inflight.WithLabelValues(route)
 	inflight.Inc()
 	defer func() {
+		if a, ok := ctx.Value(grpcAdmissionKey{}).(*grpcAdmission); ok {
+			a.done() // after a refusal before runItems too
+		}
 		st := http.StatusOK
 		if p := recover(); p != nil {
 			s.logger.ErrorContext(ctx, "panic serving request", "request_id", id, "route", route,
@@ -203,10 +209,9 @@ func (s *server) withPeer(ctx context.Context) context.Context {
 
 // grpcError returns the gRPC status of a handler's error and the HTTP
 // status of the same answer (for the metrics and the log). An
-// *uploadError becomes a status of its grpcCode with its message, and
-// its error code and any Retry-After in the trailer metadata
-// ("huskyai-error-code", "retry-after"); an error that already is a
-// status keeps it.
+// *uploadError becomes grpcStatus, and its error code and any
+// Retry-After also go in the trailer metadata ("huskyai-error-code",
+// "retry-after"); an error that already is a status keeps it.
 func (s *server) grpcError(ctx context.Context, hdr http.Header, err error) (int, error) {
 	ue, ok := errors.AsType[*uploadError](err)
 	if !ok {
@@ -214,15 +219,11 @@ func (s *server) grpcError(ctx context.Context, hdr http.Header, err error) (int
 		return httpStatus(code), err
 	}
 	trailer := metadata.Pairs("huskyai-error-code", ue.code)
-	retry := hdr.Get("Retry-After")
-	if retry == "" && ue.status == http.StatusServiceUnavailable {
-		retry = "1"
-	}
-	if retry != "" {
+	if retry := retryAfter(ue, hdr); retry != "" {
 		trailer.Set("retry-after", retry)
 	}
 	_ = grpc.SetTrailer(ctx, trailer)
-	return ue.status, grpcstatus.Error(grpcCode(ue.status), ue.message)
+	return ue.status, grpcStatus(ue, hdr).Err()
 }
 
 // grpcCode is the gRPC code of an answer REST gives with the HTTP status

@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/internal/oip/inferencepb"
 )
@@ -52,15 +54,29 @@ func imageRequest(model string, imgs ...[]byte) *inferencepb.ModelInferRequest {
 		Contents: &inferencepb.InferTensorContents{BytesContents: imgs}}}}
 }
 
-// infer calls ModelInfer and returns its answer, its code and its
-// trailer.
-func infer(t *testing.T, c inferencepb.GRPCInferenceServiceClient, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, codes.Code, metadata.MD) {
+// infer calls ModelInfer and returns its answer, its code, and REST's
+// error code and Retry-After seconds from the status details.
+func infer(t *testing.T, c inferencepb.GRPCInferenceServiceClient, req *inferencepb.ModelInferRequest) (*inferencepb.ModelInferResponse, codes.Code, string, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var trailer metadata.MD
-	resp, err := c.ModelInfer(ctx, req, grpc.Trailer(&trailer))
-	return resp, grpcstatus.Code(err), trailer
+	resp, err := c.ModelInfer(ctx, req)
+	reason, retry := errorDetails(err)
+	return resp, grpcstatus.Code(err), reason, retry
+}
+
+// errorDetails returns the reason of err's google.rpc.ErrorInfo and the
+// delay of its google.rpc.RetryInfo, if it has them.
+func errorDetails(err error) (reason string, retry time.Duration) {
+	for _, d := range grpcstatus.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			reason = d.GetReason()
+		case *errdetails.RetryInfo:
+			retry = d.GetRetryDelay().AsDuration()
+		}
+	}
+	return reason, retry
 }
 
 // TestGRPCErrors: the answers REST gives with an error become gRPC codes,
@@ -108,12 +124,12 @@ func TestGRPCErrors(t *testing.T) {
 		{"message over the limit", imageRequest("trained", make([]byte, 2*(maxUpload+protocolOverhead))), codes.ResourceExhausted, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, code, trailer := infer(t, c, tt.req)
+			resp, code, reason, _ := infer(t, c, tt.req)
 			if code != tt.code {
 				t.Fatalf("code %v, want %v", code, tt.code)
 			}
-			if got := first(trailer.Get("huskyai-error-code")); got != tt.errCode {
-				t.Errorf("huskyai-error-code %q, want %q", got, tt.errCode)
+			if reason != tt.errCode {
+				t.Errorf("ErrorInfo reason %q, want %q", reason, tt.errCode)
 			}
 			if code == codes.OK {
 				out := resp.GetOutputs()
@@ -141,7 +157,7 @@ func TestGRPCBusy(t *testing.T) {
 	img := v2Image(t, "png", 8, 8, 1)
 	done := make(chan codes.Code, 1)
 	go func() {
-		_, code, _ := infer(t, c, imageRequest("", img))
+		_, code, _, _ := infer(t, c, imageRequest("", img))
 		done <- code
 	}()
 	select {
@@ -149,11 +165,16 @@ func TestGRPCBusy(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("the request meant to hold the slot ended: %v", code)
 	}
-	_, code, trailer := infer(t, c, imageRequest("", img))
-	close(unblock)
-	if code != codes.Unavailable || first(trailer.Get("huskyai-error-code")) != codeBusy || first(trailer.Get("retry-after")) != "1" {
-		t.Errorf("while the slot is taken: %v, trailer %v; want Unavailable, %s, retry-after 1", code, trailer, codeBusy)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var trailer metadata.MD
+	_, err := c.ModelInfer(ctx, imageRequest("", img), grpc.Trailer(&trailer))
+	reason, retry := errorDetails(err)
+	if grpcstatus.Code(err) != codes.Unavailable || reason != codeBusy || retry != time.Second ||
+		first(trailer.Get("huskyai-error-code")) != codeBusy || first(trailer.Get("retry-after")) != "1" {
+		t.Errorf("while the slot is taken: %v (%s, %v), trailer %v; want Unavailable, %s, retry 1s in details and trailer", err, reason, retry, trailer, codeBusy)
 	}
+	close(unblock)
 	if code := <-done; code != codes.OK {
 		t.Errorf("the request that held the slot: %v", code)
 	}
@@ -167,7 +188,7 @@ func TestGRPCRateLimitAndAudit(t *testing.T) {
 	svc := NewServer(nil, &fake{info: trainedInfo}, Config{RateLimit: 0.01, RateBurst: 2, Audit: rec})
 	c := startGRPC(t, svc)
 	img := v2Image(t, "png", 8, 8, 1)
-	if _, code, _ := infer(t, c, imageRequest("", img)); code != codes.OK {
+	if _, code, _, _ := infer(t, c, imageRequest("", img)); code != codes.OK {
 		t.Fatalf("first gRPC inference: %v", code)
 	}
 	body := fmt.Sprintf(`{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":[%q]}]}`, base64.StdEncoding.EncodeToString(img))
@@ -178,9 +199,11 @@ func TestGRPCRateLimitAndAudit(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("REST inference, the bucket's second token: %d %s", w.Code, w.Body)
 	}
-	_, code, trailer := infer(t, c, imageRequest("", img))
-	if code != codes.ResourceExhausted || first(trailer.Get("huskyai-error-code")) != codeRateLimited || first(trailer.Get("retry-after")) == "" {
-		t.Errorf("third inference from 127.0.0.1: %v, trailer %v; want ResourceExhausted, %s, retry-after", code, trailer, codeRateLimited)
+	// Refused before its message is read: an over-large one gets the
+	// rate limit's answer, not the size limit's.
+	_, code, reason, retry := infer(t, c, imageRequest("", make([]byte, 2*DefaultMaxUpload)))
+	if code != codes.ResourceExhausted || reason != codeRateLimited || retry < time.Second {
+		t.Errorf("third inference from 127.0.0.1: %v (%q, retry %v); want ResourceExhausted, %s, a retry delay", code, reason, retry, codeRateLimited)
 	}
 
 	rec.mu.Lock()
@@ -222,6 +245,60 @@ func TestGRPCCode(t *testing.T) {
 	for _, code := range []codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted, codes.Unavailable, codes.Internal} {
 		if got := grpcCode(httpStatus(code)); got != code && code != codes.OK {
 			t.Errorf("grpcCode(httpStatus(%v)) = %v", code, got)
+		}
+	}
+}
+
+// TestGRPCAdmissionBeforeRead: ModelInfer takes its pending place before
+// its message is read, as REST does before the body, and gives it back
+// whatever the outcome.
+func TestGRPCAdmissionBeforeRead(t *testing.T) {
+	entered, unblock := make(chan struct{}, 1), make(chan struct{})
+	var hold bool
+	blocking := &fake{info: trainedInfo, classify: func([]byte) (classifier.Result, error) {
+		if hold {
+			entered <- struct{}{}
+			<-unblock
+		}
+		return classifier.Result{Verdict: huskyai.NewVerdict(0.25, 2)}, nil
+	}}
+	c := startGRPC(t, NewServer(nil, blocking, Config{MaxInflight: 1, MaxPending: 1}))
+	img := v2Image(t, "png", 8, 8, 1)
+	hold = true
+	done := make(chan codes.Code, 1)
+	go func() {
+		_, code, _, _ := infer(t, c, imageRequest("", img))
+		done <- code
+	}()
+	select {
+	case <-entered:
+	case code := <-done:
+		t.Fatalf("the request meant to hold the place ended: %v", code)
+	}
+	hold = false
+	// Over the message limit: refused for the place, before it is read
+	// (grpc's own refusal of the size has no reason).
+	if _, code, reason, _ := infer(t, c, imageRequest("", make([]byte, 2*DefaultMaxUpload))); code != codes.ResourceExhausted || reason != codeTooManyPending {
+		t.Errorf("while the only place is taken: %v %q; want ResourceExhausted, %s", code, reason, codeTooManyPending)
+	}
+	close(unblock)
+	if code := <-done; code != codes.OK {
+		t.Fatalf("the request that held the place: %v", code)
+	}
+	// Each ends its place, refused or not: with one place, each next one
+	// gets it.
+	for _, tt := range []struct {
+		req  *inferencepb.ModelInferRequest
+		code codes.Code
+	}{
+		{imageRequest("resnet", img), codes.NotFound},
+		{imageRequest("", []byte("hello")), codes.InvalidArgument},
+		{imageRequest("", make([]byte, 2*DefaultMaxUpload)), codes.ResourceExhausted},
+		{imageRequest("", img), codes.OK},
+		{imageRequest("", img), codes.OK},
+	} {
+		if _, code, reason, _ := infer(t, c, tt.req); code != tt.code {
+			t.Errorf("model %q: %v %q, want %v", tt.req.ModelName, code, reason, tt.code)
 		}
 	}
 }

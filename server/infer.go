@@ -70,7 +70,7 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 // returns the explanations too.
 func (s *server) inferOrExplain(w http.ResponseWriter, r *http.Request, m servedModel, ex *explainRequest,
 	parse func(body []byte) ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ok bool) {
-	probs, exs, ue := s.runItems(r.Context(), w.Header(), m, ex, func() ([]inferItem, *uploadError) {
+	probs, exs, ue := s.runItems(r.Context(), w.Header(), m, ex, s.admitRequest, func() ([]inferItem, *uploadError) {
 		s.guardUpload(w, r)
 		return s.readItems(w, r, m.c.Info(), parse)
 	})
@@ -81,15 +81,33 @@ func (s *server) inferOrExplain(w http.ResponseWriter, r *http.Request, m served
 	return probs, exs, true
 }
 
+// admitFunc admits a request that costs cost predictions before it is
+// read, or returns the refusal to answer; release gives its places back.
+type admitFunc func(ctx context.Context, hdr http.Header, cost int) (release func(), ue *uploadError)
+
+// admitRequest is the admission of an HTTP request before its body is
+// read: the per-client defences (admitClient), then the pending places
+// (admitPlaces).
+func (s *server) admitRequest(ctx context.Context, hdr http.Header, cost int) (release func(), ue *uploadError) {
+	if ue := s.admitClient(ctx, hdr, cost); ue != nil {
+		return nil, ue
+	}
+	release, ue = s.admitPlaces(ctx, hdr)
+	if ue != nil {
+		addLogAttrs(ctx, "infer_error", ue.message)
+	}
+	return release, ue
+}
+
 // runItems is the part of a protocol request that does not depend on its
-// protocol (HTTP here, gRPC in grpc.go): per-client admission, the
-// pending bound, the request's items read by read, more rate-limit tokens
-// for the items past the first, then each item through classifyItem (or,
-// with ex, explainItem). It counts the request in the inference metrics
-// and returns the probabilities (and explanations) in order, or the error
-// to answer. ctx and hdr are the request's, as the pipeline takes them.
+// protocol (HTTP here, gRPC in kserve_grpc.go): admission by admit, the
+// request's items read by read, more rate-limit tokens for the items past
+// the first, then each item through classifyItem (or, with ex,
+// explainItem). It counts the request in the inference metrics and
+// returns the probabilities (and explanations) in order, or the error to
+// answer. ctx and hdr are the request's, as the pipeline takes them.
 func (s *server) runItems(ctx context.Context, hdr http.Header, m servedModel, ex *explainRequest,
-	read func() ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ue *uploadError) {
+	admit admitFunc, read func() ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ue *uploadError) {
 	start := time.Now()
 	cost := 1
 	if ex != nil {
@@ -105,12 +123,9 @@ func (s *server) runItems(ctx context.Context, hdr http.Header, m servedModel, e
 		addLogAttrs(ctx, "infer_error", ue.message)
 		return refused(ue)
 	}
-	if ue := s.admitClient(ctx, hdr, cost); ue != nil {
-		return refused(ue)
-	}
-	release, ue := s.admitPlaces(ctx, hdr)
+	release, ue := admit(ctx, hdr, cost)
 	if ue != nil {
-		return fail(ue)
+		return refused(ue)
 	}
 	defer release()
 

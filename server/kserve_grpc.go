@@ -90,7 +90,7 @@ func (g *grpcInference) ModelInfer(ctx context.Context, req *inferencepb.ModelIn
 	if ue != nil {
 		return nil, ue
 	}
-	probs, _, ue := s.runItems(ctx, grpcHeader(ctx), m, nil, func() ([]inferItem, *uploadError) {
+	probs, _, ue := s.runItems(ctx, grpcHeader(ctx), m, nil, s.admitted, func() ([]inferItem, *uploadError) {
 		return s.grpcItems(req, m)
 	})
 	if ue != nil {

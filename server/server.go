@@ -219,6 +219,7 @@ type server struct {
 	decodeMem   *semaphore.Weighted  // bytes of Config.MaxDecodeMemory; nil: no limit (admission.go)
 	auditLogged every                // when a failing audit record was last logged
 	refusals    refusalCounter       // refusals before the upload, per client and minute (refusals.go)
+	grpcOther   chan struct{}        // places of the RPCs other than ModelInfer (grpc_admission.go)
 }
 
 // Service is the huskyai service: an http.Handler with every route (see

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -277,10 +278,19 @@ func TestServeGRPCRateLimit(t *testing.T) {
 	if got, want := grpcProbability(t, resp), s.restProbability(t, img); got != want { // REST takes the second token
 		t.Errorf("probability %v, want REST's %v", got, want)
 	}
-	var trailer metadata.MD
-	_, err = c.ModelInfer(ctx, req, grpc.Trailer(&trailer))
-	if grpcstatus.Code(err) != codes.ResourceExhausted || len(trailer.Get("retry-after")) != 1 || trailer.Get("huskyai-error-code")[0] != "rate_limited" {
-		t.Errorf("third inference: %v, trailer %v; want ResourceExhausted rate_limited with retry-after", err, trailer)
+	_, err = c.ModelInfer(ctx, req)
+	var reason string
+	var retry time.Duration
+	for _, d := range grpcstatus.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			reason = d.GetReason()
+		case *errdetails.RetryInfo:
+			retry = d.GetRetryDelay().AsDuration()
+		}
+	}
+	if grpcstatus.Code(err) != codes.ResourceExhausted || reason != "rate_limited" || retry < time.Second {
+		t.Errorf("third inference: %v (%q, retry %v); want ResourceExhausted, rate_limited, a retry delay", err, reason, retry)
 	}
 	if st, _, body := s.call(t, "POST", "/api/v1/predict", map[string]string{"Content-Type": "image/png"}, img); st != 429 {
 		t.Errorf("REST after the bucket ran out: %d %s, want 429", st, body)
