@@ -39,6 +39,8 @@ const (
 	DefaultGRPCConnectionTimeout = 10 * time.Second
 	// DefaultGRPCIdleTimeout closes a connection without RPCs.
 	DefaultGRPCIdleTimeout = 2 * time.Minute
+	// DefaultGRPCRequestTimeout bounds an RPC, its message included.
+	DefaultGRPCRequestTimeout = 3 * time.Minute
 )
 
 // Keepalive of the gRPC server: clients may ping at most every
@@ -69,6 +71,11 @@ type GRPCConfig struct {
 	// IdleTimeout closes a connection that had no RPC for this long.
 	// Default DefaultGRPCIdleTimeout.
 	IdleTimeout time.Duration
+	// RequestTimeout bounds each RPC from its headers on, the arrival of
+	// its message included, as the HTTP server's WriteTimeout bounds a
+	// request: a client that trickles its message loses its place then.
+	// Default DefaultGRPCRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // GRPCServer returns a gRPC server of the Open Inference Protocol's
@@ -89,6 +96,10 @@ func (v *Service) GRPCServer(cfg GRPCConfig) *grpc.Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultGRPCIdleTimeout
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultGRPCRequestTimeout
+	}
+	s.grpcTimeout = cfg.RequestTimeout
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.grpcMaxMessage())),
 		// Room for every place of both kinds (grpc_admission.go).

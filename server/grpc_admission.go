@@ -46,8 +46,9 @@ type grpcAdmission struct {
 func (a *grpcAdmission) done() { a.once.Do(a.release) }
 
 // grpcTap admits a ModelInfer before its message is read (see the top
-// of the file); other RPCs pass. It runs on the connection's reader, so
-// it takes tokens and places but never waits. A refusal is counted and
+// of the file), other RPCs with admitOther, and bounds the RPC to
+// GRPCConfig.RequestTimeout. It runs on the connection's reader, so it
+// takes tokens and places but never waits. A refusal is counted and
 // logged as unaryCall would, and answered with grpcStatus.
 func (s *server) grpcTap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	ctx = s.grpcContext(ctx, info.Header)
@@ -64,7 +65,13 @@ func (s *server) grpcTap(ctx context.Context, info *tap.Info) (context.Context, 
 			"status", ue.status, "grpc_code", st.Code().String(), "duration_ms", 0.0})
 		return nil, st.Err()
 	}
-	a := &grpcAdmission{release: release}
+	// The RPC's context, which the transport's reads of its message
+	// also wait on, ends at the request timeout.
+	ctx, cancel := context.WithTimeout(ctx, s.grpcTimeout)
+	a := &grpcAdmission{release: func() {
+		release()
+		cancel()
+	}}
 	context.AfterFunc(ctx, a.done)
 	return context.WithValue(ctx, grpcAdmissionKey{}, a), nil
 }

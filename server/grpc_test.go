@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -300,5 +303,72 @@ func TestGRPCAdmissionBeforeRead(t *testing.T) {
 		if _, code, reason, _ := infer(t, c, tt.req); code != tt.code {
 			t.Errorf("model %q: %v %q, want %v", tt.req.ModelName, code, reason, tt.code)
 		}
+	}
+}
+
+// TestGRPCTrickle: a client that sends part of its message and stalls
+// loses the RPC, and its place, at GRPCConfig.RequestTimeout, as a slow
+// upload over REST is cut.
+func TestGRPCTrickle(t *testing.T) {
+	svc := NewServer(nil, &fake{info: trainedInfo}, Config{MaxPending: 1})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 300 * time.Millisecond
+	gs := svc.GRPCServer(GRPCConfig{RequestTimeout: timeout})
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+
+	// A raw HTTP/2 client: the headers of a ModelInfer, then 10 bytes of
+	// a message that says it has 1000.
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", modelInferMethod},
+		{":authority", "huskyai"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	start := time.Now()
+	if err := errors.Join(fr.WriteSettings(), fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}),
+		fr.WriteData(1, false, append([]byte{0, 0, 0, 3, 0xe8}, make([]byte, 5)...))); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no end of the stalled RPC: %v", err)
+		}
+		if f.Header().StreamID != 1 {
+			continue
+		}
+		if _, ok := f.(*http2.RSTStreamFrame); ok {
+			break
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamEnded() {
+			break
+		}
+	}
+	if d := time.Since(start); d < timeout {
+		t.Errorf("the stalled RPC ended after %v, before the request timeout %v", d, timeout)
+	}
+	// Its place is free again.
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := inferencepb.NewGRPCInferenceServiceClient(cc)
+	if _, code, reason, _ := infer(t, c, imageRequest("", v2Image(t, "png", 8, 8, 1))); code != codes.OK {
+		t.Errorf("after the stalled RPC: %v %q", code, reason)
 	}
 }

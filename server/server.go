@@ -220,6 +220,7 @@ type server struct {
 	auditLogged every                // when a failing audit record was last logged
 	refusals    refusalCounter       // refusals before the upload, per client and minute (refusals.go)
 	grpcOther   chan struct{}        // places of the RPCs other than ModelInfer (grpc_admission.go)
+	grpcTimeout time.Duration        // GRPCConfig.RequestTimeout
 }
 
 // Service is the huskyai service: an http.Handler with every route (see

@@ -55,7 +55,8 @@ func (f *serveFlags) startGRPC(svc *server.Service, ln net.Listener, tlsConfig *
 	if ln == nil {
 		return nil
 	}
-	gs := svc.GRPCServer(server.GRPCConfig{TLS: tlsConfig, ConnectionTimeout: f.readHeaderTimeout, IdleTimeout: idleTimeout})
+	gs := svc.GRPCServer(server.GRPCConfig{TLS: tlsConfig, ConnectionTimeout: f.readHeaderTimeout, IdleTimeout: idleTimeout,
+		RequestTimeout: f.readTimeout + f.queueTimeout + writeMargin}) // as the HTTP server's WriteTimeout
 	g := &grpcServing{gs: gs, ln: ln, errc: make(chan error, 1)}
 	go func() { g.errc <- gs.Serve(ln) }()
 	mode := "TLS"
