@@ -27,6 +27,9 @@ import (
 	"github.com/huskyai/huskyai"
 	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/internal/oip/inferencepb"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // startGRPC serves svc's gRPC service in plaintext on a loopback port and
@@ -370,5 +373,46 @@ func TestGRPCTrickle(t *testing.T) {
 	c := inferencepb.NewGRPCInferenceServiceClient(cc)
 	if _, code, reason, _ := infer(t, c, imageRequest("", v2Image(t, "png", 8, 8, 1))); code != codes.OK {
 		t.Errorf("after the stalled RPC: %v %q", code, reason)
+	}
+}
+
+// TestGRPCTracingAndDrain: with a TracerProvider a ModelInfer is a server
+// span joined to the caller's traceparent, with the stages as children;
+// once the drain starts, ServerReady answers false, as /readyz 503.
+func TestGRPCTracingAndDrain(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	drain := NewDrain()
+	c := startGRPC(t, NewServer(nil, &fake{info: trainedInfo}, Config{Drain: drain,
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))}))
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", caller)
+	if _, err := c.ModelInfer(ctx, imageRequest("", v2Image(t, "png", 8, 8, 1))); err != nil {
+		t.Fatal(err)
+	}
+	var root sdktrace.ReadOnlySpan
+	children := 0
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "inference.GRPCInferenceService/ModelInfer" {
+			root = sp
+		}
+	}
+	if root == nil || root.SpanKind() != trace.SpanKindServer || root.Parent().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("no server span of ModelInfer in the caller's trace: %v", root)
+	}
+	for _, sp := range rec.Ended() {
+		if sp.Parent().SpanID() == root.SpanContext().SpanID() {
+			children++
+		}
+	}
+	if children < 2 { // read_upload, queue_wait and the model's stages
+		t.Errorf("%d child spans of ModelInfer", children)
+	}
+
+	if r, err := c.ServerReady(context.Background(), &inferencepb.ServerReadyRequest{}); err != nil || !r.GetReady() {
+		t.Errorf("ServerReady before the drain: %v %v", r, err)
+	}
+	drain.Start()
+	if r, err := c.ServerReady(context.Background(), &inferencepb.ServerReadyRequest{}); err != nil || r.GetReady() {
+		t.Errorf("ServerReady while draining: %v %v", r, err)
 	}
 }
