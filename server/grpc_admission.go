@@ -28,10 +28,23 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/huskyai/huskyai/internal/oip/inferencepb"
 )
 
 // modelInferMethod is the full name of the RPC that grpcTap admits.
 const modelInferMethod = "/inference.GRPCInferenceService/ModelInfer"
+
+// grpcMethods are the full names of the service's RPCs, the only ones
+// grpcTap admits and the metrics name.
+var grpcMethods = func() map[string]bool {
+	svc := inferencepb.File_grpc_predict_v2_proto.Services().Get(0)
+	m := make(map[string]bool)
+	for i := range svc.Methods().Len() {
+		m["/"+string(svc.FullName())+"/"+string(svc.Methods().Get(i).Name())] = true
+	}
+	return m
+}()
 
 // grpcAdmissionKey is the context key of an RPC's *grpcAdmission.
 type grpcAdmissionKey struct{}
@@ -51,6 +64,9 @@ func (a *grpcAdmission) done() { a.once.Do(a.release) }
 // takes tokens and places but never waits. A refusal is counted and
 // logged as unaryCall would, and answered with grpcStatus.
 func (s *server) grpcTap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if !grpcMethods[info.FullMethodName] {
+		return ctx, nil // gRPC answers Unimplemented without reading the message
+	}
 	ctx = s.grpcContext(ctx, info.Header)
 	hdr := http.Header{}
 	admit := s.admitRequest
