@@ -296,3 +296,46 @@ func TestServeGRPCRateLimit(t *testing.T) {
 		t.Errorf("REST after the bucket ran out: %d %s, want 429", st, body)
 	}
 }
+
+// TestServeGRPCGracefulStop: RPCs in flight when serve is told to stop
+// are answered, and serve stops cleanly. With one inference slot, eight
+// RPCs of a large image queue behind each other, so that some are still
+// in flight when the stop begins.
+func TestServeGRPCGracefulStop(t *testing.T) {
+	s := startServe(t, nil, "--insecure-http", "--grpc-addr", "127.0.0.1:0", "--rate-limit", "0",
+		"--max-inflight", "1", "--max-pending", "16", "--max-pending-per-client", "16", "--queue-timeout", "30s")
+	c := s.grpcClient(t)
+	req := grpcInput("image", "BYTES", []int64{1}, &inferencepb.InferTensorContents{BytesContents: [][]byte{testPNG(t, 1024, 1024)}})
+	const n = 8
+	type result struct {
+		err error
+		at  time.Time
+	}
+	done := make(chan result, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err := c.ModelInfer(ctx, req)
+			done <- result{err, time.Now()}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	stopping := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve with RPCs in flight: %v", err)
+	}
+	after := 0
+	for range n {
+		r := <-done
+		if r.err != nil {
+			t.Errorf("an RPC in flight at the stop: %v", r.err)
+		}
+		if r.at.After(stopping) {
+			after++
+		}
+	}
+	if after == 0 {
+		t.Errorf("all %d RPCs ended before the stop began: none was in flight", n)
+	}
+}
