@@ -72,9 +72,12 @@ type Result struct {
 
 // Timings are the durations of the stages of one classification.
 type Timings struct {
-	// Decode is sniffing, the header check and decoding to RGB.
+	// Decode is sniffing, the header check, decoding and resizing to the
+	// model's input (one step: the resize reads the decoded rows as they
+	// are converted to RGB).
 	Decode time.Duration
-	// Preprocess is resizing to the model's input and scaling to [0, 1].
+	// Preprocess is scaling the model's input to [0, 1] and its
+	// perceptual hash.
 	Preprocess time.Duration
 	// Inference is the engine's forward pass.
 	Inference time.Duration

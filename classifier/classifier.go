@@ -203,7 +203,12 @@ var ErrModel = errors.New("classifier: model failed")
 // and returns the verdict. Errors about the image are *imageprep.Error.
 // It is Prepare followed by ClassifyTensor.
 func (c *Classifier) Classify(img []byte) (Result, error) {
-	p, err := c.Prepare(img)
+	return c.ClassifyFallback(img, nil)
+}
+
+// ClassifyFallback is Classify with PrepareFallback's hook.
+func (c *Classifier) ClassifyFallback(img []byte, full func() error) (Result, error) {
+	p, err := c.PrepareFallback(img, full)
 	if err != nil {
 		return Result{Image: p.Image, Timings: p.Timings}, err
 	}
@@ -224,16 +229,20 @@ type Prepared = huskyai.Prepared
 // several images at once. On error, Image and Timings say what is known.
 // Errors about the image are *imageprep.Error.
 func (c *Classifier) Prepare(img []byte) (Prepared, error) {
+	return c.PrepareFallback(img, nil)
+}
+
+// PrepareFallback is Prepare for a caller that admits images by their
+// PrepareCost: full, when not nil, is called before a JPEG that the
+// reduced decoder gave up on is decoded in full (which needs the cost's
+// Max rather than its Expected), and an error from it ends Prepare and is
+// returned as it is (imageprep.DecodeResized).
+func (c *Classifier) PrepareFallback(img []byte, full func() error) (Prepared, error) {
 	t0 := time.Now()
-	in := c.e.InputShape()
-	// With the libjpeg build tag, a JPEG is decoded at a DCT-scaled size
-	// no smaller than the input; otherwise this is imageprep.Decode.
-	minW, minH := in.W, in.H
-	crop := c.opt.CenterCrop > 0 && c.opt.CenterCrop < 1
-	if crop {
-		minW, minH = int(float64(in.W)/c.opt.CenterCrop)+1, int(float64(in.H)/c.opt.CenterCrop)+1
-	}
-	rgb, info, err := imageprep.DecodeForSize(img, c.opt.MaxPixels, minW, minH)
+	// A JPEG is decoded at a reduced size no smaller than the input (or
+	// its crop) where it can be, and other images are resized from their
+	// decoded rows (imageprep.DecodeResized).
+	rgb, info, err := imageprep.DecodeResized(img, c.prepOptions(), full)
 	if err != nil {
 		var p Prepared
 		if ie, ok := errors.AsType[*imageprep.Error](err); ok {
@@ -243,32 +252,32 @@ func (c *Classifier) Prepare(img []byte) (Prepared, error) {
 		return p, err
 	}
 	t1 := time.Now()
-	if crop {
-		rgb = rgb.CenterCrop(c.opt.CenterCrop)
-	}
-	if rgb.Width != in.W || rgb.Height != in.H {
-		rgb = imageprep.Resize(rgb, in.W, in.H, c.opt.Filter)
-	}
 	p := Prepared{X: rgb.Tensor(nil), Image: info, PHash: rgb.DHash()}
 	p.Timings = Timings{Decode: t1.Sub(t0), Preprocess: time.Since(t1)}
 	return p, nil
 }
 
-// PrepareMemory estimates, from img's header alone, the most memory
-// Prepare(img) allocates: imageprep.DecodeMemory for the model's input
-// size, the copy of a centre crop, and the tensor. Its errors are the
-// header errors Prepare would return (*imageprep.Error), with the image
-// described as far as the header goes.
-func (c *Classifier) PrepareMemory(img []byte) (int64, imageprep.Info, error) {
+// prepOptions says how Prepare makes the model's input.
+func (c *Classifier) prepOptions() imageprep.Options {
 	in := c.e.InputShape()
-	n, info, err := imageprep.DecodeMemory(img, c.opt.MaxPixels, in.W, in.H)
+	return imageprep.Options{Width: in.W, Height: in.H, MaxPixels: c.opt.MaxPixels, Filter: c.opt.Filter, CenterCrop: c.opt.CenterCrop}
+}
+
+// PrepareCost estimates, from img's header alone, the most memory
+// Prepare(img) allocates: imageprep.DecodeCost for the model's input, and
+// the tensor; Expected where the reduced JPEG decoder takes the image, Max
+// if it gives up (PrepareFallback). Its errors are the header errors
+// Prepare would return (*imageprep.Error), with the image described as far
+// as the header goes.
+func (c *Classifier) PrepareCost(img []byte) (imageprep.Cost, imageprep.Info, error) {
+	cost, info, err := imageprep.DecodeCost(img, c.prepOptions())
 	if err != nil {
-		return 0, info, err
+		return cost, info, err
 	}
-	if c.opt.CenterCrop > 0 && c.opt.CenterCrop < 1 {
-		n += 3 * int64(info.Width) * int64(info.Height)
-	}
-	return n + 4*int64(in.Size()), info, nil
+	tensor := 4 * int64(c.e.InputShape().Size())
+	cost.Expected += tensor
+	cost.Max += tensor
+	return cost, info, nil
 }
 
 // batchInputs holds the buffers InferBatch lays a batch's tensors out in.

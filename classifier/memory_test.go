@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// TestPrepareMemory checks that PrepareMemory bounds what Prepare
-// allocates (runtime.MemStats.TotalAlloc), with and without a centre
-// crop, for a PNG and a JPEG, and that it refuses what Prepare refuses
-// from the header.
-func TestPrepareMemory(t *testing.T) {
+// TestPrepareCost checks that PrepareCost bounds what Prepare allocates
+// (runtime.MemStats.TotalAlloc), with and without a centre crop, for a PNG
+// and a JPEG (Expected, which the reduced JPEG decoder allocates), and
+// that it refuses what Prepare refuses from the header.
+func TestPrepareCost(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 900, 700))
 	for i := range img.Pix {
 		img.Pix[i] = uint8(i * 7 / 3)
@@ -33,7 +33,8 @@ func TestPrepareMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, data := range map[string][]byte{"png": p.Bytes(), "jpeg": j.Bytes()} {
-			est, info, err := c.PrepareMemory(data)
+			cost, info, err := c.PrepareCost(data)
+			est := cost.Expected
 			if err != nil || info.Width != 900 || info.Height != 700 {
 				t.Fatalf("%s: %+v %v", name, info, err)
 			}
@@ -45,9 +46,9 @@ func TestPrepareMemory(t *testing.T) {
 			}
 			runtime.ReadMemStats(&after)
 			used := int64(after.TotalAlloc - before.TotalAlloc)
-			t.Logf("%s, crop %v: Prepare allocated %d bytes, PrepareMemory says %d", name, crop, used, est)
+			t.Logf("%s, crop %v: Prepare allocated %d bytes, PrepareCost says %d", name, crop, used, est)
 			if est < used {
-				t.Errorf("%s, crop %v: PrepareMemory %d bytes, Prepare allocated %d", name, crop, est, used)
+				t.Errorf("%s, crop %v: PrepareCost %d bytes, Prepare allocated %d", name, crop, est, used)
 			}
 		}
 	}
@@ -55,7 +56,7 @@ func TestPrepareMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.PrepareMemory([]byte("text, not an image")); err == nil {
-		t.Error("PrepareMemory of a text file: no error")
+	if _, _, err := c.PrepareCost([]byte("text, not an image")); err == nil {
+		t.Error("PrepareCost of a text file: no error")
 	}
 }

@@ -2,13 +2,26 @@ package imageprep
 
 import "encoding/binary"
 
-// DecodeMemory estimates, from the header alone, the most memory that
-// DecodeForSize(data, maxPixels, dstW, dstH) followed by a Resize of its
-// result to dstW x dstH allocates: an upper bound for a server to admit
-// the decode against a memory budget before it starts. Its errors are the header
-// errors of Decode (the same *Error), so a refused image costs nothing.
+// Cost is what decoding an image into a model's input may allocate, from
+// its header alone (DecodeCost).
+type Cost struct {
+	// Expected bounds the decode when its cheaper path runs to the end: a
+	// baseline JPEG decoded reduced, from its coefficients
+	// (DecodeJPEGReduced, in builds without libjpeg). It equals Max where
+	// there is no cheaper path.
+	Expected int64
+	// Max bounds the decode whatever path runs: the full decode after the
+	// cheaper path gave up included (DecodeResized's hook tells when).
+	Max int64
+}
+
+// DecodeCost estimates, from the header alone, the most memory that
+// DecodeResized(data, opt, _) allocates: an upper bound for a server to
+// admit the decode against a memory budget before it starts. Its errors
+// are the header errors of Decode (the same *Error), so a refused image
+// costs nothing.
 //
-// The bound follows the decoder the image will go through, by the
+// Max follows the decoder the image will go through in full, by the
 // declared size (which is what a decoder allocates for, whatever data
 // follows):
 //   - PNG: Go's image/png holds the whole image in the type of its colour
@@ -19,34 +32,67 @@ import "encoding/binary"
 //   - GIF: the first frame's paletted image on its logical screen;
 //   - JPEG: the component planes, plus for a progressive JPEG the
 //     coefficients (4 bytes a sample), plus a CMYK image for 4
-//     components. A baseline JPEG counts in full even where the reduced
-//     decoder runs, which allocates 40-60% of that: a file can make it
-//     fall back to the full decode half-way;
-//   - then the RGB image (3 bytes a pixel), a second one for an Exif
-//     rotation, and the resize's buffers.
+//     components;
+//   - then, where the resize cannot read the decoded rows (a GIF, a JPEG
+//     turned by a quarter, an extreme aspect ratio), the RGB image (3
+//     bytes a pixel), a second one for an Exif rotation and a third for a
+//     centre crop; else a few rows;
+//   - and the resize's buffers.
 //
-// TestDecodeMemory checks the bound against what decoding allocates.
-func DecodeMemory(data []byte, maxPixels int64, dstW, dstH int) (int64, Info, error) {
-	cfg, info, err := header(data, maxPixels)
+// For a baseline JPEG that the reduced decoder takes, Expected is what
+// that decoder needs (jpegReducedMemory): its DC values and block means,
+// and the image at 1/8, 2/8 or 4/8 of the size, far less than the full
+// decode at 1/8 and 2/8, a little more at 4/8. A file can still make that
+// decoder give up half-way, and the full decode then needs Max, the larger
+// of the two.
+//
+// TestDecodeCost checks both bounds against what decoding allocates.
+func DecodeCost(data []byte, opt Options) (Cost, Info, error) {
+	cfg, info, err := header(data, opt.MaxPixels)
 	if err != nil {
-		return 0, info, err
+		return Cost{}, info, err
 	}
-	px := int64(cfg.Width) * int64(cfg.Height)
+	w, h := cfg.Width, cfg.Height
+	px := int64(w) * int64(h)
 	var decoded int64 // what the format's decoder holds
+	o := 1
 	switch info.Format {
 	case "png":
-		decoded = pngMemory(data, px, cfg.Width)
+		decoded = pngMemory(data, px, w)
 	case "gif":
 		decoded = px // a Paletted image of at most the screen
 	case "jpeg":
-		decoded = jpegMemory(data, cfg.Width, cfg.Height)
+		decoded = jpegMemory(data, w, h)
+		o = exifOrientation(data)
 	}
-	total := decoded + 3*px // the RGB image
-	if info.Format == "jpeg" && exifOrientation(data) != 1 {
-		total += 3 * px
+	total := decoded
+	kern, kerr := opt.Filter.get()
+	if info.Format == "gif" || o >= 5 || kerr != nil || !tableFits(w, max(opt.Width, 1), kern) {
+		total += 3 * px // the RGB image
+		if o != 1 {
+			total += 3 * px
+		}
+		if opt.cropping() {
+			total += 3 * px
+		}
+	} else {
+		total += 8 * int64(w) // a row as RGB, its mirror, YCbCr scratch
 	}
 	// The resize's buffers, and the decoders' readers and tables.
-	return total + resizeMemory(cfg.Width, cfg.Height, dstW, dstH) + decoderSlack, info, nil
+	total += resizeMemory(w, h, opt.Width, opt.Height) + decoderSlack
+	c := Cost{Expected: total, Max: total}
+	minW, minH := opt.decodeSize()
+	if info.Format == "jpeg" && !LibJPEG && minW > 0 && minH > 0 {
+		if r, rpx, ok := jpegReducedMemory(data, w, h, minW, minH); ok {
+			if opt.cropping() {
+				r += 3 * rpx
+			}
+			// At 4/8 the reduced decoder can take more than the full
+			// decode read by rows; either can be what runs last.
+			c.Expected, c.Max = r, max(r, total)
+		}
+	}
+	return c, info, nil
 }
 
 // decoderSlack is what a decoder allocates whatever the image's size:
@@ -194,4 +240,60 @@ func jpegSOF(data []byte) (jpegFrame, bool) {
 		p += 2 + n
 	}
 	return f, false
+}
+
+// jpegReducedMemory bounds what DecodeJPEGReduced(data, _, minW, minH) and
+// a resize of its result to at most minW x minH allocate, for a w x h
+// JPEG, and the pixels it decodes to; ok is false where that decoder will
+// not take the JPEG (progressive, not 1 or 3 components, a size it cannot
+// reduce to). It follows jpegscale.Decode: a DC value (int32) per block,
+// the means of the block's parts at 2/8 and 4/8 (a byte each), the
+// entropy-coded data without its stuffing and the restart offsets, a plane
+// per component at the output size, the RGB image, its rotated copy for
+// an Exif orientation, and the resize.
+func jpegReducedMemory(data []byte, w, h, minW, minH int) (total, pixels int64, ok bool) {
+	sof, ok := jpegSOF(data)
+	if !ok || sof.progressive || len(sof.h) != 1 && len(sof.h) != 3 {
+		return 0, 0, false
+	}
+	o := exifOrientation(data)
+	n := 1
+	for ; n <= 4; n *= 2 {
+		ow, oh := (w*n+7)/8, (h*n+7)/8
+		if o >= 5 {
+			ow, oh = oh, ow
+		}
+		if ow >= minW && oh >= minH {
+			break
+		}
+	}
+	if n > 4 {
+		return 0, 0, false
+	}
+	hmax, vmax := 1, 1
+	for i := range sof.h {
+		hmax, vmax = max(hmax, sof.h[i]), max(vmax, sof.v[i])
+	}
+	mcusX, mcusY := int64((w+8*hmax-1)/(8*hmax)), int64((h+8*vmax-1)/(8*vmax))
+	if len(sof.h) == 1 { // not interleaved: a block per MCU
+		sof.h[0], sof.v[0], mcusX, mcusY = 1, 1, int64((w+7)/8), int64((h+7)/8)
+		hmax, vmax = 1, 1
+	}
+	for i := range sof.h {
+		blocks := mcusX * int64(sof.h[i]) * mcusY * int64(sof.v[i])
+		kx, ky := n*hmax/sof.h[i], n*vmax/sof.v[i]
+		total += 4 * blocks
+		if kx*ky > 1 {
+			total += int64(kx*ky) * blocks
+		}
+	}
+	total += int64(len(data)) + 16 + 8*(mcusX*mcusY+2) // unstuffed data, restart offsets
+	ow, oh := int64((w*n+7)/8), int64((h*n+7)/8)
+	pixels = ow * oh
+	total += int64(len(sof.h))*pixels + 3*pixels // planes, RGB
+	if o != 1 {
+		total += 3 * pixels
+	}
+	total += resizeMemory(int(ow), int(oh), minW, minH) + decoderSlack
+	return total, pixels, true
 }

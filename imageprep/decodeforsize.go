@@ -48,18 +48,42 @@ const LibJPEG = libjpegBuild
 // swapped for Exif orientations 5 to 8), not the size of the returned
 // image. minW or minH <= 0 means no scaling.
 func DecodeForSize(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, error) {
-	if minW > 0 && minH > 0 {
-		if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
-			return m, info, nil
-		}
-		if !LibJPEG {
-			if m, info, ok := DecodeJPEGReduced(data, maxPixels, minW, minH); ok {
-				return m, info, nil
-			}
-		}
+	if m, info, ok := decodeReduced(data, maxPixels, minW, minH); ok {
+		return m, info, nil
 	}
 	m, info, _, err := decode(data, maxPixels)
 	return m, info, err
+}
+
+// decodeReduced decodes a JPEG at a reduced size no smaller than minW x
+// minH: by libjpeg-turbo in a libjpeg build, else by DecodeJPEGReduced;
+// ok is false where neither takes data (the caller decodes it in full).
+func decodeReduced(data []byte, maxPixels int64, minW, minH int) (*RGB, Info, bool) {
+	if minW <= 0 || minH <= 0 {
+		return nil, Info{}, false
+	}
+	if m, info, ok := decodeJPEGScaled(data, maxPixels, minW, minH); ok {
+		return m, info, true
+	}
+	if LibJPEG {
+		return nil, Info{}, false
+	}
+	return DecodeJPEGReduced(data, maxPixels, minW, minH)
+}
+
+// reducible reports whether the reduced decoder was to take data (its
+// cost, jpegReducedMemory, is what DecodeCost expects), so that a full
+// decode after it gave up needs more memory than was expected.
+func reducible(data []byte, maxPixels int64, minW, minH int) bool {
+	if LibJPEG || minW <= 0 || minH <= 0 {
+		return false
+	}
+	cfg, info, err := header(data, maxPixels)
+	if err != nil || info.Format != "jpeg" {
+		return false
+	}
+	_, _, ok := jpegReducedMemory(data, cfg.Width, cfg.Height, minW, minH)
+	return ok
 }
 
 // scalableJPEG is the header check of the reduced JPEG decoders

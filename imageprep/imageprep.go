@@ -42,6 +42,11 @@ type Options struct {
 	MaxPixels int64
 	// Filter is the resampling filter; the zero value is Bicubic.
 	Filter Filter
+	// CenterCrop, in (0, 1), makes DecodeResized take the central square
+	// of that fraction of the shorter side (RGB.CenterCrop) before
+	// resizing, as ImageNet models are evaluated; 0 or 1: the whole image.
+	// Prepare ignores it.
+	CenterCrop float64
 }
 
 // Info describes an image as its header declares it (huskyai.ImageInfo).
@@ -190,14 +195,42 @@ func header(data []byte, maxPixels int64) (image.Config, Info, error) {
 }
 
 func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
-	cfg, info, err := header(data, maxPixels)
-	format := info.Format
+	d, info, format, err := decodeImage(data, maxPixels)
 	if err != nil {
 		return nil, info, format, err
 	}
+	return d.toRGB(), info, format, nil
+}
+
+// decoded is an image as its decoder returned it, before its conversion to
+// RGB (decodeImage).
+type decoded struct {
+	img image.Image // what image/png or image/jpeg returned; nil for a GIF
+	rgb *RGB        // a GIF's first frame on its screen
+	// orientation is a JPEG's Exif orientation (1 to 8), which turns img
+	// upright; 1 for other formats.
+	orientation int
+}
+
+// toRGB converts the image to RGB and turns it upright.
+func (d decoded) toRGB() *RGB {
+	if d.rgb != nil {
+		return d.rgb
+	}
+	return orient(FromImage(d.img), d.orientation)
+}
+
+// decodeImage decodes data after the header checks; the Info is upright
+// (width and height swapped for Exif orientations 5 to 8).
+func decodeImage(data []byte, maxPixels int64) (decoded, Info, string, error) {
+	cfg, info, err := header(data, maxPixels)
+	format := info.Format
+	if err != nil {
+		return decoded{}, info, format, err
+	}
 	w, h := cfg.Width, cfg.Height
-	undecodable := func(err error) (*RGB, Info, string, error) {
-		return nil, info, format, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: err}
+	undecodable := func(err error) (decoded, Info, string, error) {
+		return decoded{}, info, format, &Error{Kind: Undecodable, Format: format, Width: w, Height: h, Err: err}
 	}
 	var img image.Image
 	switch format {
@@ -211,7 +244,7 @@ func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
 			if !ok || !g.Rect.In(image.Rect(0, 0, w, h)) {
 				return undecodable(errors.New("gif: frame outside the logical screen"))
 			}
-			return gifToRGB(g, data, w, h), info, format, nil
+			return decoded{rgb: gifToRGB(g, data, w, h), orientation: 1}, info, format, nil
 		}
 	}
 	if err != nil {
@@ -220,15 +253,17 @@ func decode(data []byte, maxPixels int64) (*RGB, Info, string, error) {
 	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
 		return undecodable(fmt.Errorf("decoded %dx%d image differs from its header", b.Dx(), b.Dy()))
 	}
-	m := FromImage(img)
+	d := decoded{img: img, orientation: 1}
 	if format == "jpeg" {
 		// As Pillow's ImageOps.exif_transpose (see exif.go).
-		if o := exifOrientation(data); o != 1 {
-			m = orient(m, o)
-			info.Width, info.Height = m.Width, m.Height
+		if o := exifOrientation(data); o >= 2 && o <= 8 {
+			d.orientation = o
+			if o >= 5 {
+				info.Width, info.Height = h, w
+			}
 		}
 	}
-	return m, info, format, nil
+	return d, info, format, nil
 }
 
 // Prepare decodes data (Decode), resizes it to opt.Width x opt.Height with

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -168,12 +169,19 @@ func FuzzPrepare(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The memory admission reads the same header first: it must not
 		// panic, and must refuse exactly what the header check refuses.
-		cost, _, costErr := DecodeMemory(data, 1<<20, 16, 12)
+		opt := Options{Width: 16, Height: 12, MaxPixels: 1 << 20}
+		cost, _, costErr := DecodeCost(data, opt)
 		_, _, headerErr := header(data, 1<<20)
-		if (costErr == nil) != (headerErr == nil) || (costErr == nil && cost <= 0) {
-			t.Fatalf("DecodeMemory %d, %v; header check %v", cost, costErr, headerErr)
+		if (costErr == nil) != (headerErr == nil) || (costErr == nil && (cost.Expected <= 0 || cost.Expected > cost.Max)) {
+			t.Fatalf("DecodeCost %+v, %v; header check %v", cost, costErr, headerErr)
 		}
-		x, info, err := Prepare(data, Options{Width: 16, Height: 12, MaxPixels: 1 << 20}, nil)
+		x, info, err := Prepare(data, opt, nil)
+		// DecodeResized's full decode (rows read as they are converted)
+		// gives Prepare's pixels, and its errors.
+		m, _, rerr := decodeResized(data, opt, nil, false)
+		if (err == nil) != (rerr == nil) || err == nil && !slices.Equal(m.Tensor(nil), x) {
+			t.Fatalf("DecodeResized %v, Prepare %v, or their pixels differ", rerr, err)
+		}
 		if err != nil {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error %T: %v", err, err)

@@ -144,13 +144,25 @@ type pass struct {
 }
 
 func newPass(inSize, outSize int, kern kernel) *pass {
-	// Pillow passes the box edges as C floats.
-	scale := float64(float32(inSize)) / float64(outSize)
-	filterscale := max(scale, 1)
-	support := float64(kern.support * filterscale)
-	ksize := int(math.Ceil(support))*2 + 1
+	scale, support, ksize := passSize(inSize, outSize, kern)
 	return &pass{inSize: inSize, kern: kern, scale: scale, support: support,
-		ss: 1 / filterscale, ksize: ksize, w: make([]float64, ksize)}
+		ss: 1 / max(scale, 1), ksize: ksize, w: make([]float64, ksize)}
+}
+
+// passSize is newPass's scale, support and most taps an output has.
+func passSize(inSize, outSize int, kern kernel) (scale, support float64, ksize int) {
+	// Pillow passes the box edges as C floats.
+	scale = float64(float32(inSize)) / float64(outSize)
+	support = float64(kern.support * max(scale, 1))
+	return scale, support, int(math.Ceil(support))*2 + 1
+}
+
+// tableFits reports whether the horizontal pass of resizing an image sw
+// wide to dw keeps its weights in a table (within maxTable), as it must
+// to read the image a row at a time (resizeRows).
+func tableFits(sw, dw int, kern kernel) bool {
+	_, _, ksize := passSize(sw, dw, kern)
+	return int64(dw)*int64(ksize) <= int64(maxTable)
 }
 
 // coeffs returns the first source index of output xx and its fixed-point
@@ -264,6 +276,13 @@ func resampleHorizontal(dst, src *RGB, offset int, p *pass) {
 		}
 		return
 	}
+	horizontalRows(dst, func(y int) []uint8 { return src.Pix[y*sw:][:sw] }, offset, p)
+}
+
+// horizontalRows is resampleHorizontal with the weights in a table, for a
+// source read a row at a time: row(y) returns row y as RGB.
+func horizontalRows(dst *RGB, row func(y int) []uint8, offset int, p *pass) {
+	dw := 3 * dst.Width
 	xmins := make([]int, dst.Width)
 	ks := make([][]int32, dst.Width)
 	table := make([]int32, dst.Width*p.ksize)
@@ -271,12 +290,40 @@ func resampleHorizontal(dst, src *RGB, offset int, p *pass) {
 		xmins[xx], ks[xx] = p.coeffs(xx, table[xx*p.ksize:])
 	}
 	for y := 0; y < dst.Height; y++ {
-		in := src.Pix[(y+offset)*sw:][:sw]
+		in := row(y + offset)
 		out := dst.Pix[y*dw:][:dw]
 		for xx, k := range ks {
 			out[3*xx], out[3*xx+1], out[3*xx+2] = dot3(in[3*xmins[xx]:][:3*len(k)], k)
 		}
 	}
+}
+
+// resizeRows is Resize of an image of sw x sh pixels that row(y) returns a
+// row at a time (as RGB, valid until the next call), reading each row
+// once: only the rows the vertical pass needs, and never the whole image
+// at once. The weights of the horizontal pass must fit their table
+// (tableFits).
+func resizeRows(sw, sh int, row func(y int) []uint8, width, height int, kern kernel) *RGB {
+	needH, needV := width != sw, height != sh
+	pv := newPass(sh, height, kern)
+	first, last := 0, sh
+	if needV {
+		first, last = pv.span(height)
+	}
+	im := NewRGB(width, last-first)
+	if needH {
+		horizontalRows(im, row, first, newPass(sw, width, kern))
+	} else {
+		for y := range im.Height {
+			copy(im.Pix[3*width*y:][:3*width], row(first+y))
+		}
+	}
+	if !needV {
+		return im
+	}
+	out := NewRGB(width, height)
+	resampleVertical(out, im, first, pv)
+	return out
 }
 
 // dot3 is one output pixel of the horizontal pass: px holds len(k) RGB

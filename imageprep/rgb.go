@@ -44,34 +44,9 @@ func FromImage(img image.Image) *RGB {
 	if w == 0 || h == 0 {
 		return m
 	}
-	switch s := img.(type) {
-	case *image.NRGBA:
-		fromNRGBA(m.Pix, s, b)
-	case *image.RGBA:
-		fromRGBA(m.Pix, s, b)
-	case *image.NRGBA64:
-		fromNRGBA64(m.Pix, s, b)
-	case *image.RGBA64:
-		fromRGBA64(m.Pix, s, b)
-	case *image.Gray:
-		fromGray(m.Pix, s, b)
-	case *image.Gray16:
-		fromGray16(m.Pix, s, b)
-	case *image.Paletted:
-		drawPaletted(m, b.Min, s, paletteLUT(s.Palette))
-	case *image.CMYK:
-		fromCMYK(m.Pix, s, b)
-	case *image.YCbCr:
-		ycbcrToRGB(m, s)
-	default:
-		d := m.Pix
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-				d[0], d[1], d[2] = c.R, c.G, c.B
-				d = d[3:]
-			}
-		}
+	rr := newRowReader(img, 1, 0)
+	for y := range h {
+		rr.convert(m.Pix[3*w*y:][:3*w], y)
 	}
 	return m
 }
@@ -324,12 +299,17 @@ func gifFirstPalette(data []byte) []byte {
 	return nil
 }
 
+// cropSide is the side of CenterCrop's square for a w x h image.
+func cropSide(w, h int, fraction float64) int {
+	side := max(1, int(math.Round(float64(min(w, h))*fraction)))
+	return min(side, w, h)
+}
+
 // CenterCrop returns the central square of m whose side is fraction (in
 // (0, 1]) of m's shorter side, as ImageNet models are evaluated; the
 // result shares nothing with m.
 func (m *RGB) CenterCrop(fraction float64) *RGB {
-	side := max(1, int(math.Round(float64(min(m.Width, m.Height))*fraction)))
-	side = min(side, m.Width, m.Height)
+	side := cropSide(m.Width, m.Height, fraction)
 	x0, y0 := (m.Width-side)/2, (m.Height-side)/2
 	out := NewRGB(side, side)
 	for y := range side {

@@ -44,43 +44,37 @@ func yccPixel(d []uint8, y, cb, cr uint8) {
 	d[2] = clamp255(yy + ycc.cbB[cb])
 }
 
-// ycbcrToRGB converts s into m (of the same size) as libjpeg-turbo would.
-func ycbcrToRGB(m *RGB, s *image.YCbCr) {
-	w, h := m.Width, m.Height
+// ycbcrRow converts row y (from the top of s.Rect) of s into d (3 bytes a
+// pixel of its width) as libjpeg-turbo would; cb and cr are scratch of the
+// width. (FromImage and DecodeResized convert a YCbCr image with it.)
+func ycbcrRow(d []uint8, s *image.YCbCr, y int, cb, cr []uint8) {
+	w, h := s.Rect.Dx(), s.Rect.Dy()
 	cw, ch := (w+1)/2, (h+1)/2 // libjpeg's downsampled_width, _height
 	fancy := s.Rect.Min == (image.Point{}) && cw > 2
 	switch {
 	case fancy && s.SubsampleRatio == image.YCbCrSubsampleRatio420:
-		cb, cr := make([]uint8, w), make([]uint8, w)
-		for y := 0; y < h; y++ {
-			near := y / 2
-			far := near - 1 // above for even rows, below for odd rows
-			if y&1 == 1 {
-				far = near + 1
-			}
-			far = min(max(far, 0), ch-1)
-			up2(cb, s.Cb[near*s.CStride:], s.Cb[far*s.CStride:], cw)
-			up2(cr, s.Cr[near*s.CStride:], s.Cr[far*s.CStride:], cw)
-			row(m.Pix[3*w*y:], s.Y[y*s.YStride:][:w], cb, cr)
+		near := y / 2
+		far := near - 1 // above for even rows, below for odd rows
+		if y&1 == 1 {
+			far = near + 1
 		}
+		far = min(max(far, 0), ch-1)
+		up2(cb[:w], s.Cb[near*s.CStride:], s.Cb[far*s.CStride:], cw)
+		up2(cr[:w], s.Cr[near*s.CStride:], s.Cr[far*s.CStride:], cw)
+		row(d, s.Y[y*s.YStride:][:w], cb, cr)
 	case fancy && s.SubsampleRatio == image.YCbCrSubsampleRatio422:
-		cb, cr := make([]uint8, w), make([]uint8, w)
-		for y := 0; y < h; y++ {
-			up1(cb, s.Cb[y*s.CStride:], cw)
-			up1(cr, s.Cr[y*s.CStride:], cw)
-			row(m.Pix[3*w*y:], s.Y[y*s.YStride:][:w], cb, cr)
-		}
+		up1(cb[:w], s.Cb[y*s.CStride:], cw)
+		up1(cr[:w], s.Cr[y*s.CStride:], cw)
+		row(d, s.Y[y*s.YStride:][:w], cb, cr)
 	default:
 		// 4:4:4, or chroma replication as libjpeg does for other ratios
 		// and for images too narrow for fancy upsampling.
 		b := s.Rect
-		d := m.Pix
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				ci := s.COffset(x, y)
-				yccPixel(d, s.Y[s.YOffset(x, y)], s.Cb[ci], s.Cr[ci])
-				d = d[3:]
-			}
+		sy := b.Min.Y + y
+		for x := b.Min.X; x < b.Max.X; x++ {
+			ci := s.COffset(x, sy)
+			yccPixel(d, s.Y[s.YOffset(x, sy)], s.Cb[ci], s.Cr[ci])
+			d = d[3:]
 		}
 	}
 }

@@ -31,6 +31,7 @@
 package modelstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -469,6 +470,7 @@ func readFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	var size int64
 	if fi, err := f.Stat(); err == nil {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", path)
@@ -476,11 +478,15 @@ func readFile(path string, max int64) ([]byte, error) {
 		if fi.Size() > max {
 			return nil, fmt.Errorf("%s is %d bytes, more than the limit of %d", path, fi.Size(), max)
 		}
+		size = fi.Size()
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
+	// One buffer of the file's size (and bytes.MinRead to see its end),
+	// not io.ReadAll's doublings: a large model is held once while loading.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) > max {
 		return nil, fmt.Errorf("%s is more than the limit of %d bytes", path, max)
 	}

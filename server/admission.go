@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/huskyai/huskyai/abuse"
+	"github.com/huskyai/huskyai/classifier"
 	"github.com/huskyai/huskyai/imageprep"
 )
 
@@ -117,47 +118,114 @@ func (g *rateReader) Read(p []byte) (int, error) {
 }
 
 // memoryEstimator is a model that tells, from an image's header, the
-// memory preparing it takes (classifier.Classifier.PrepareMemory).
+// memory preparing it takes (classifier.Classifier.PrepareCost), and that
+// asks before it takes more (classifier.Classifier.PrepareFallback).
 type memoryEstimator interface {
-	PrepareMemory(img []byte) (int64, imageprep.Info, error)
+	PrepareCost(img []byte) (imageprep.Cost, imageprep.Info, error)
+	PrepareFallback(img []byte, full func() error) (classifier.Prepared, error)
+	ClassifyFallback(img []byte, full func() error) (classifier.Result, error)
 }
 
 // codeTooCostly answers an image whose decode alone needs more than
 // Config.MaxDecodeMemory.
 const codeTooCostly = "image_too_costly"
 
+// decodeGrant is the decode memory a request holds (reserveDecode).
+type decodeGrant struct {
+	s        *server
+	ctx      context.Context
+	info     imageprep.Info
+	held     int64 // reserved so far
+	max      int64 // what the full decode needs
+	released bool
+}
+
 // reserveDecode reserves the memory that decoding its image will take, from
 // its header, within Config.MaxDecodeMemory: waiting for room at most the
 // queue timeout (then 503), refusing with 422 an image that alone needs
 // more than the budget, and with Prepare's own answer (415, 422) a header
-// Prepare would refuse. The returned func gives the memory back. Tensors,
-// models that cannot tell (test doubles, ONNX Runtime) and a server
-// without a budget reserve nothing.
-func (s *server) reserveDecode(ctx context.Context, c Classifier, it inferItem) (release func(), ue *uploadError) {
-	none := func() {}
+// Prepare would refuse.
+//
+// It reserves in two steps where a cheaper decoder may take the image (a
+// baseline JPEG, imageprep.Cost): what that decoder needs first, and the
+// rest only if it gives up and the full decode follows (decodeGrant.full,
+// which the model calls; it waits like the first step). Most uploads are
+// such JPEGs, and their first step is 4 to 5 times smaller than the full
+// decode, so that many more of them fit in the same budget.
+//
+// The grant's release gives the memory back. Tensors, models that cannot
+// tell (test doubles, ONNX Runtime) and a server without a budget reserve
+// nothing (a nil grant, whose methods do nothing).
+func (s *server) reserveDecode(ctx context.Context, c Classifier, it inferItem) (*decodeGrant, *uploadError) {
 	me, ok := c.(memoryEstimator)
 	if it.tensor != nil || !ok || s.decodeMem == nil {
-		return none, nil
+		return nil, nil
 	}
-	cost, info, err := me.PrepareMemory(it.img)
+	cost, info, err := me.PrepareCost(it.img)
 	if err != nil {
 		st, code, msg := classifyError(err)
-		return none, &uploadError{st, code, msg}
+		return nil, &uploadError{st, code, msg}
 	}
-	if cost > s.cfg.MaxDecodeMemory {
-		return none, &uploadError{http.StatusUnprocessableEntity, codeTooCostly, fmt.Sprintf(
+	g := &decodeGrant{s: s, ctx: ctx, info: info, max: cost.Max}
+	if ue := g.reserve(cost.Expected); ue != nil {
+		return nil, ue
+	}
+	return g, nil
+}
+
+// reserve adds n bytes to the grant, waiting at most the queue timeout.
+func (g *decodeGrant) reserve(n int64) *uploadError {
+	s := g.s
+	if g.held+n > s.cfg.MaxDecodeMemory {
+		return &uploadError{http.StatusUnprocessableEntity, codeTooCostly, fmt.Sprintf(
 			"decoding this %dx%d %s image would take about %d MiB of memory, more than this server allows for images (%d MiB)",
-			info.Width, info.Height, info.Format, (cost+1<<20-1)>>20, s.cfg.MaxDecodeMemory>>20)}
+			g.info.Width, g.info.Height, g.info.Format, (g.held+n+1<<20-1)>>20, s.cfg.MaxDecodeMemory>>20)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueueTimeout)
+	ctx, cancel := context.WithTimeout(g.ctx, s.cfg.QueueTimeout)
 	defer cancel()
-	if err := s.decodeMem.Acquire(ctx, cost); err != nil {
+	if err := s.decodeMem.Acquire(ctx, n); err != nil {
 		s.metrics.rejected.WithLabelValues("memory").Inc()
-		return none, &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy decoding other images; try again in a moment"}
+		return &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy decoding other images; try again in a moment"}
 	}
-	s.metrics.decodeMemory.Add(float64(cost))
-	return func() {
-		s.metrics.decodeMemory.Sub(float64(cost))
-		s.decodeMem.Release(cost)
-	}, nil
+	g.held += n
+	s.metrics.decodeMemory.Add(float64(n))
+	return nil
+}
+
+// full reserves the rest of the full decode's memory, before a cheaper
+// decoder's fallback to it; its error is an *uploadError.
+func (g *decodeGrant) full() error {
+	if g == nil || g.held >= g.max {
+		return nil
+	}
+	if ue := g.reserve(g.max - g.held); ue != nil {
+		return ue
+	}
+	return nil
+}
+
+// release gives the grant's memory back.
+func (g *decodeGrant) release() {
+	if g == nil || g.released {
+		return
+	}
+	g.released = true
+	g.s.metrics.decodeMemory.Sub(float64(g.held))
+	g.s.decodeMem.Release(g.held)
+}
+
+// prepare runs c's Prepare on it's image under grant g.
+func prepare(c Classifier, it inferItem, g *decodeGrant) (classifier.Prepared, error) {
+	if me, ok := c.(memoryEstimator); ok && g != nil {
+		return me.PrepareFallback(it.img, g.full)
+	}
+	return c.Prepare(it.img)
+}
+
+// classifyImage runs c's Classify on it's image under grant g.
+func classifyImage(c Classifier, it inferItem, g *decodeGrant) (classifier.Result, error) {
+	if me, ok := c.(memoryEstimator); ok && g != nil {
+		return me.ClassifyFallback(it.img, g.full)
+	}
+	return c.Classify(it.img)
 }

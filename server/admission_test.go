@@ -117,14 +117,43 @@ func TestMinUploadRate(t *testing.T) {
 	}
 }
 
-// costlyFake is a fake whose images take cost bytes to prepare.
+// costlyFake is a fake whose images take cost bytes to prepare, except
+// the image fallback: cost bytes at first and full bytes once its decoder
+// falls back, as a JPEG the reduced decoder gives up on.
 type costlyFake struct {
 	*fake
-	cost int64
+	cost, full int64
+	fallback   []byte
 }
 
-func (c costlyFake) PrepareMemory(img []byte) (int64, imageprep.Info, error) {
-	return c.cost, imageprep.Info{Format: "png", Width: 20, Height: 16}, nil
+func (c costlyFake) PrepareCost(img []byte) (imageprep.Cost, imageprep.Info, error) {
+	cost := imageprep.Cost{Expected: c.cost, Max: c.cost}
+	if c.fallsBack(img) {
+		cost.Max = c.full
+	}
+	return cost, imageprep.Info{Format: "jpeg", Width: 20, Height: 16}, nil
+}
+
+func (c costlyFake) fallsBack(img []byte) bool {
+	return c.fallback != nil && bytes.Equal(img, c.fallback)
+}
+
+func (c costlyFake) PrepareFallback(img []byte, full func() error) (classifier.Prepared, error) {
+	if c.fallsBack(img) {
+		if err := full(); err != nil {
+			return classifier.Prepared{}, err
+		}
+	}
+	return c.fake.Prepare(img)
+}
+
+func (c costlyFake) ClassifyFallback(img []byte, full func() error) (classifier.Result, error) {
+	if c.fallsBack(img) {
+		if err := full(); err != nil {
+			return classifier.Result{}, err
+		}
+	}
+	return c.fake.Classify(img)
 }
 
 func (c costlyFake) Current() Classifier { return c }
@@ -155,7 +184,7 @@ func TestDecodeMemoryAdmission(t *testing.T) {
 	}
 
 	// Too costly alone.
-	h := NewServer(nil, costlyFake{&fake{info: trainedInfo}, 2000}, Config{MaxDecodeMemory: 1000})
+	h := NewServer(nil, costlyFake{fake: &fake{info: trainedInfo}, cost: 2000}, Config{MaxDecodeMemory: 1000})
 	if w := post(h); w.Code != http.StatusUnprocessableEntity || code(w) != codeTooCostly {
 		t.Errorf("an image of 2000 bytes under a budget of 1000: %d %s", w.Code, w.Body)
 	}
@@ -167,7 +196,7 @@ func TestDecodeMemoryAdmission(t *testing.T) {
 		<-unblock
 		return classifier.Result{Verdict: huskyai.NewVerdict(0.9, 2)}, nil
 	}}
-	h = NewServer(nil, costlyFake{blocking, 600}, Config{MaxDecodeMemory: 1000, QueueTimeout: 50 * time.Millisecond, MaxInflight: 4})
+	h = NewServer(nil, costlyFake{fake: blocking, cost: 600}, Config{MaxDecodeMemory: 1000, QueueTimeout: 50 * time.Millisecond, MaxInflight: 4})
 	first := make(chan *httptest.ResponseRecorder)
 	go func() { first <- post(h) }()
 	<-entered
@@ -196,10 +225,11 @@ func TestDecodeMemoryAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := encodeImage(t, "png", 3000, 3000)
-	need, _, err := c.PrepareMemory(big)
-	if err != nil {
-		t.Fatal(err)
+	cost, _, err := c.PrepareCost(big)
+	if err != nil || cost.Expected != cost.Max {
+		t.Fatalf("%+v %v; want a PNG's cost in one step", cost, err)
 	}
+	need := cost.Max
 	for _, tc := range []struct {
 		budget int64
 		status int
@@ -303,5 +333,97 @@ func TestRefusalsAudited(t *testing.T) {
 	due := c.add(t0.Add(40*time.Second), "b", "503 server_busy")
 	if len(due) != 1 || due[0].Minute != "2026-12-05T03:00:00Z" || due[0].Counts["429 rate_limited"] != 2 {
 		t.Errorf("due at the next minute: %+v", due)
+	}
+}
+
+// TestDecodeMemoryTwoSteps: a baseline JPEG is admitted at the reduced
+// decoder's cost, so a budget below its full decode's serves it (it was
+// 422 when every JPEG was counted in full); one that the reduced decoder
+// gives up on (Adobe RGB) asks for the rest before its full decode, and
+// gets 422 where the budget cannot hold it, 200 where it can; a fallback
+// that must wait past the queue timeout gets 503. The memory is all given
+// back after each request.
+func TestDecodeMemoryTwoSteps(t *testing.T) {
+	if imageprep.LibJPEG {
+		t.Skip("the libjpeg build decodes JPEGs without the reduced decoder")
+	}
+	c, err := classifier.LoadDefault(classifier.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := encodeImage(t, "jpeg", 1600, 1200)
+	adobe := append(append(bytes.Clone(plain[:2]), 0xFF, 0xEE, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, 0), plain[2:]...)
+	cost, _, err := c.PrepareCost(plain)
+	if err != nil || 2*cost.Expected > cost.Max {
+		t.Fatalf("%+v %v; want the reduced decode at most half the full one", cost, err)
+	}
+	post := func(h http.Handler, img []byte) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/api/v1/predict", bytes.NewReader(img))
+		req.Header.Set("Content-Type", "image/jpeg")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	between := (cost.Expected + cost.Max) / 2
+	for _, tc := range []struct {
+		name    string
+		img     []byte
+		budget  int64
+		batched bool
+		status  int
+		code    string
+	}{
+		{"reduced, budget below the full decode", plain, between, false, 200, ""},
+		{"reduced, batched", plain, between, true, 200, ""},
+		{"fallback, budget below the full decode", adobe, between, false, 422, codeTooCostly},
+		{"fallback, batched", adobe, between, true, 422, codeTooCostly},
+		{"fallback, budget holds it", adobe, cost.Max, false, 200, ""},
+	} {
+		cfg := Config{MaxDecodeMemory: tc.budget}
+		if tc.batched {
+			cfg.BatchMax, cfg.BatchDelay = 4, time.Millisecond
+		}
+		h := NewServer(nil, modelstore.Fixed(c), cfg)
+		w := post(h, tc.img)
+		var e errorResponse
+		json.Unmarshal(w.Body.Bytes(), &e)
+		if w.Code != tc.status || e.Error.Code != tc.code {
+			t.Errorf("%s: %d %s, want %d %q", tc.name, w.Code, w.Body, tc.status, tc.code)
+		}
+		metrics := httptest.NewRecorder()
+		h.ServeHTTP(metrics, httptest.NewRequest("GET", "/metrics", nil))
+		if !strings.Contains(metrics.Body.String(), "huskyai_decode_memory_reserved_bytes 0\n") {
+			t.Errorf("%s: decode memory not all given back", tc.name)
+		}
+	}
+
+	// A fallback waits for its rest like any reservation: 503 after the
+	// queue timeout while another request holds the budget.
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	blocking := &fake{info: trainedInfo, classify: func([]byte) (classifier.Result, error) {
+		entered <- struct{}{}
+		<-unblock
+		return classifier.Result{Verdict: huskyai.NewVerdict(0.9, 2)}, nil
+	}}
+	cfg := Config{MaxDecodeMemory: 1000, QueueTimeout: 50 * time.Millisecond, MaxInflight: 4}
+	h := NewServer(nil, costlyFake{fake: blocking, cost: 300, full: 900, fallback: adobe}, cfg)
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- post(h, plain) }()
+	<-entered
+	// The Adobe image fits at 300 beside the first request's 300, but its
+	// fallback to 900 cannot while they are held.
+	if w := post(h, adobe); w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), codeBusy) {
+		t.Errorf("a fallback that must wait for 600 more bytes: %d %s", w.Code, w.Body)
+	}
+	close(unblock)
+	if w := <-done; w.Code != 200 {
+		t.Errorf("the holder: %d %s", w.Code, w.Body)
+	}
+	metrics := httptest.NewRecorder()
+	h.ServeHTTP(metrics, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`huskyai_inference_rejected_total{reason="memory"} 1`, "huskyai_decode_memory_reserved_bytes 0\n"} {
+		if !strings.Contains(metrics.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -169,12 +169,12 @@ func (s *server) explainItem(ctx context.Context, hdr http.Header, start time.Ti
 	payload, sum := digest(it)
 	addLogAttrs(ctx, "image_bytes", len(payload), "explain_grid", req.opt.Grid)
 	var ex explanation
-	res, ue := s.pipeline(ctx, hdr, start, m, it, payload, sum, req.opt.Inferences(), func(release func()) (classifier.Result, error) {
+	res, ue := s.pipeline(ctx, hdr, start, m, it, payload, sum, req.opt.Inferences(), func(release func(), g *decodeGrant) (classifier.Result, error) {
 		defer release()
 		p := classifier.Prepared{X: it.tensor}
 		if it.tensor == nil {
 			var err error
-			if p, err = m.c.Prepare(it.img); err != nil {
+			if p, err = prepare(m.c, it, g); err != nil {
 				return classifier.Result{Image: p.Image, Timings: p.Timings}, err
 			}
 		} else {

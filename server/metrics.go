@@ -14,8 +14,8 @@ import (
 const (
 	stageRead       = "read_upload" // reading the upload into memory
 	stageQueue      = "queue_wait"  // waiting for an inference slot
-	stageDecode     = "decode"      // sniff, header check, decode to RGB
-	stagePreprocess = "preprocess"  // resize and scale to the model input
+	stageDecode     = "decode"      // sniff, header check, decode and resize
+	stagePreprocess = "preprocess"  // scale to the model input, perceptual hash
 	stageInference  = "inference"   // the engine's forward pass
 )
 

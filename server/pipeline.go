@@ -50,14 +50,15 @@ func (it inferItem) bytes() []byte {
 // model failures are logged here.
 func (s *server) classifyItem(ctx context.Context, hdr http.Header, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte) (classifier.Result, *uploadError) {
-	return s.pipeline(ctx, hdr, start, m, it, payload, sum, 1, func(release func()) (classifier.Result, error) {
-		return s.run(m.c, it, release)
+	return s.pipeline(ctx, hdr, start, m, it, payload, sum, 1, func(release func(), g *decodeGrant) (classifier.Result, error) {
+		return s.run(m.c, it, release, g)
 	})
 }
 
 // pipeline is classifyItem with the model's work given: exec runs under
 // the inference slot, which it gives back with release (even if it
-// panics), and costs n inferences, as the probing detector and the audit
+// panics), decodes within the memory grant g (reserveDecode), and costs n
+// inferences, as the probing detector and the audit
 // record count it (an explanation runs the model dozens of times).
 //
 // ctx is the request's context, whatever its protocol: it carries the
@@ -66,7 +67,7 @@ func (s *server) classifyItem(ctx context.Context, hdr http.Header, start time.T
 // (Retry-After), which HTTP answers with and gRPC sends as metadata.
 func (s *server) pipeline(ctx context.Context, hdr http.Header, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte, n int,
-	exec func(release func()) (classifier.Result, error)) (classifier.Result, *uploadError) {
+	exec func(release func(), g *decodeGrant) (classifier.Result, error)) (classifier.Result, *uploadError) {
 	defer s.cfg.Drain.enter()()
 	info := m.c.Info()
 	var (
@@ -88,17 +89,17 @@ func (s *server) pipeline(ctx context.Context, hdr http.Header, start time.Time,
 			return fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, msgNotAnImage)
 		}
 	}
-	releaseMemory, ue := s.reserveDecode(ctx, m.c, it)
+	grant, ue := s.reserveDecode(ctx, m.c, it)
 	if ue != nil {
 		return fail(ue.status, ue.code, ue.message)
 	}
-	defer releaseMemory()
+	defer grant.release()
 	release, err := s.acquire(ctx)
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("busy").Inc()
 		return fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 	}
-	res, err = exec(release)
+	res, err = exec(release, grant)
 	s.observeClassify(ctx, time.Now(), res.Timings)
 	if err != nil {
 		st, c, msg := classifyError(err)
@@ -119,9 +120,9 @@ func (s *server) pipeline(ctx context.Context, hdr http.Header, start time.Time,
 }
 
 // run runs model c on it under the inference slot that release gives
-// back (even if the model panics): in a batch when the server batches
-// and c can, else on its own.
-func (s *server) run(c Classifier, it inferItem, release func()) (classifier.Result, error) {
+// back (even if the model panics) and the decode memory grant g: in a
+// batch when the server batches and c can, else on its own.
+func (s *server) run(c Classifier, it inferItem, release func(), g *decodeGrant) (classifier.Result, error) {
 	var phash uint64
 	if it.tensor != nil {
 		phash = tensorDHash(it.tensor, c.Info().Input)
@@ -129,14 +130,14 @@ func (s *server) run(c Classifier, it inferItem, release func()) (classifier.Res
 	if bc, ok := s.batchFor(c); ok {
 		return s.batched(bc, release, func() (classifier.Prepared, error) {
 			if it.tensor == nil {
-				return bc.Prepare(it.img)
+				return prepare(bc, it, g)
 			}
 			return classifier.Prepared{X: it.tensor, PHash: phash}, nil
 		})
 	}
 	defer release()
 	if it.tensor == nil {
-		return c.Classify(it.img)
+		return classifyImage(c, it, g)
 	}
 	t := time.Now()
 	res, err := c.ClassifyTensor(it.tensor, imageprep.Info{})
@@ -161,6 +162,9 @@ const msgNotAnImage = "the file is not a PNG, JPEG or GIF image"
 
 // classifyError maps a Classify error to a response.
 func classifyError(err error) (status int, code, message string) {
+	if ue, ok := errors.AsType[*uploadError](err); ok { // the decode memory's second step
+		return ue.status, ue.code, ue.message
+	}
 	var ie *imageprep.Error
 	if errors.As(err, &ie) {
 		switch ie.Kind {

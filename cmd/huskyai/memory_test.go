@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"io/fs"
 	"net/http"
@@ -87,7 +88,7 @@ func podMemoryLimit(t *testing.T) int64 {
 
 // worstImages are, for each format, the costliest image a header can
 // declare at the default pixel limit (40 MP, 8000x5000), the data behind
-// it short (the decoders allocate for the header, then fail), and two
+// it short (the decoders allocate for the header, then fail), and
 // honest images that decode.
 func worstImages(t *testing.T) map[string][]byte {
 	t.Helper()
@@ -108,11 +109,7 @@ func worstImages(t *testing.T) map[string][]byte {
 		chunk("IEND", nil)
 		return b.Bytes()
 	}
-	sof := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "..", "imageprep", "testdata", "cost", name))
-		if err != nil {
-			t.Fatal(err)
-		}
+	sofOf := func(name string, b []byte) []byte {
 		for p := 2; p+9 < len(b); p += 2 + int(binary.BigEndian.Uint16(b[p+2:])) {
 			if b[p+1] == 0xC0 || b[p+1] == 0xC2 {
 				binary.BigEndian.PutUint16(b[p+5:], h)
@@ -122,6 +119,24 @@ func worstImages(t *testing.T) map[string][]byte {
 		}
 		t.Fatalf("%s: no SOF", name)
 		return nil
+	}
+	sof := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "imageprep", "testdata", "cost", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sofOf(name, b)
+	}
+	encodeJPEG := func(w, h int) []byte {
+		m := image.NewRGBA(image.Rect(0, 0, w, h))
+		for i := range m.Pix {
+			m.Pix[i] = uint8(i / 4 % 251)
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
 	}
 	gifScreen := func() []byte {
 		var b bytes.Buffer
@@ -147,6 +162,10 @@ func worstImages(t *testing.T) map[string][]byte {
 		"jpeg CMYK":                  sof("jpeg_cmyk_640x480.jpg"),
 		"gif 40 MP screen":           gifScreen(),
 		"png gray 24 MP, honest":     gray.Bytes(),
+		// The reduced JPEG decoder is admitted at its own cost, refuses the
+		// short data, and the full decode asks for the rest first.
+		"jpeg baseline 4:2:0 (falls back)": sofOf("baseline", encodeJPEG(640, 480)),
+		"jpeg baseline 12 MP, honest":      encodeJPEG(4000, 3000),
 	}
 }
 
@@ -202,11 +221,11 @@ func TestServeMemoryUnderPodLimit(t *testing.T) {
 	wg.Wait()
 	rss := peakRSS(t)
 	for name, st := range statuses {
-		t.Logf("%-28s %v", name, st)
+		t.Logf("%-34s %v", name, st)
 	}
 	t.Logf("decode budget %d MiB, Go memory limit %d MiB (container %d MiB): peak RSS of the test process %d MiB",
 		plan.decode>>20, plan.goLimit>>20, limit>>20, rss>>20)
-	if statuses["png gray 24 MP, honest"][200] == 0 || statuses["png RGBA 16-bit interlaced"][422] == 0 {
+	if statuses["png gray 24 MP, honest"][200] == 0 || statuses["jpeg baseline 12 MP, honest"][200] == 0 || statuses["png RGBA 16-bit interlaced"][422] == 0 {
 		t.Errorf("want the honest image classified and the costliest refused: %v", statuses)
 	}
 	if rss > limit {

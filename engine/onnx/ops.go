@@ -309,15 +309,23 @@ func (ld *loader) flatten(name string) engine.Layer {
 // slice) of a Gemm or MatMul over the current flat tensor. If that tensor
 // is a C,H,W Flatten's output, it reorders the rows from C,H,W to H,W,C
 // order and makes the Flatten a plain copy of the H,W,C-stored activations:
-// the same products, without the per-inference permutation.
-func (ld *loader) foldCHW(w []float32, units int) {
+// the same products, without the per-inference permutation. scratch, if it
+// holds len(w) values that are no longer needed, is overwritten instead of
+// copying w.
+func (ld *loader) foldCHW(w []float32, units int, scratch []float32) {
 	f, s := ld.chw, ld.chwShape
 	ld.chw = nil
 	if f == nil || s.Size() != ld.shape.C || len(w) != s.Size()*units {
 		return
 	}
 	hw := s.H * s.W
-	src := slices.Clone(w)
+	var src []float32
+	if len(scratch) >= len(w) {
+		src = scratch[:len(w)]
+		copy(src, w)
+	} else {
+		src = slices.Clone(w)
+	}
 	for c := range s.C {
 		for p := range hw {
 			copy(w[(p*s.C+c)*units:][:units], src[(c*hw+p)*units:][:units])
@@ -401,7 +409,7 @@ func (ld *loader) gemm(n *onnxproto.Node, a *attrs) (engine.Layer, error) {
 			w[i*units+j] = alpha * v
 		}
 	}
-	ld.foldCHW(w, int(units))
+	ld.foldCHW(w, int(units), b) // b is read: the fold's scratch
 	l := &engine.Dense{Name: n.Name, Units: int(units), Weights: w}
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		c, _, err := ld.floats(n.Inputs[2])
@@ -429,7 +437,7 @@ func (ld *loader) matmul(n *onnxproto.Node) (engine.Layer, error) {
 	if len(dims) != 2 || dims[0] != int64(ld.shape.C) {
 		return nil, fmt.Errorf("input B has shape %v; want [%d, units]", dims, ld.shape.C)
 	}
-	ld.foldCHW(b, int(dims[1]))
+	ld.foldCHW(b, int(dims[1]), nil)
 	return &engine.Dense{Name: n.Name, Units: int(dims[1]), Weights: b}, nil
 }
 

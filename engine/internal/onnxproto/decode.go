@@ -54,7 +54,10 @@ type Limits struct {
 
 // Decode decodes an ONNX model file using the default Limits.
 //
-// The returned Model does not alias data. Every length and count in the
+// The returned Model aliases data for tensors' raw_data (the bulk of a
+// model's weights), so that a decoded file does not hold its weights
+// twice: data must not change while the Model is in use. Nothing else
+// aliases it. Every length and count in the
 // file is checked against the bytes that remain before anything is
 // allocated for it, so the memory Decode uses is at most a small multiple
 // of len(data), of which tensor data is at most Limits.MaxTensorBytes.
@@ -557,7 +560,7 @@ func (d *decoder) tensor(b []byte) (*Tensor, error) {
 			var p []byte
 			if p, err = f.bytes(); err == nil {
 				if err = d.charge(int64(len(p))); err == nil {
-					t.raw = bytes.Clone(p)
+					t.raw = p // aliases data (see Decode)
 				}
 			}
 		case 10:

@@ -189,13 +189,13 @@ func decodeScan(data []byte, comps []scanComp, q *[4][64]int32, w, h, ri, n int)
 		}
 	}
 	total := mcusX * mcusY
-	buf, offs, ok := unstuff(data)
-	if !ok {
-		return false
-	}
 	per := total
 	if ri > 0 {
 		per = ri
+	}
+	buf, offs, ok := unstuff(data, (total+per-1)/per)
+	if !ok {
+		return false
 	}
 	if len(offs)-1 != (total+per-1)/per {
 		return false
@@ -219,10 +219,13 @@ const scanPad = 16
 // stuffed zero after each 0xFF byte removed and scanPad zero bytes after the
 // end, and the offsets in it where each restart interval starts, the
 // end of the data last. The data ends at the first marker other than a
-// restart marker.
-func unstuff(data []byte) (buf []byte, offs []int, ok bool) {
-	buf = make([]byte, 0, len(data)+8)
-	offs = append(offs, 0)
+// restart marker. There are at most intervals restart intervals, else ok
+// is false, so that it allocates no more than len(data)+scanPad bytes and
+// intervals+1 offsets (imageprep's estimate of the decode's memory counts
+// them).
+func unstuff(data []byte, intervals int) (buf []byte, offs []int, ok bool) {
+	buf = make([]byte, 0, len(data)+scanPad)
+	offs = make([]int, 1, intervals+1)
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], 0xFF)
 		if j < 0 || i+j+1 >= len(data) {
@@ -235,6 +238,9 @@ func unstuff(data []byte) (buf []byte, offs []int, ok bool) {
 			buf = append(buf, 0xFF)
 			i += 2
 		case m >= 0xD0 && m <= 0xD7:
+			if len(offs) == intervals {
+				return nil, nil, false // more restart markers than intervals
+			}
 			offs = append(offs, len(buf))
 			i += 2
 		case m == 0xFF:
