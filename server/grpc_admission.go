@@ -120,9 +120,8 @@ func (s *server) grpcContext(ctx context.Context, md metadata.MD) context.Contex
 	if _, ok := ctx.Value(logKey{}).(*logAttrs); !ok {
 		ctx = context.WithValue(ctx, logKey{}, &logAttrs{id: requestID(first(md.Get("x-request-id")))})
 	}
-	if c, ok := ctx.Value(clientKey{}).(*client); ok {
-		addLogAttrs(ctx, "client", c.String())
-		return ctx
+	if _, ok := ctx.Value(clientKey{}).(*client); ok {
+		return ctx // the tap's, already in the log attributes
 	}
 	return s.withPeer(ctx)
 }
