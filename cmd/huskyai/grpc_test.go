@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -337,5 +338,57 @@ func TestServeGRPCGracefulStop(t *testing.T) {
 	}
 	if after == 0 {
 		t.Errorf("all %d RPCs ended before the stop began: none was in flight", n)
+	}
+}
+
+// TestServeGRPCReloadsCertificate: the gRPC port presents serve's
+// certificate, and a reloaded one (POST /admin/reload, as SIGHUP and
+// --watch) from the next connection on.
+func TestServeGRPCReloadsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	newPair := func() {
+		t.Helper()
+		os.Remove(certFile)
+		os.Remove(keyFile)
+		if _, stderr, err := runCmd(t, "cert", "--out-cert", certFile, "--out-key", keyFile); err != nil {
+			t.Fatalf("cert: %v\n%s", err, stderr)
+		}
+	}
+	newPair()
+	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile, "--admin-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0")
+	grpcAddr := grpcListeningRE.FindStringSubmatch(s.stdout.String())[2]
+	served := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", grpcAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sum := sha256.Sum256(c.ConnectionState().PeerCertificates[0].Raw)
+		return strings.ToUpper(hex.EncodeToString(sum[:]))
+	}
+	if got, want := served(), strings.ReplaceAll(s.fingerprint, ":", ""); got != want {
+		t.Errorf("the gRPC port presents %s, want serve's certificate %s", got, want)
+	}
+	first := served()
+	newPair()
+	if status, m := s.adminReload(t); status != 200 {
+		t.Fatalf("admin reload: %d %v", status, m)
+	}
+	second := served()
+	if second == first {
+		t.Fatal("the gRPC port still presents the certificate from before the reload")
+	}
+	// A client that trusts only the new certificate gets an answer.
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(credentials.NewTLS(pinnedTLS(second))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if live, err := inferencepb.NewGRPCInferenceServiceClient(conn).ServerLive(ctx, &inferencepb.ServerLiveRequest{}); err != nil || !live.GetLive() {
+		t.Errorf("ServerLive over the reloaded certificate: %v %v", live, err)
 	}
 }
