@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,9 +261,9 @@ func TestGRPCCode(t *testing.T) {
 // whatever the outcome.
 func TestGRPCAdmissionBeforeRead(t *testing.T) {
 	entered, unblock := make(chan struct{}, 1), make(chan struct{})
-	var hold bool
+	var hold atomic.Bool
 	blocking := &fake{info: trainedInfo, classify: func([]byte) (classifier.Result, error) {
-		if hold {
+		if hold.Load() {
 			entered <- struct{}{}
 			<-unblock
 		}
@@ -270,7 +271,7 @@ func TestGRPCAdmissionBeforeRead(t *testing.T) {
 	}}
 	c := startGRPC(t, NewServer(nil, blocking, Config{MaxInflight: 1, MaxPending: 1}))
 	img := v2Image(t, "png", 8, 8, 1)
-	hold = true
+	hold.Store(true)
 	done := make(chan codes.Code, 1)
 	go func() {
 		_, code, _, _ := infer(t, c, imageRequest("", img))
@@ -281,7 +282,7 @@ func TestGRPCAdmissionBeforeRead(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("the request meant to hold the place ended: %v", code)
 	}
-	hold = false
+	hold.Store(false)
 	// Over the message limit: refused for the place, before it is read
 	// (grpc's own refusal of the size has no reason).
 	if _, code, reason, _ := infer(t, c, imageRequest("", make([]byte, 2*DefaultMaxUpload))); code != codes.ResourceExhausted || reason != codeTooManyPending {
