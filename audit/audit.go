@@ -65,6 +65,9 @@ type Prediction struct {
 	// connection's peer is such a proxy; the server then keys its
 	// per-client limits on it. Empty when the client is the peer.
 	ForwardedFor string `json:"forwarded_for,omitempty"`
+	// Protocol is "grpc" for a request over the Open Inference
+	// Protocol's gRPC service; empty for HTTP.
+	Protocol string `json:"protocol,omitempty"`
 	// ImageSHA256 is the hex SHA-256 of the uploaded bytes; empty when
 	// the upload could not be read (413, malformed request).
 	ImageSHA256 string `json:"image_sha256,omitempty"`

@@ -45,29 +45,38 @@ func (p *clientPending) give(k netip.Prefix) {
 	}
 }
 
-// admit takes the request's places before its body is read: one of its
-// client's MaxPendingPerClient (429 too_many_pending when none is left,
-// so that one client cannot hold the queue) and one of MaxPending (503
-// when none is left). It also makes the body's reading keep to
-// MinUploadRate. The caller answers the refusal with ue and calls release
-// when the request is done.
+// admit is admitPlaces for an HTTP request, whose body's reading it also
+// makes keep to MinUploadRate (guardUpload).
 func (s *server) admit(w http.ResponseWriter, r *http.Request) (release func(), ue *uploadError) {
-	key := abuse.Key(clientOf(r.Context()).Addr)
+	release, ue = s.admitPlaces(r.Context(), w.Header())
+	if ue == nil {
+		s.guardUpload(w, r)
+	}
+	return release, ue
+}
+
+// admitPlaces takes the request's places before its body is read: one of
+// its client's MaxPendingPerClient (429 too_many_pending when none is
+// left, so that one client cannot hold the queue) and one of MaxPending
+// (503 when none is left). The caller answers the refusal with ue and
+// calls release when the request is done. ctx and hdr are the request's,
+// as the pipeline takes them.
+func (s *server) admitPlaces(ctx context.Context, hdr http.Header) (release func(), ue *uploadError) {
+	key := abuse.Key(clientOf(ctx).Addr)
 	if !s.perClient.take(key, s.cfg.MaxPendingPerClient) {
 		s.metrics.rejected.WithLabelValues("client_pending").Inc()
-		s.auditRefusal(r, http.StatusTooManyRequests, codeTooManyPending)
-		w.Header().Set("Connection", "close")
-		w.Header().Set("Retry-After", "1")
+		s.auditRefusal(ctx, http.StatusTooManyRequests, codeTooManyPending)
+		hdr.Set("Connection", "close")
+		hdr.Set("Retry-After", "1")
 		return nil, &uploadError{http.StatusTooManyRequests, codeTooManyPending,
 			"this client already has as many uploads in progress as the server takes from one client; wait for them to finish"}
 	}
-	releasePending, ok := s.admitPending(w)
+	releasePending, ok := s.admitPending(hdr)
 	if !ok {
 		s.perClient.give(key)
-		s.auditRefusal(r, http.StatusServiceUnavailable, codeBusy)
+		s.auditRefusal(ctx, http.StatusServiceUnavailable, codeBusy)
 		return nil, &uploadError{http.StatusServiceUnavailable, codeBusy, "the server is busy with other uploads; try again in a moment"}
 	}
-	s.guardUpload(w, r)
 	return func() {
 		releasePending()
 		s.perClient.give(key)

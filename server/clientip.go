@@ -22,6 +22,9 @@ type client struct {
 	Peer string
 	// Forwarded is set when Addr was taken from X-Forwarded-For.
 	Forwarded bool
+	// Protocol is the request's protocol when it is not HTTP: "grpc"
+	// (grpc.go). It goes into the audit record.
+	Protocol string
 	// probing is set by the probing detector when it flags the request.
 	// Only the request's own goroutine touches it.
 	probing bool

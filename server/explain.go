@@ -8,6 +8,7 @@ package server
 // Config.NoExplain or Config.LabelOnly.
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -144,7 +145,7 @@ func handleExplain(s *server) http.Handler {
 			return
 		}
 		defer release()
-		res, ex, ue := s.explainItem(w, r, start, m, inferItem{img: img}, req)
+		res, ex, ue := s.explainItem(r.Context(), w.Header(), start, m, inferItem{img: img}, req)
 		if ue != nil {
 			fail(ue)
 			return
@@ -163,12 +164,12 @@ func handleExplain(s *server) http.Handler {
 
 // explainItem runs an explanation of one item through the prediction
 // pipeline: its verdict, and its map (with the overlay if req asks).
-func (s *server) explainItem(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
+func (s *server) explainItem(ctx context.Context, hdr http.Header, start time.Time, m servedModel,
 	it inferItem, req explainRequest) (classifier.Result, explanation, *uploadError) {
 	payload, sum := digest(it)
-	addLogAttrs(r.Context(), "image_bytes", len(payload), "explain_grid", req.opt.Grid)
+	addLogAttrs(ctx, "image_bytes", len(payload), "explain_grid", req.opt.Grid)
 	var ex explanation
-	res, ue := s.pipeline(w, r, start, m, it, payload, sum, req.opt.Inferences(), func(release func(), g *decodeGrant) (classifier.Result, error) {
+	res, ue := s.pipeline(ctx, hdr, start, m, it, payload, sum, req.opt.Inferences(), func(release func(), g *decodeGrant) (classifier.Result, error) {
 		defer release()
 		p := classifier.Prepared{X: it.tensor}
 		if it.tensor == nil {
@@ -200,7 +201,7 @@ func (s *server) explainItem(w http.ResponseWriter, r *http.Request, start time.
 		return res, nil
 	})
 	if res.Image.Format != "" {
-		addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
+		addLogAttrs(ctx, "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
 	}
 	return res, ex, ue
 }

@@ -8,6 +8,7 @@ package server
 // {"error":"message"}.
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -69,39 +70,72 @@ func (s *server) infer(w http.ResponseWriter, r *http.Request, m servedModel,
 // returns the explanations too.
 func (s *server) inferOrExplain(w http.ResponseWriter, r *http.Request, m servedModel, ex *explainRequest,
 	parse func(body []byte) ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ok bool) {
+	probs, exs, ue := s.runItems(r.Context(), w.Header(), m, ex, s.admitRequest, func() ([]inferItem, *uploadError) {
+		s.guardUpload(w, r)
+		return s.readItems(w, r, m.c.Info(), parse)
+	})
+	if ue != nil {
+		errorJSON(w, ue.status, ue.code, ue.message, "")
+		return nil, nil, false
+	}
+	return probs, exs, true
+}
+
+// admitFunc admits a request that costs cost predictions before it is
+// read, or returns the refusal to answer; release gives its places back.
+type admitFunc func(ctx context.Context, hdr http.Header, cost int) (release func(), ue *uploadError)
+
+// admitRequest is the admission of an HTTP request before its body is
+// read: the per-client defences (admitClient), then the pending places
+// (admitPlaces).
+func (s *server) admitRequest(ctx context.Context, hdr http.Header, cost int) (release func(), ue *uploadError) {
+	if ue := s.admitClient(ctx, hdr, cost); ue != nil {
+		return nil, ue
+	}
+	release, ue = s.admitPlaces(ctx, hdr)
+	if ue != nil {
+		addLogAttrs(ctx, "infer_error", ue.message)
+	}
+	return release, ue
+}
+
+// runItems is the part of a protocol request that does not depend on its
+// protocol (HTTP here, gRPC in kserve_grpc.go): admission by admit, the
+// request's items read by read, more rate-limit tokens for the items past
+// the first, then each item through classifyItem (or, with ex,
+// explainItem). It counts the request in the inference metrics and
+// returns the probabilities (and explanations) in order, or the error to
+// answer. ctx and hdr are the request's, as the pipeline takes them.
+func (s *server) runItems(ctx context.Context, hdr http.Header, m servedModel, ex *explainRequest,
+	admit admitFunc, read func() ([]inferItem, *uploadError)) (probs []float32, exs []explanation, ue *uploadError) {
 	start := time.Now()
 	cost := 1
 	if ex != nil {
 		cost = ex.opt.Inferences()
 	}
-	info := m.c.Info()
 	status := http.StatusInternalServerError
 	defer func() { s.metrics.countInference(s.modelLabel(m), status) }()
-	fail := func(ue *uploadError) {
+	refused := func(ue *uploadError) ([]float32, []explanation, *uploadError) {
 		status = ue.status
-		addLogAttrs(r.Context(), "infer_error", ue.message)
-		errorJSON(w, ue.status, ue.code, ue.message, "")
+		return nil, nil, ue
 	}
-	if !s.admitClient(w, r, cost, "") {
-		status = http.StatusTooManyRequests
-		return nil, nil, false
+	fail := func(ue *uploadError) ([]float32, []explanation, *uploadError) {
+		addLogAttrs(ctx, "infer_error", ue.message)
+		return refused(ue)
 	}
-	release, refused := s.admit(w, r)
-	if refused != nil {
-		fail(refused)
-		return nil, nil, false
+	release, ue := admit(ctx, hdr, cost)
+	if ue != nil {
+		return refused(ue)
 	}
 	defer release()
 
-	items, ue := s.readItems(w, r, info, parse)
-	s.observeStage(r.Context(), stageRead, start, time.Now())
+	items, ue := read()
+	s.observeStage(ctx, stageRead, start, time.Now())
 	if ue != nil {
-		fail(ue)
-		return nil, nil, false
+		return fail(ue)
 	}
-	if !s.admitMore(w, r, (len(items)-1)*cost) {
-		status = http.StatusTooManyRequests
-		return nil, nil, false
+	if ue := s.admitMore(ctx, hdr, (len(items)-1)*cost); ue != nil {
+		return refused(ue)
 	}
 	probs = make([]float32, len(items))
 	for i, it := range items {
@@ -109,30 +143,35 @@ func (s *server) inferOrExplain(w http.ResponseWriter, r *http.Request, m served
 		var ue *uploadError
 		if ex != nil {
 			var e explanation
-			res, e, ue = s.explainItem(w, r, start, m, it, *ex)
+			res, e, ue = s.explainItem(ctx, hdr, start, m, it, *ex)
 			exs = append(exs, e)
 		} else {
 			payload, sum := digest(it)
-			res, ue = s.classifyItem(w, r, start, m, it, payload, sum)
+			res, ue = s.classifyItem(ctx, hdr, start, m, it, payload, sum)
 		}
 		if ue != nil {
 			if len(items) > 1 {
 				ue.message = fmt.Sprintf("item %d: %s", i, ue.message)
 			}
-			fail(ue)
-			return nil, nil, false
+			return fail(ue)
 		}
-		probs[i] = res.Probability
-		if s.cfg.LabelOnly { // the label only: 1 husky, 0 not
-			probs[i] = 0
-			if res.Probability > huskyai.Threshold {
-				probs[i] = 1
-			}
-		}
+		probs[i] = s.labelOnly(res.Probability)
 	}
-	addLogAttrs(r.Context(), "items", len(items))
+	addLogAttrs(ctx, "items", len(items))
 	status = http.StatusOK
-	return probs, exs, true
+	return probs, exs, nil
+}
+
+// labelOnly is the probability p as a protocol answers it: p, or with
+// Config.LabelOnly the label only, 1 husky and 0 not.
+func (s *server) labelOnly(p float32) float32 {
+	if !s.cfg.LabelOnly {
+		return p
+	}
+	if p > huskyai.Threshold {
+		return 1
+	}
+	return 0
 }
 
 // readItems reads a protocol request's body within its limit
@@ -153,23 +192,20 @@ func (s *server) readItems(w http.ResponseWriter, r *http.Request, info classifi
 }
 
 // admitMore takes n more tokens of the client's rate limit, for the items
-// of a request past its first. It answers 429 and returns false when the
-// client runs out.
-func (s *server) admitMore(w http.ResponseWriter, r *http.Request, n int) bool {
-	if s.limiter == nil {
-		return true
+// of a request past its first. It returns the 429 refusal (refusal) when
+// the client runs out, else nil.
+func (s *server) admitMore(ctx context.Context, hdr http.Header, n int) *uploadError {
+	if s.limiter == nil || n <= 0 {
+		return nil
 	}
-	if n <= 0 {
-		return true
+	ok, wait := s.limiter.ReserveN(abuse.Key(clientOf(ctx).Addr), time.Now(), n)
+	if ok {
+		return nil
 	}
-	ok, wait := s.limiter.ReserveN(abuse.Key(clientOf(r.Context()).Addr), time.Now(), n)
-	if !ok {
-		s.metrics.rateLimited.Inc()
-		s.refuse(w, r, wait, codeRateLimited, fmt.Sprintf(
-			"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
-			s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), "")
-	}
-	return ok
+	s.metrics.rateLimited.Inc()
+	return s.refusal(ctx, hdr, wait, codeRateLimited, fmt.Sprintf(
+		"too many predictions from your address: each image or tensor counts, the limit is %g per second, in bursts of up to %d; try again in %s seconds",
+		s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)))
 }
 
 // imageItems makes the items of encoded images, refusing one larger

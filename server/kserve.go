@@ -31,12 +31,17 @@ type v2ServerMetadata struct {
 // handleV2Server answers the server metadata.
 func handleV2Server(s *server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ext := []string{"binary_tensor_data"}
-		if repositoryOf(s.models) != nil {
-			ext = append(ext, "model_repository") // on the admin listener (repository.go)
-		}
-		encode(w, http.StatusOK, v2ServerMetadata{Name: "huskyai", Version: s.cfg.Version, Extensions: ext})
+		encode(w, http.StatusOK, s.v2Server())
 	})
+}
+
+// v2Server is the server metadata, over HTTP and gRPC.
+func (s *server) v2Server() v2ServerMetadata {
+	ext := []string{"binary_tensor_data"}
+	if repositoryOf(s.models) != nil {
+		ext = append(ext, "model_repository") // on the admin listener (repository.go)
+	}
+	return v2ServerMetadata{Name: "huskyai", Version: s.cfg.Version, Extensions: ext}
 }
 
 // handleV2Live answers 200 with no body while the process serves.
@@ -96,18 +101,23 @@ func handleV2Model(s *server) http.Handler {
 		if !ok {
 			return
 		}
-		info := m.c.Info()
-		md := v2ModelMetadata{Name: m.name, Versions: s.versions(m), Platform: "huskyai_native",
-			Outputs: []v2Tensor{{Name: outputProb, Datatype: "FP32", Shape: []int{-1, 1}}}, Warning: info.Warning}
-		if info.Engine != "" {
-			md.Platform = "onnxruntime_onnx"
-		}
-		md.Inputs = []v2Tensor{
-			{Name: inputTensor, Datatype: "FP32", Shape: []int{-1, info.Input[0], info.Input[1], info.Input[2]}},
-			{Name: inputImage, Datatype: "BYTES", Shape: []int{-1}},
-		}
-		encode(w, http.StatusOK, md)
+		encode(w, http.StatusOK, s.v2Model(m))
 	})
+}
+
+// v2Model is the metadata of model m, over HTTP and gRPC.
+func (s *server) v2Model(m servedModel) v2ModelMetadata {
+	info := m.c.Info()
+	md := v2ModelMetadata{Name: m.name, Versions: s.versions(m), Platform: "huskyai_native",
+		Outputs: []v2Tensor{{Name: outputProb, Datatype: "FP32", Shape: []int{-1, 1}}}, Warning: info.Warning}
+	if info.Engine != "" {
+		md.Platform = "onnxruntime_onnx"
+	}
+	md.Inputs = []v2Tensor{
+		{Name: inputTensor, Datatype: "FP32", Shape: []int{-1, info.Input[0], info.Input[1], info.Input[2]}},
+		{Name: inputImage, Datatype: "BYTES", Shape: []int{-1}},
+	}
+	return md
 }
 
 // v2InferRequest is the body (or, with the binary tensor data extension,
@@ -212,12 +222,20 @@ func handleV2Infer(s *server) http.Handler {
 func v2BinaryOutput(req *v2InferRequest) (bool, *uploadError) {
 	binaryOut := req.Parameters.BinaryDataOutput
 	for _, o := range req.Outputs {
-		if o.Name != outputProb {
-			return false, badRequest("unknown output %q: the model's only output is %q", o.Name, outputProb)
+		if ue := checkV2Output(o.Name); ue != nil {
+			return false, ue
 		}
 		binaryOut = binaryOut || o.Parameters.BinaryData
 	}
 	return binaryOut, nil
+}
+
+// checkV2Output refuses a request for an output other than outputProb.
+func checkV2Output(name string) *uploadError {
+	if name != outputProb {
+		return badRequest("unknown output %q: the model's only output is %q", name, outputProb)
+	}
+	return nil
 }
 
 // parseV2 reads the items of a v2 inference request from body. headerLen
@@ -253,29 +271,39 @@ func (s *server) parseV2(body []byte, headerLen string, m servedModel, req *v2In
 	} else if len(in.Data) == 0 {
 		return nil, badRequest("input %q has no data", in.Name)
 	}
+	tensor, ue := v2InputKind(in.Name, in.Datatype)
 	switch {
-	case in.Name == inputTensor && in.Datatype == "FP32":
+	case ue != nil:
+		return nil, ue
+	case tensor:
 		return s.v2Tensors(in, raw, m)
-	case in.Name == inputImage && in.Datatype == "BYTES":
-		return s.v2Images(in, raw)
-	case in.Name == inputTensor || in.Name == inputImage:
-		return nil, badRequest("input %q has datatype %q; %q is FP32 and %q is BYTES", in.Name, in.Datatype, inputTensor, inputImage)
 	default:
-		return nil, badRequest("unknown input %q: give %q (FP32 tensors) or %q (BYTES images)", in.Name, inputTensor, inputImage)
+		return s.v2Images(in, raw)
+	}
+}
+
+// v2InputKind tells whether the input name of datatype is the tensor
+// input (FP32) or the image input (BYTES), and refuses any other.
+func v2InputKind(name, datatype string) (tensor bool, ue *uploadError) {
+	switch {
+	case name == inputTensor && datatype == "FP32":
+		return true, nil
+	case name == inputImage && datatype == "BYTES":
+		return false, nil
+	case name == inputTensor || name == inputImage:
+		return false, badRequest("input %q has datatype %q; %q is FP32 and %q is BYTES", name, datatype, inputTensor, inputImage)
+	default:
+		return false, badRequest("unknown input %q: give %q (FP32 tensors) or %q (BYTES images)", name, inputTensor, inputImage)
 	}
 }
 
 // v2Tensors reads the FP32 tensors of input in, from its JSON data or
 // its binary data raw (little-endian float32).
 func (s *server) v2Tensors(in v2Input, raw []byte, m servedModel) ([]inferItem, *uploadError) {
-	shape := m.c.Info().Input
-	size := shape[0] * shape[1] * shape[2]
-	if len(in.Shape) != 4 || in.Shape[0] < 1 || in.Shape[0] > maxInferBatch ||
-		in.Shape[1] != int64(shape[0]) || in.Shape[2] != int64(shape[1]) || in.Shape[3] != int64(shape[2]) {
-		return nil, badRequest("input %q has shape %v; the model takes [N,%d,%d,%d] with N from 1 to %d",
-			in.Name, in.Shape, shape[0], shape[1], shape[2], maxInferBatch)
+	n, size, ue := tensorShape(in.Name, in.Shape, m)
+	if ue != nil {
+		return nil, ue
 	}
-	n := int(in.Shape[0])
 	var x []float32
 	if raw != nil {
 		if len(raw) != 4*n*size {
@@ -284,18 +312,47 @@ func (s *server) v2Tensors(in v2Input, raw []byte, m servedModel) ([]inferItem, 
 		x = make([]float32, n*size)
 		for i := range x {
 			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			if !(x[i] >= 0 && x[i] <= 1) {
-				return nil, badRequest("input %q: value %d is %v; values must be scaled to [0, 1]", in.Name, i, x[i])
-			}
+		}
+		if ue := unitValues(in.Name, x); ue != nil {
+			return nil, ue
 		}
 	} else {
 		var err error
 		if x, _, err = parseNumbers(in.Data, n*size); err != nil {
 			return nil, badRequest("input %q: %v", in.Name, err)
 		}
-		if len(x) != n*size {
-			return nil, badRequest("input %q: %d values for shape %v; want %d", in.Name, len(x), in.Shape, n*size)
+	}
+	return tensorItems(in.Name, in.Shape, x, n, size)
+}
+
+// tensorShape checks the shape of the tensor input name for model m,
+// [N,H,W,C] with N from 1 to maxInferBatch, and returns N and the values
+// of one tensor.
+func tensorShape(name string, shape []int64, m servedModel) (n, size int, ue *uploadError) {
+	want := m.c.Info().Input
+	if len(shape) != 4 || shape[0] < 1 || shape[0] > maxInferBatch ||
+		shape[1] != int64(want[0]) || shape[2] != int64(want[1]) || shape[3] != int64(want[2]) {
+		return 0, 0, badRequest("input %q has shape %v; the model takes [N,%d,%d,%d] with N from 1 to %d",
+			name, shape, want[0], want[1], want[2], maxInferBatch)
+	}
+	return int(shape[0]), want[0] * want[1] * want[2], nil
+}
+
+// unitValues refuses a value of input name's x outside [0, 1] (or NaN).
+func unitValues(name string, x []float32) *uploadError {
+	for i, v := range x {
+		if !(v >= 0 && v <= 1) {
+			return badRequest("input %q: value %d is %v; values must be scaled to [0, 1]", name, i, v)
 		}
+	}
+	return nil
+}
+
+// tensorItems makes the n items of size values each of x, the values of
+// input name of the given shape, refusing a count that does not match.
+func tensorItems(name string, shape []int64, x []float32, n, size int) ([]inferItem, *uploadError) {
+	if len(x) != n*size {
+		return nil, badRequest("input %q: %d values for shape %v; want %d", name, len(x), shape, n*size)
 	}
 	items := make([]inferItem, n)
 	for i := range items {
@@ -308,24 +365,14 @@ func (s *server) v2Tensors(in v2Input, raw []byte, m servedModel) ([]inferItem, 
 // its JSON data, or in its binary data raw each element as a 4-byte
 // little-endian length and the bytes (Triton's serialization).
 func (s *server) v2Images(in v2Input, raw []byte) ([]inferItem, *uploadError) {
-	// [N] or [N,1]: checked dimension by dimension, not by their product,
-	// which a hostile shape such as [2, -9223372036854775807] overflows.
-	if len(in.Shape) < 1 || len(in.Shape) > 2 || in.Shape[0] < 1 || in.Shape[0] > maxInferBatch ||
-		len(in.Shape) == 2 && in.Shape[1] != 1 {
-		return nil, badRequest("input %q has shape %v; give [N] (or [N,1]) with N from 1 to %d", in.Name, in.Shape, maxInferBatch)
+	if ue := bytesShape(in.Name, in.Shape); ue != nil {
+		return nil, ue
 	}
-	n := in.Shape[0]
 	var imgs [][]byte
 	if raw != nil {
-		for len(raw) > 0 {
-			if len(raw) < 4 {
-				return nil, badRequest("input %q: the binary data ends inside an element's length", in.Name)
-			}
-			l := binary.LittleEndian.Uint32(raw)
-			if int64(l) > int64(len(raw)-4) {
-				return nil, badRequest("input %q: an element of %d bytes overruns the binary data", in.Name, l)
-			}
-			imgs, raw = append(imgs, raw[4:4+l:4+l]), raw[4+l:]
+		var ue *uploadError
+		if imgs, ue = splitBytes(in.Name, raw); ue != nil {
+			return nil, ue
 		}
 	} else {
 		strs, err := parseStrings(in.Data)
@@ -340,8 +387,44 @@ func (s *server) v2Images(in v2Input, raw []byte) ([]inferItem, *uploadError) {
 			imgs = append(imgs, img)
 		}
 	}
-	if int64(len(imgs)) != n {
-		return nil, badRequest("input %q: %d elements for shape %v", in.Name, len(imgs), in.Shape)
+	return s.bytesItems(in.Name, in.Shape, imgs)
+}
+
+// bytesShape checks the shape of the BYTES input name: [N] or [N,1] with
+// N from 1 to maxInferBatch, checked dimension by dimension, not by their
+// product, which a hostile shape such as [2, -9223372036854775807]
+// overflows.
+func bytesShape(name string, shape []int64) *uploadError {
+	if len(shape) < 1 || len(shape) > 2 || shape[0] < 1 || shape[0] > maxInferBatch ||
+		len(shape) == 2 && shape[1] != 1 {
+		return badRequest("input %q has shape %v; give [N] (or [N,1]) with N from 1 to %d", name, shape, maxInferBatch)
+	}
+	return nil
+}
+
+// splitBytes splits the binary data of BYTES input name into its
+// elements, each a 4-byte little-endian length and the bytes (Triton's
+// serialization).
+func splitBytes(name string, raw []byte) ([][]byte, *uploadError) {
+	var elems [][]byte
+	for len(raw) > 0 {
+		if len(raw) < 4 {
+			return nil, badRequest("input %q: the binary data ends inside an element's length", name)
+		}
+		l := binary.LittleEndian.Uint32(raw)
+		if int64(l) > int64(len(raw)-4) {
+			return nil, badRequest("input %q: an element of %d bytes overruns the binary data", name, l)
+		}
+		elems, raw = append(elems, raw[4:4+l:4+l]), raw[4+l:]
+	}
+	return elems, nil
+}
+
+// bytesItems makes the items of the images imgs of BYTES input name, of
+// the given shape (bytesShape), refusing a count that does not match.
+func (s *server) bytesItems(name string, shape []int64, imgs [][]byte) ([]inferItem, *uploadError) {
+	if int64(len(imgs)) != shape[0] {
+		return nil, badRequest("input %q: %d elements for shape %v", name, len(imgs), shape)
 	}
 	return s.imageItems(imgs)
 }

@@ -90,27 +90,35 @@ func (s *server) instrument(route string, h http.Handler) http.Handler {
 				"duration_ms", float64(elapsed.Microseconds()) / 1000,
 				"bytes_out", sw.written,
 			}
-			attrs = append(attrs, extraLogAttrs(r.Context())...)
-			level := slog.LevelInfo
-			switch {
-			case sw.status == http.StatusTooManyRequests || sw.status == http.StatusServiceUnavailable:
-				// Shedding load is the service working as designed, and
-				// comes in floods: a warning, sampled.
-				ok, suppressed := s.shed.allow(time.Now())
-				if !ok {
-					return
-				}
-				level = slog.LevelWarn
-				if suppressed > 0 {
-					attrs = append(attrs, "suppressed_before", suppressed)
-				}
-			case sw.status >= 500:
-				level = slog.LevelError
-			}
-			s.logger.Log(r.Context(), level, "request", attrs...)
+			s.logRequest(r.Context(), sw.status, attrs)
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// logRequest logs the line of a request answered with status (over gRPC,
+// the HTTP status of the same answer), with attrs and those the handlers
+// added: at info, at error for a 5xx, and sampled at warning for 429 and
+// 503 (shedSampler).
+func (s *server) logRequest(ctx context.Context, status int, attrs []any) {
+	attrs = append(attrs, extraLogAttrs(ctx)...)
+	level := slog.LevelInfo
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		// Shedding load is the service working as designed, and comes in
+		// floods: a warning, sampled.
+		ok, suppressed := s.shed.allow(time.Now())
+		if !ok {
+			return
+		}
+		level = slog.LevelWarn
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed_before", suppressed)
+		}
+	case status >= 500:
+		level = slog.LevelError
+	}
+	s.logger.Log(ctx, level, "request", attrs...)
 }
 
 // shedBurst is how many log lines of 429 and 503 answers a second lets

@@ -238,17 +238,26 @@ func (s *server) protocolModel(w http.ResponseWriter, r *http.Request) (servedMo
 // resolve returns the model name in version ("" for the newest), or
 // answers 503 (no model loaded yet) or 404 and returns false.
 func (s *server) resolve(w http.ResponseWriter, name, version string) (servedModel, bool) {
+	m, ue := s.find(name, version)
+	if ue != nil {
+		errorJSON(w, ue.status, ue.code, ue.message, "")
+		return servedModel{}, false
+	}
+	return m, true
+}
+
+// find returns the model name in version ("" for the newest), or the
+// error to answer: 503 (no model loaded yet) or 404.
+func (s *server) find(name, version string) (servedModel, *uploadError) {
 	if m, ok := s.lookup(name, version); ok {
-		return m, true
+		return m, nil
 	}
 	if s.current() == nil {
-		errorJSON(w, http.StatusServiceUnavailable, codeNotReady, "no model is loaded yet; try again shortly", "")
-		return servedModel{}, false
+		return servedModel{}, &uploadError{http.StatusServiceUnavailable, codeNotReady, "no model is loaded yet; try again shortly"}
 	}
 	msg := fmt.Sprintf("model %q is not served here", name)
 	if version != "" {
 		msg = fmt.Sprintf("version %q of model %q is not served here", version, name)
 	}
-	errorJSON(w, http.StatusNotFound, codeModelNotFound, msg, "")
-	return servedModel{}, false
+	return servedModel{}, &uploadError{http.StatusNotFound, codeModelNotFound, msg}
 }

@@ -48,9 +48,9 @@ func (it inferItem) bytes() []byte {
 // payload and sum are it.bytes() and their SHA-256, which the caller has
 // at hand for its log. It returns the result, or the error to answer;
 // model failures are logged here.
-func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
+func (s *server) classifyItem(ctx context.Context, hdr http.Header, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte) (classifier.Result, *uploadError) {
-	return s.pipeline(w, r, start, m, it, payload, sum, 1, func(release func(), g *decodeGrant) (classifier.Result, error) {
+	return s.pipeline(ctx, hdr, start, m, it, payload, sum, 1, func(release func(), g *decodeGrant) (classifier.Result, error) {
 		return s.run(m.c, it, release, g)
 	})
 }
@@ -60,7 +60,12 @@ func (s *server) classifyItem(w http.ResponseWriter, r *http.Request, start time
 // panics), decodes within the memory grant g (reserveDecode), and costs n
 // inferences, as the probing detector and the audit
 // record count it (an explanation runs the model dozens of times).
-func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Time, m servedModel,
+//
+// ctx is the request's context, whatever its protocol: it carries the
+// client (clientOf), the request id and log attributes (addLogAttrs) and
+// the trace; hdr takes the response headers the pipeline sets
+// (Retry-After), which HTTP answers with and gRPC sends as metadata.
+func (s *server) pipeline(ctx context.Context, hdr http.Header, start time.Time, m servedModel,
 	it inferItem, payload []byte, sum [32]byte, n int,
 	exec func(release func(), g *decodeGrant) (classifier.Result, error)) (classifier.Result, *uploadError) {
 	defer s.cfg.Drain.enter()()
@@ -72,7 +77,7 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Tim
 	audited := false
 	defer func() {
 		if !audited {
-			s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n)
+			s.auditPrediction(ctx, start, info, len(payload), &sum, res, status, code, n)
 		}
 	}()
 	fail := func(st int, c, msg string) (classifier.Result, *uploadError) {
@@ -84,30 +89,30 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request, start time.Tim
 			return fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, msgNotAnImage)
 		}
 	}
-	grant, ue := s.reserveDecode(r.Context(), m.c, it)
+	grant, ue := s.reserveDecode(ctx, m.c, it)
 	if ue != nil {
 		return fail(ue.status, ue.code, ue.message)
 	}
 	defer grant.release()
-	release, err := s.acquire(r.Context())
+	release, err := s.acquire(ctx)
 	if err != nil {
 		s.metrics.rejected.WithLabelValues("busy").Inc()
 		return fail(http.StatusServiceUnavailable, codeBusy, "the server is busy classifying other images; try again in a moment")
 	}
 	res, err = exec(release, grant)
-	s.observeClassify(r.Context(), time.Now(), res.Timings)
+	s.observeClassify(ctx, time.Now(), res.Timings)
 	if err != nil {
 		st, c, msg := classifyError(err)
 		if st == http.StatusInternalServerError {
-			s.logger.ErrorContext(r.Context(), "classification failed", "request_id", requestIDOf(r.Context()), "err", err)
+			s.logger.ErrorContext(ctx, "classification failed", "request_id", requestIDOf(ctx), "err", err)
 		}
 		return fail(st, c, msg)
 	}
-	if block, msg := s.checkProbing(w, r, sum, res.PHash, n); block {
+	if block, msg := s.checkProbing(ctx, hdr, sum, res.PHash, n); block {
 		return fail(http.StatusTooManyRequests, codeProbing, msg)
 	}
 	status, code, audited = http.StatusOK, "", true
-	if err := s.auditPrediction(r, start, info, len(payload), &sum, res, status, code, n); err != nil && s.cfg.AuditRequired {
+	if err := s.auditPrediction(ctx, start, info, len(payload), &sum, res, status, code, n); err != nil && s.cfg.AuditRequired {
 		return res, &uploadError{http.StatusServiceUnavailable, codeAuditUnavailable,
 			"the server cannot record this prediction in its audit log; try again later"}
 	}
@@ -211,16 +216,18 @@ func (s *server) acquire(ctx context.Context) (release func(), err error) {
 // sum is not nil, its hash. n is the inferences the request cost, above 1
 // for an explanation. A failure to record is counted by the audit log
 // (huskyai_audit_records_dropped_total), logged at most every
-// auditLogEvery, and returned.
-func (s *server) auditPrediction(r *http.Request, start time.Time, info classifier.ModelInfo,
+// auditLogEvery, and returned. ctx is the request's (pipeline).
+func (s *server) auditPrediction(ctx context.Context, start time.Time, info classifier.ModelInfo,
 	size int, sum *[32]byte, res classifier.Result, status int, code string, n int) error {
 	if s.cfg.Audit == nil {
 		return nil
 	}
+	cl := clientOf(ctx)
 	ev := audit.Prediction{
-		RequestID:   requestIDOf(r.Context()),
-		ClientAddr:  r.RemoteAddr,
-		Probing:     clientOf(r.Context()).probing,
+		RequestID:   requestIDOf(ctx),
+		ClientAddr:  cl.Peer,
+		Protocol:    cl.Protocol,
+		Probing:     cl.probing,
 		ImageBytes:  size,
 		Format:      res.Image.Format,
 		Width:       res.Image.Width,
@@ -233,7 +240,7 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 	if n > 1 {
 		ev.Inferences = n
 	}
-	if cl := clientOf(r.Context()); cl.Forwarded {
+	if cl.Forwarded {
 		ev.ForwardedFor = cl.String()
 	}
 	if sum != nil {
@@ -242,9 +249,9 @@ func (s *server) auditPrediction(r *http.Request, start time.Time, info classifi
 	if status == http.StatusOK {
 		ev.Probability = &res.Probability
 	}
-	err := s.cfg.Audit.Record(r.Context(), ev)
+	err := s.cfg.Audit.Record(ctx, ev)
 	if err != nil && s.auditLogged.allow(time.Now()) {
-		s.logger.ErrorContext(r.Context(), "audit record failed (further failures are logged at most every 10s; see huskyai_audit_records_dropped_total)",
+		s.logger.ErrorContext(ctx, "audit record failed (further failures are logged at most every 10s; see huskyai_audit_records_dropped_total)",
 			"request_id", ev.RequestID, "err", err)
 	}
 	return err

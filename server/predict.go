@@ -87,7 +87,7 @@ func handlePredict(s *server, raw bool) http.Handler {
 		it := inferItem{img: img}
 		payload, sum := digest(it)
 		addLogAttrs(r.Context(), "image_bytes", len(img), "image_sha256", hex.EncodeToString(sum[:]))
-		res, ue := s.classifyItem(w, r, start, m, it, payload, sum)
+		res, ue := s.classifyItem(r.Context(), w.Header(), start, m, it, payload, sum)
 		if res.Image.Format != "" {
 			addLogAttrs(r.Context(), "image_format", res.Image.Format, "image_width", res.Image.Width, "image_height", res.Image.Height)
 		}
@@ -120,8 +120,8 @@ func (s *server) admitUpload(w http.ResponseWriter, r *http.Request, start time.
 		errorJSON(w, ue.status, ue.code, ue.message, info.Warning)
 		return nil, nil, ue.status, false
 	}
-	if !s.admitClient(w, r, cost, info.Warning) {
-		return nil, nil, http.StatusTooManyRequests, false
+	if ue := s.admitClient(r.Context(), w.Header(), cost); ue != nil {
+		return fail(ue)
 	}
 	release, ue := s.admit(w, r)
 	if ue != nil {
@@ -136,7 +136,7 @@ func (s *server) admitUpload(w http.ResponseWriter, r *http.Request, start time.
 			ue = bodyError(err, nil)
 		}
 		addLogAttrs(r.Context(), "upload_error", ue.message)
-		s.auditPrediction(r, start, info, 0, nil, classifier.Result{}, ue.status, ue.code, cost)
+		s.auditPrediction(r.Context(), start, info, 0, nil, classifier.Result{}, ue.status, ue.code, cost)
 		return fail(ue)
 	}
 	return img, release, 0, true
@@ -241,14 +241,14 @@ func bodyError(err error, tooLarge *uploadError) *uploadError {
 // admitPending takes one of the MaxPending places of prediction requests
 // being read, queued or classified, before the request's body is read. When
 // none is free it counts the rejection and marks the connection to close
-// (the unread body is not drained), and the caller answers 503.
-func (s *server) admitPending(w http.ResponseWriter) (release func(), ok bool) {
+// in hdr (the unread body is not drained), and the caller answers 503.
+func (s *server) admitPending(hdr http.Header) (release func(), ok bool) {
 	select {
 	case s.pending <- struct{}{}:
 		return func() { <-s.pending }, true
 	default:
 		s.metrics.rejected.WithLabelValues("pending").Inc()
-		w.Header().Set("Connection", "close")
+		hdr.Set("Connection", "close")
 		return nil, false
 	}
 }

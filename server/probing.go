@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -8,19 +9,19 @@ import (
 	"github.com/huskyai/huskyai/abuse"
 )
 
-// probingBlocked answers 429 and returns true when Config.BlockProbing is
-// set and c is flagged for probing, before the upload is read.
-func (s *server) probingBlocked(w http.ResponseWriter, r *http.Request, c *client, now time.Time, warning string) bool {
+// probingBlocked returns the 429 refusal (refusal) when
+// Config.BlockProbing is set and c is flagged for probing, before the
+// upload is read; else nil.
+func (s *server) probingBlocked(ctx context.Context, hdr http.Header, c *client, now time.Time) *uploadError {
 	if s.probes == nil || !s.cfg.BlockProbing {
-		return false
+		return nil
 	}
 	count, wait := s.probes.Blocked(abuse.Key(c.Addr), now)
 	if wait <= 0 {
-		return false
+		return nil
 	}
-	s.flagProbing(r, c, count)
-	s.refuse(w, r, wait, codeProbing, probingMessage(wait), warning)
-	return true
+	s.flagProbing(ctx, c, count)
+	return s.refusal(ctx, hdr, wait, codeProbing, probingMessage(wait))
 }
 
 // checkProbing records a classified upload of the request's client in
@@ -30,33 +31,33 @@ func (s *server) probingBlocked(w http.ResponseWriter, r *http.Request, c *clien
 // for the audit record; with Config.BlockProbing it then sets Retry-After
 // and returns block true and the message: the caller answers 429
 // codeProbing instead of the verdict.
-func (s *server) checkProbing(w http.ResponseWriter, r *http.Request, sha [32]byte, phash uint64, n int) (block bool, message string) {
+func (s *server) checkProbing(ctx context.Context, hdr http.Header, sha [32]byte, phash uint64, n int) (block bool, message string) {
 	if s.probes == nil {
 		return false, ""
 	}
-	c := clientOf(r.Context())
+	c := clientOf(ctx)
 	key, now := abuse.Key(c.Addr), time.Now()
 	count, flagged := s.probes.ObserveN(key, now, sha, phash, n)
 	if !flagged {
 		return false, ""
 	}
-	s.flagProbing(r, c, count)
+	s.flagProbing(ctx, c, count)
 	if !s.cfg.BlockProbing {
 		return false, ""
 	}
 	_, wait := s.probes.Blocked(key, now)
-	w.Header().Set("Retry-After", retryAfterSeconds(wait))
+	hdr.Set("Retry-After", retryAfterSeconds(wait))
 	return true, probingMessage(wait)
 }
 
 // flagProbing counts, logs and marks a request of a client flagged for
 // probing, with count near-identical uploads in the window.
-func (s *server) flagProbing(r *http.Request, c *client, count int) {
+func (s *server) flagProbing(ctx context.Context, c *client, count int) {
 	c.probing = true
 	s.metrics.probingFlagged.Inc()
-	addLogAttrs(r.Context(), "probing", true)
-	s.logger.WarnContext(r.Context(), "probing suspected: many near-identical images from one client",
-		"request_id", requestIDOf(r.Context()), "client", c.String(),
+	addLogAttrs(ctx, "probing", true)
+	s.logger.WarnContext(ctx, "probing suspected: many near-identical images from one client",
+		"request_id", requestIDOf(ctx), "client", c.String(),
 		"near_identical", count, "window", s.probes.Window().String(), "blocked", s.cfg.BlockProbing)
 }
 

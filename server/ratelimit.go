@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -19,12 +20,12 @@ func retryAfterSeconds(d time.Duration) string {
 // admitClient applies the per-client defences that need no upload, before
 // a prediction request's body is read or a slot is taken: the rate limit,
 // then (with Config.BlockProbing) the block of a client flagged for
-// probing. It answers 429 with Retry-After and returns false when the
-// request is refused. cost is the predictions the request counts as (an
-// explanation runs the model dozens of times: abuse.RateLimiter.ReserveN);
-// warning is the model warning for the error body.
-func (s *server) admitClient(w http.ResponseWriter, r *http.Request, cost int, warning string) bool {
-	c := clientOf(r.Context())
+// probing. It returns the 429 refusal (refusal), or nil when the request
+// may go on. cost is the predictions the request counts as (an
+// explanation runs the model dozens of times: abuse.RateLimiter.ReserveN).
+// ctx and hdr are the request's, as the pipeline takes them.
+func (s *server) admitClient(ctx context.Context, hdr http.Header, cost int) *uploadError {
+	c := clientOf(ctx)
 	now := time.Now()
 	if s.limiter != nil {
 		if ok, wait := s.limiter.ReserveN(abuse.Key(c.Addr), now, cost); !ok {
@@ -33,21 +34,21 @@ func (s *server) admitClient(w http.ResponseWriter, r *http.Request, cost int, w
 			if cost > 1 {
 				what = fmt.Sprintf(" (this one counts as %d)", cost)
 			}
-			s.refuse(w, r, wait, codeRateLimited, fmt.Sprintf(
+			return s.refusal(ctx, hdr, wait, codeRateLimited, fmt.Sprintf(
 				"too many prediction requests from your address%s: the limit is %g per second, in bursts of up to %d; try again in %s seconds",
-				what, s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)), warning)
-			return false
+				what, s.limiter.Limit(), s.limiter.Burst(), retryAfterSeconds(wait)))
 		}
 	}
-	return !s.probingBlocked(w, r, c, now, warning)
+	return s.probingBlocked(ctx, hdr, c, now)
 }
 
-// refuse answers 429 with Retry-After for a wait of d, and closes the
-// connection, since the upload that may follow is not read; the refusal
-// is counted for the audit log (refusals.go).
-func (s *server) refuse(w http.ResponseWriter, r *http.Request, d time.Duration, code, message, warning string) {
-	s.auditRefusal(r, http.StatusTooManyRequests, code)
-	w.Header().Set("Retry-After", retryAfterSeconds(d))
-	w.Header().Set("Connection", "close")
-	errorJSON(w, http.StatusTooManyRequests, code, message, warning)
+// refusal is a 429 with Retry-After for a wait of d, which closes the
+// HTTP connection, since the upload that may follow is not read; the
+// refusal is counted for the audit log (refusals.go). The caller answers
+// it.
+func (s *server) refusal(ctx context.Context, hdr http.Header, d time.Duration, code, message string) *uploadError {
+	s.auditRefusal(ctx, http.StatusTooManyRequests, code)
+	hdr.Set("Retry-After", retryAfterSeconds(d))
+	hdr.Set("Connection", "close")
+	return &uploadError{http.StatusTooManyRequests, code, message}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -69,14 +68,14 @@ func (c *refusalCounter) flush() []audit.Refusals {
 	return c.take()
 }
 
-// auditRefusal counts a refusal of r's client with status and code, and
-// writes the records that are due.
-func (s *server) auditRefusal(r *http.Request, status int, code string) {
+// auditRefusal counts a refusal of the client of the request of ctx with
+// status and code, and writes the records that are due.
+func (s *server) auditRefusal(ctx context.Context, status int, code string) {
 	if s.cfg.Audit == nil {
 		return
 	}
-	client := abuse.Key(clientOf(r.Context()).Addr).String()
-	s.writeRefusals(r.Context(), s.refusals.add(time.Now(), client, fmt.Sprintf("%d %s", status, code)))
+	client := abuse.Key(clientOf(ctx).Addr).String()
+	s.writeRefusals(ctx, s.refusals.add(time.Now(), client, fmt.Sprintf("%d %s", status, code)))
 }
 
 // flushRefusals writes every refusal count kept (at shutdown).

@@ -217,15 +217,28 @@ type server struct {
 	decodeMem   *decodeBudget        // Config.MaxDecodeMemory; nil: no limit (decodebudget.go)
 	auditLogged every                // when a failing audit record was last logged
 	refusals    refusalCounter       // refusals before the upload, per client and minute (refusals.go)
+	grpcOther   chan struct{}        // places of the RPCs other than ModelInfer (grpc_admission.go)
+	grpcTimeout time.Duration        // GRPCConfig.RequestTimeout
 }
 
-// NewServer returns the service's handler, with every route (see
-// routes.go), answering with the model models gives at the start of each
-// request. A nil models (or one whose Current is nil) makes a server that
-// is live but not ready: it answers 503 to predictions and /readyz. Each
-// server has its own metrics registry, served at /metrics, so several can
-// run in one process.
-func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
+// Service is the huskyai service: an http.Handler with every route (see
+// routes.go) and, through GRPCServer, the Open Inference Protocol's gRPC
+// service (grpc.go), both over the one prediction pipeline, with the same
+// limits, rate limits, metrics and audit.
+type Service struct {
+	s *server
+	h http.Handler
+}
+
+// ServeHTTP implements http.Handler.
+func (v *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { v.h.ServeHTTP(w, r) }
+
+// NewServer returns the service, answering with the model models gives
+// at the start of each request. A nil models (or one whose Current is
+// nil) makes a server that is live but not ready: it answers 503 to
+// predictions and /readyz. Each server has its own metrics registry,
+// served at /metrics, so several can run in one process.
+func NewServer(logger *slog.Logger, models Models, cfg Config) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -260,7 +273,7 @@ func NewServer(logger *slog.Logger, models Models, cfg Config) http.Handler {
 	cfg.Drain.onFinish(s.flushRefusals)
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.middleware(mux)
+	return &Service{s: s, h: s.middleware(mux)}
 }
 
 // current returns the model to answer with, or nil.

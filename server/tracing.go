@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
+
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/huskyai/huskyai/classifier"
 	"go.opentelemetry.io/otel/attribute"
@@ -52,6 +56,50 @@ func (s *server) startSpan(r *http.Request, route string) (*http.Request, func(s
 		}
 		span.End()
 	}
+}
+
+// startRPCSpan is startSpan for an RPC to method (its full name,
+// "/package.Service/Method"), joined to the caller's trace when its
+// metadata md carries a W3C traceparent; the function returned ends it
+// with the RPC's code.
+func (s *server) startRPCSpan(ctx context.Context, method string, md metadata.MD) (context.Context, func(grpccodes.Code)) {
+	if s.tracer == nil {
+		return ctx, func(grpccodes.Code) {}
+	}
+	ctx = propagation.TraceContext{}.Extract(ctx, metadataCarrier(md))
+	service, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+	ctx, span := s.tracer.Start(ctx, service+"/"+name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("rpc.system", "grpc"),
+			attribute.String("rpc.service", service),
+			attribute.String("rpc.method", name),
+			attribute.String("huskyai.request_id", requestIDOf(ctx)),
+		))
+	return ctx, func(code grpccodes.Code) {
+		span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(code)))
+		if st := httpStatus(code); st >= 500 {
+			span.SetStatus(codes.Error, code.String())
+		}
+		span.End()
+	}
+}
+
+// metadataCarrier reads a W3C trace context from gRPC metadata.
+type metadataCarrier metadata.MD
+
+// Get returns the first value of key.
+func (c metadataCarrier) Get(key string) string { return first(metadata.MD(c).Get(key)) }
+
+// Set sets key to value.
+func (c metadataCarrier) Set(key, value string) { metadata.MD(c).Set(key, value) }
+
+// Keys returns the keys of the metadata.
+func (c metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // stageSpan records a child span of the request's span for a stage that

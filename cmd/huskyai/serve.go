@@ -68,6 +68,7 @@ type serveFlags struct {
 	abuseFlags      // client identity, rate limit, probing: serve_abuse.go
 	engineFlags     // --engine native|ort: engine.go
 	tracingFlags    // --otlp-endpoint: serve_tracing.go
+	grpcFlags       // --grpc-addr: serve_grpc.go
 
 	// Slow clients: the HTTP server's read timeouts.
 	readHeaderTimeout, readTimeout time.Duration
@@ -77,6 +78,7 @@ type serveFlags struct {
 // A flag given on the command line wins over the variable.
 var serveEnv = map[string]string{
 	"addr":                   "HUSKYAI_ADDR",
+	"grpc-addr":              "HUSKYAI_GRPC_ADDR",
 	"tls-cert":               "HUSKYAI_TLS_CERT",
 	"tls-key":                "HUSKYAI_TLS_KEY",
 	"insecure-http":          "HUSKYAI_INSECURE_HTTP",
@@ -189,6 +191,7 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 	f.abuseFlags.register(fs)
 	f.engineFlags.register(fs, nil)
 	f.tracingFlags.register(fs)
+	f.grpcFlags.register(fs)
 	fs.VisitAll(func(fl *flag.Flag) {
 		if env := serveEnv[fl.Name]; env != "" {
 			fl.Usage += " (env " + env + ")"
@@ -198,7 +201,8 @@ func (f *serveFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 		fmt.Fprint(fs.Output(), `Usage: huskyai serve [flags]
 
 Serves the upload page at / and the JSON API (POST /api/v1/predict,
-POST /huskyai/, GET /api/v1/model, /healthz, /readyz, /metrics) over HTTPS.
+POST /huskyai/, GET /api/v1/model, /healthz, /readyz, /metrics) over HTTPS,
+and with --grpc-addr the KServe v2 gRPC API (inference.GRPCInferenceService).
 Stops gracefully on SIGINT or SIGTERM. Uploads are handled in memory and
 never written to disk.
 
@@ -349,7 +353,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.MaxDecodeMemory = mem.decode
 	reports := newFileReports(logger, auditLog)
 	cfg.Collectors = append(cfg.Collectors, reports.total)
-	srv := f.httpServer(server.NewServer(logger, store, cfg), tlsConfig, logger)
+	svc := server.NewServer(logger, store, cfg)
+	srv := f.httpServer(svc, tlsConfig, logger)
 	// The reloaders (SIGHUP included) are ready before "listening" is said.
 	reloadFiles, watchMore := f.fileReloaders(tc.live, keys, store, reopenAudit, reports, logger)
 	reload, err := startReloaders(ctx, f, store, ls.admin, reloadFiles, watchMore, logger, stdout)
@@ -358,7 +363,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	started = true
 	f.announce(where, ls.main, tlsConfig != nil, logger, stdout)
-	return f.serveUntilDone(ctx, srv, ls.main, reload, cfg.Drain, logger)
+	g := f.startGRPC(svc, ls.grpc, tlsConfig, logger, stdout)
+	return f.serveUntilDone(ctx, srv, ls.main, g, reload, cfg.Drain, logger)
 }
 
 // newLogger returns the logger of --log-format on w.
@@ -381,11 +387,11 @@ func (f *serveFlags) classifierOptions() (classifier.Options, error) {
 	return opt, f.engineFlags.apply(&opt)
 }
 
-// listeners are the bound sockets of --addr and --admin-addr (nil when
-// that is not set).
-type listeners struct{ main, admin net.Listener }
+// listeners are the bound sockets of --addr, --admin-addr and
+// --grpc-addr (nil when that is not set).
+type listeners struct{ main, admin, grpc net.Listener }
 
-// listen binds --addr and --admin-addr.
+// listen binds --addr, --admin-addr and --grpc-addr.
 func (f *serveFlags) listen() (listeners, error) {
 	var ls listeners
 	var err error
@@ -394,17 +400,22 @@ func (f *serveFlags) listen() (listeners, error) {
 	}
 	if f.adminAddr != "" {
 		if ls.admin, err = net.Listen("tcp", f.adminAddr); err != nil {
-			ls.main.Close()
+			ls.close()
 			return ls, fmt.Errorf("--admin-addr: %w", err)
 		}
+	}
+	if ls.grpc, err = f.grpcFlags.listen(); err != nil {
+		ls.close()
+		return ls, err
 	}
 	return ls, nil
 }
 
 func (ls listeners) close() {
-	ls.main.Close()
-	if ls.admin != nil {
-		ls.admin.Close()
+	for _, l := range []net.Listener{ls.main, ls.admin, ls.grpc} {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
@@ -577,10 +588,12 @@ func (f *serveFlags) announce(where listenAddrs, ln net.Listener, secure bool, l
 
 // serveUntilDone serves on ln until ctx is cancelled, then drains (for
 // --shutdown-delay: /readyz at 503, "Connection: close" on every answer),
-// stops the reloaders and shuts the server down within --shutdown-timeout.
-// Connections still open at that deadline are cut; if none of them was
-// being answered (only uploads that never finished), that is a clean stop.
-func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, reload *reloaders, drain *server.Drain, logger *slog.Logger) error {
+// stops the reloaders and shuts the server, and g's gRPC server, down
+// within --shutdown-timeout. Connections still open at that deadline are
+// cut; if none of them was being answered (only uploads that never
+// finished), that is a clean stop.
+func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, g *grpcServing,
+	reload *reloaders, drain *server.Drain, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
@@ -592,7 +605,12 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 	select {
 	case err := <-errc:
 		reload.shutdown(context.WithoutCancel(ctx))
+		g.close()
 		return fmt.Errorf("serve: %w", err)
+	case err := <-g.failed():
+		reload.shutdown(context.WithoutCancel(ctx))
+		srv.Close()
+		return fmt.Errorf("serve: --grpc-addr: %w", err)
 	case <-ctx.Done():
 	}
 	drain.Start()
@@ -607,6 +625,7 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 	if err := reload.shutdown(sctx); err != nil {
 		logger.Error("stopping the reloaders", "err", err)
 	}
+	grpcStopped := g.stop(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		working := drain.Working()
 		srv.Close()
@@ -617,6 +636,9 @@ func (f *serveFlags) serveUntilDone(ctx context.Context, srv *http.Server, ln ne
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := <-grpcStopped; err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
