@@ -84,6 +84,11 @@ func TestKServeRuntime(t *testing.T) {
 	if !slices.Contains(spec.ProtocolVersions, "v2") {
 		t.Errorf("%s: protocolVersions %v: want v2 (the Open Inference Protocol huskyai speaks)", rtWhere, spec.ProtocolVersions)
 	}
+	// grpc-v2: an InferenceService asking for it gets the port named h2c
+	// it declares, which must be where serve's --grpc-addr listens.
+	if slices.Contains(spec.ProtocolVersions, "grpc-v2") && !strings.HasSuffix(args.value("grpc-addr"), ":9000") {
+		t.Errorf("%s: protocolVersions %v with --grpc-addr %q: want gRPC on port 9000, which the comment tells InferenceServices to name h2c", rtWhere, spec.ProtocolVersions, args.value("grpc-addr"))
+	}
 	if m.StorageURI == nil || *m.StorageURI == "" {
 		t.Errorf("%s: want a storageUri", isvcWhere)
 	}
