@@ -34,3 +34,30 @@ func (l *External) forward(_ kernels.Backend, dst, src []float32, in, out Shape,
 }
 
 func (l *External) params(Shape, Shape) (int, int64) { return l.Op.Params() }
+
+// Integer says how a loader runs a quantized model (a TFLite file with
+// uint8 or int8 tensors): IntegerAuto lets the loader choose, IntegerOff
+// computes in float32 with dequantized weights, IntegerOn runs the
+// integer kernels and fails to load what they do not run.
+type Integer uint8
+
+// The choices of WithInteger.
+const (
+	IntegerAuto Integer = iota
+	IntegerOff
+	IntegerOn
+)
+
+// WithInteger chooses how a quantized model runs (see Integer); models
+// that are not quantized ignore it.
+func WithInteger(i Integer) Option { return func(m *Model) { m.integer = i } }
+
+// IntegerOption returns the choice that opts make with WithInteger
+// (IntegerAuto if none), for loaders.
+func IntegerOption(opts ...Option) Integer {
+	var m Model
+	for _, o := range opts {
+		o(&m)
+	}
+	return m.integer
+}

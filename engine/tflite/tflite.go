@@ -44,7 +44,24 @@ func Load(data []byte, opts ...engine.Option) (*engine.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if engine.IntegerOption(opts...) == engine.IntegerOn {
+		return buildIntegerModel(m, opts...)
+	}
 	return build(m, opts...)
+}
+
+// buildIntegerModel builds the integer path of a quantized model: one
+// engine layer (engine.External) that runs the whole integer program.
+func buildIntegerModel(m *tfl.Model, opts ...engine.Option) (*engine.Model, error) {
+	p, err := buildInteger(m)
+	if err != nil {
+		return nil, fmt.Errorf("tflite: %w", err)
+	}
+	name := m.Subgraphs[0].Name
+	if name == "" {
+		name = "tflite"
+	}
+	return engine.New(name, Format, p.in, []engine.Layer{&engine.External{Name: "integer", Op: p}}, opts...)
 }
 
 // build translates a decoded file into an engine model.

@@ -1,0 +1,365 @@
+package tflite
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/internal/qkernels"
+)
+
+// qprogram is a quantized model as integer ops over 8-bit tensors: the
+// integer path. It is an engine.Op: the engine's [0,1] pixels in, the
+// model's probabilities (or dequantized outputs) out. Safe for concurrent
+// use: each inference takes a workspace from spare.
+type qprogram struct {
+	in       engine.Shape
+	tensors  []qtensor
+	alias    [][2]int // tensor a shares tensor b's buffer
+	ops      []qop
+	logits   int     // the tensor the float output is computed from
+	softmax  bool    // a softmax of the dequantized logits, times beta
+	beta     float32 //
+	outSize  int
+	colBytes int // im2col rows of one micro-kernel call
+	accLen   int // int32 accumulators of one micro-kernel call or pixel
+	bufSizes []int
+	params   int
+	macs     int64
+	spare    chan *qworkspace
+}
+
+// qtensor is an 8-bit activation tensor, stored as uint8 (int8 values
+// plus 128, zero point likewise).
+type qtensor struct {
+	name   string
+	shape  engine.Shape
+	scale  float64
+	zero   int32
+	signed bool // int8 in the file
+	buf    int  // its buffer in a workspace
+}
+
+// qgeom is the geometry of a windowed op.
+type qgeom struct {
+	in, out    engine.Shape
+	kh, kw     int
+	sh, sw     int
+	padT, padL int
+	padB, padR int
+}
+
+// check checks the output's height and width against the input's and
+// the window's.
+func (g *qgeom) check() error {
+	if g.in.H+g.padT+g.padB < g.kh || g.in.W+g.padL+g.padR < g.kw ||
+		g.out.H != (g.in.H+g.padT+g.padB-g.kh)/g.sh+1 || g.out.W != (g.in.W+g.padL+g.padR-g.kw)/g.sw+1 {
+		return fmt.Errorf("output %v for input %v and a %dx%d window", g.out, g.in, g.kh, g.kw)
+	}
+	return nil
+}
+
+// qop is one integer operation.
+type qop interface {
+	run(p *qprogram, ws *qworkspace)
+}
+
+// qworkspace is the memory of one inference: a buffer per tensor (or
+// shared by aliases) and the kernels' scratch.
+type qworkspace struct {
+	bufs [][]uint8
+	col  []uint8
+	acc  []int32
+	rows [qkernels.MR]int32
+}
+
+// plan gives every tensor a buffer: its own, or its alias's.
+func (p *qprogram) plan() {
+	alias := map[int]int{}
+	for _, a := range p.alias {
+		alias[a[0]] = a[1]
+	}
+	for i := range p.tensors {
+		if j, ok := alias[i]; ok {
+			p.tensors[i].buf = p.tensors[j].buf
+			continue
+		}
+		p.tensors[i].buf = len(p.bufSizes)
+		p.bufSizes = append(p.bufSizes, p.tensors[i].shape.Size())
+	}
+	p.spare = make(chan *qworkspace, runtime.GOMAXPROCS(0)+1)
+}
+
+// OutShape implements engine.Op.
+func (p *qprogram) OutShape(in engine.Shape) (engine.Shape, error) {
+	if in != p.in {
+		return engine.Shape{}, fmt.Errorf("integer program for input %v given %v", p.in, in)
+	}
+	return engine.Shape{H: 1, W: 1, C: p.outSize}, nil
+}
+
+// Params implements engine.Op.
+func (p *qprogram) Params() (int, int64) { return p.params, p.macs }
+
+// Run implements engine.Op: quantizes the [0,1] pixels to 0..255 (the
+// uint8 input's values; int8 inputs take them minus 128), runs the ops
+// and writes the dequantized logits, through a softmax if the model ends
+// with one.
+func (p *qprogram) Run(dst, src []float32) {
+	var ws *qworkspace
+	select {
+	case ws = <-p.spare:
+	default:
+		ws = p.newWorkspace()
+	}
+	x := ws.bufs[p.tensors[0].buf][:len(src)]
+	for i, v := range src {
+		x[i] = uint8(min(max(math.Round(float64(v)*255), 0), 255))
+	}
+	for _, op := range p.ops {
+		op.run(p, ws)
+	}
+	t := &p.tensors[p.logits]
+	q := ws.bufs[t.buf][:p.outSize]
+	for i, v := range q {
+		dst[i] = float32(t.scale * float64(int32(v)-t.zero))
+	}
+	if p.softmax {
+		softmax(dst[:p.outSize], p.beta)
+	}
+	select {
+	case p.spare <- ws:
+	default:
+	}
+}
+
+// softmax replaces x by softmax(beta*x).
+func softmax(x []float32, beta float32) {
+	top := float32(math.Inf(-1))
+	for _, v := range x {
+		top = max(top, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(beta * (v - top)))
+		x[i] = float32(e)
+		sum += e
+	}
+	for i := range x {
+		x[i] = float32(float64(x[i]) / sum)
+	}
+}
+
+// newWorkspace allocates the memory of one inference.
+func (p *qprogram) newWorkspace() *qworkspace {
+	ws := &qworkspace{col: make([]uint8, p.colBytes), acc: make([]int32, p.accLen)}
+	for _, n := range p.bufSizes {
+		ws.bufs = append(ws.bufs, make([]uint8, n))
+	}
+	return ws
+}
+
+// qconv is a convolution (or fully connected layer) as a matrix product:
+// output pixels are rows, MR at a time, read from the input in place
+// (direct: 1x1, stride 1) or gathered by im2col.
+type qconv struct {
+	in, out int
+	g       qgeom
+	b       *qkernels.PackedB
+	rq      *qkernels.Requant
+	zx      uint8 // input zero point: the padding's value
+	zw      int32 // weight zero point (int8 domain)
+	direct  bool
+}
+
+func (c *qconv) run(p *qprogram, ws *qworkspace) {
+	src, dst := ws.bufs[p.tensors[c.in].buf], ws.bufs[p.tensors[c.out].buf]
+	m, n, k, kpad, npad := c.g.out.H*c.g.out.W, c.g.out.C, c.b.K, c.b.Kpad, c.b.Npad
+	for r0 := 0; r0 < m; r0 += qkernels.MR {
+		rows := min(qkernels.MR, m-r0)
+		a, lda := ws.col, kpad
+		if c.direct {
+			a, lda = src[r0*k:], k
+		} else {
+			c.im2col(a, src, r0, rows)
+		}
+		qkernels.Gemm(ws.acc, npad, a, lda, rows, c.b)
+		if c.zw != 0 {
+			qkernels.RowSums(ws.rows[:], a, lda, rows, k)
+		}
+		for i := range rows {
+			c.rq.Row(dst[(r0+i)*n:(r0+i+1)*n], ws.acc[i*npad:(i+1)*npad], -c.zw*ws.rows[i])
+		}
+	}
+}
+
+// im2col gathers the windows of output pixels r0..r0+rows-1 into rows of
+// Kpad bytes of a: the padding takes the input's zero point, the bytes
+// after K zero.
+func (c *qconv) im2col(a, src []uint8, r0, rows int) {
+	g := &c.g
+	kpad, ch := c.b.Kpad, g.in.C
+	for i := range rows {
+		oy, ox := (r0+i)/g.out.W, (r0+i)%g.out.W
+		row := a[i*kpad : (i+1)*kpad]
+		o := 0
+		for ky := range g.kh {
+			iy := oy*g.sh - g.padT + ky
+			for kx := range g.kw {
+				ix := ox*g.sw - g.padL + kx
+				if iy < 0 || iy >= g.in.H || ix < 0 || ix >= g.in.W {
+					for q := range ch {
+						row[o+q] = c.zx
+					}
+				} else {
+					copy(row[o:o+ch], src[(iy*g.in.W+ix)*ch:])
+				}
+				o += ch
+			}
+		}
+		clear(row[o:])
+	}
+}
+
+// qdepthwise is a depthwise convolution (multiplier 1), one output pixel
+// at a time over all channels.
+type qdepthwise struct {
+	in, out int
+	g       qgeom
+	w       []int32 // [KH][KW][C], minus the weight zero point
+	rq      *qkernels.Requant
+	zx      int32
+}
+
+func (d *qdepthwise) run(p *qprogram, ws *qworkspace) {
+	src, dst := ws.bufs[p.tensors[d.in].buf], ws.bufs[p.tensors[d.out].buf]
+	g := &d.g
+	c := g.in.C
+	var offs [2 * qkernels.MaxTaps]int
+	for oy := range g.out.H {
+		for ox := range g.out.W {
+			n := 0
+			for ky := range g.kh {
+				iy := oy*g.sh - g.padT + ky
+				if iy < 0 || iy >= g.in.H {
+					continue
+				}
+				for kx := range g.kw {
+					ix := ox*g.sw - g.padL + kx
+					if ix < 0 || ix >= g.in.W {
+						continue
+					}
+					offs[n], offs[n+1] = (iy*g.in.W+ix)*c, (ky*g.kw+kx)*c
+					n += 2
+				}
+			}
+			qkernels.DepthwiseTaps(ws.acc, src, d.w, offs[:n], c, d.zx)
+			o := (oy*g.out.W + ox) * c
+			d.rq.Row(dst[o:o+c], ws.acc, 0)
+		}
+	}
+}
+
+// qadd is TFLite's 8-bit ADD (see qbuilder.add).
+type qadd struct {
+	x, y, out  int
+	zx, zy, zo int32
+	mx, my, mo int32
+	sx, sy, so int
+	lo, hi     int32
+}
+
+func (a *qadd) run(p *qprogram, ws *qworkspace) {
+	x, y, dst := ws.bufs[p.tensors[a.x].buf], ws.bufs[p.tensors[a.y].buf], ws.bufs[p.tensors[a.out].buf]
+	n := p.tensors[a.out].shape.Size()
+	x, y, dst = x[:n], y[:n], dst[:n]
+	for i := range dst {
+		sx := qkernels.MultiplyByQuantizedMultiplier((int32(x[i])-a.zx)<<addLeftShift, a.mx, a.sx)
+		sy := qkernels.MultiplyByQuantizedMultiplier((int32(y[i])-a.zy)<<addLeftShift, a.my, a.sy)
+		v := qkernels.MultiplyByQuantizedMultiplier(sx+sy, a.mo, a.so) + a.zo
+		dst[i] = uint8(min(max(v, a.lo), a.hi))
+	}
+}
+
+// qpool is TFLite's 8-bit average pooling: the rounded average of the
+// valid cells of each window (in the file's own type: int8 averages
+// round their negative sums away from zero).
+type qpool struct {
+	in, out int
+	g       qgeom
+	lo, hi  int32
+	signed  bool
+}
+
+func (q *qpool) run(p *qprogram, ws *qworkspace) {
+	src, dst := ws.bufs[p.tensors[q.in].buf], ws.bufs[p.tensors[q.out].buf]
+	g := &q.g
+	c := g.in.C
+	for oy := range g.out.H {
+		y0, y1 := max(oy*g.sh-g.padT, 0), min(oy*g.sh-g.padT+g.kh, g.in.H)
+		for ox := range g.out.W {
+			x0, x1 := max(ox*g.sw-g.padL, 0), min(ox*g.sw-g.padL+g.kw, g.in.W)
+			cnt := int32((y1 - y0) * (x1 - x0))
+			for ch := range c {
+				var acc int32
+				for iy := y0; iy < y1; iy++ {
+					for ix := x0; ix < x1; ix++ {
+						acc += int32(src[(iy*g.in.W+ix)*c+ch])
+					}
+				}
+				off := int32(0)
+				if q.signed {
+					off = 128
+				}
+				v := roundDiv(acc-off*cnt, cnt) + off
+				dst[(oy*g.out.W+ox)*c+ch] = uint8(min(max(v, q.lo), q.hi))
+			}
+		}
+	}
+}
+
+// roundDiv is TFLite's rounded integer division of the 8-bit averages:
+// half away from zero.
+func roundDiv(acc, n int32) int32 {
+	if acc > 0 {
+		return (acc + n/2) / n
+	}
+	return (acc - n/2) / n
+}
+
+// qmean is TFLite's integer MEAN over the spatial axes (see
+// qbuilder.mean).
+type qmean struct {
+	in, out int
+	zi, zo  int32
+	mult    int32
+	shift   int
+}
+
+func (m *qmean) run(p *qprogram, ws *qworkspace) {
+	src, dst := ws.bufs[p.tensors[m.in].buf], ws.bufs[p.tensors[m.out].buf]
+	s := p.tensors[m.in].shape
+	hw, c := s.H*s.W, s.C
+	for ch := range c {
+		var acc int32
+		for i := range hw {
+			acc += int32(src[i*c+ch]) - m.zi
+		}
+		v := roundDiv(qkernels.MultiplyByQuantizedMultiplier(acc, m.mult, m.shift), int32(hw)) + m.zo
+		dst[ch] = uint8(min(max(v, 0), 255))
+	}
+}
+
+// qrequant is QUANTIZE from one 8-bit quantization to another.
+type qrequant struct {
+	in, out int
+	rq      *qkernels.Requant
+}
+
+func (r *qrequant) run(p *qprogram, ws *qworkspace) {
+	src, dst := ws.bufs[p.tensors[r.in].buf], ws.bufs[p.tensors[r.out].buf]
+	for i := range p.tensors[r.out].shape.Size() {
+		dst[i] = r.rq.One(int32(src[i]), 0)
+	}
+}
