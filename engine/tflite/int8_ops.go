@@ -183,7 +183,7 @@ func (b *qbuilder) depthwise(op tfl.Operator) error {
 		wz[k] = int32(v) - w.zero
 	}
 	b.p.ops = append(b.p.ops, &qdepthwise{in: in, out: out, g: g, w: wz, rq: rq, zx: ti.zero})
-	b.p.accLen = max(b.p.accLen, (c+15)&^15)
+	b.p.accLen = max(b.p.accLen, to.shape.W*((c+15)&^15))
 	b.p.params += len(w.w)
 	b.p.macs += int64(to.shape.Size()) * int64(kh*kw)
 	return nil
@@ -216,17 +216,10 @@ func (b *qbuilder) add(op tfl.Operator) error {
 	if err != nil {
 		return err
 	}
-	twice := 2 * max(tx.scale, ty.scale)
-	a := &qadd{x: x, y: y, out: out, zx: tx.zero, zy: ty.zero, zo: to.zero, lo: lo, hi: hi}
-	a.mx, a.sx = qkernels.QuantizeMultiplier(tx.scale / twice)
-	a.my, a.sy = qkernels.QuantizeMultiplier(ty.scale / twice)
-	a.mo, a.so = qkernels.QuantizeMultiplier(twice / (float64(1<<addLeftShift) * to.scale))
+	a := &qadd{x: x, y: y, out: out, k: qkernels.NewAdd(tx.scale, ty.scale, to.scale, tx.zero, ty.zero, to.zero, lo, hi)}
 	b.p.ops = append(b.p.ops, a)
 	return nil
 }
-
-// addLeftShift is the headroom TFLite's 8-bit ADD gives its inputs.
-const addLeftShift = 20
 
 // avgPool: AVERAGE_POOL_2D with one scale and zero point in and out
 // (TFLite's 8-bit pooling does not rescale); the average of the window's

@@ -185,12 +185,15 @@ func (c *qconv) run(p *qprogram, ws *qworkspace) {
 			c.im2col(a, src, r0, rows)
 		}
 		qkernels.Gemm(ws.acc, npad, a, lda, rows, c.b)
+		var terms []int32
 		if c.zw != 0 {
-			qkernels.RowSums(ws.rows[:], a, lda, rows, k)
+			terms = ws.rows[:rows]
+			qkernels.RowSums(terms, a, lda, rows, k)
+			for i := range terms {
+				terms[i] *= -c.zw
+			}
 		}
-		for i := range rows {
-			c.rq.Row(dst[(r0+i)*n:(r0+i+1)*n], ws.acc[i*npad:(i+1)*npad], -c.zw*ws.rows[i])
-		}
+		c.rq.Rows(dst[r0*n:], n, ws.acc, npad, rows, terms)
 	}
 }
 
@@ -235,51 +238,63 @@ type qdepthwise struct {
 func (d *qdepthwise) run(p *qprogram, ws *qworkspace) {
 	src, dst := ws.bufs[p.tensors[d.in].buf], ws.bufs[p.tensors[d.out].buf]
 	g := &d.g
-	c := g.in.C
-	var offs [2 * qkernels.MaxTaps]int
+	c, ow := g.in.C, g.out.W
+	lda := (c + 15) &^ 15
+	// The output pixels whose windows lie inside the input's width.
+	x0 := min((g.padL+g.sw-1)/g.sw, ow)
+	x1 := x0
+	if g.in.W+g.padL >= g.kw {
+		x1 = max(min((g.in.W+g.padL-g.kw)/g.sw+1, ow), x0)
+	}
 	for oy := range g.out.H {
-		for ox := range g.out.W {
-			n := 0
-			for ky := range g.kh {
-				iy := oy*g.sh - g.padT + ky
-				if iy < 0 || iy >= g.in.H {
-					continue
-				}
-				for kx := range g.kw {
-					ix := ox*g.sw - g.padL + kx
-					if ix < 0 || ix >= g.in.W {
-						continue
-					}
-					offs[n], offs[n+1] = (iy*g.in.W+ix)*c, (ky*g.kw+kx)*c
-					n += 2
-				}
-			}
-			qkernels.DepthwiseTaps(ws.acc, src, d.w, offs[:n], c, d.zx)
-			o := (oy*g.out.W + ox) * c
-			d.rq.Row(dst[o:o+c], ws.acc, 0)
+		acc := ws.acc[:ow*lda]
+		for ox := range x0 {
+			d.taps(acc[ox*lda:], src, oy, ox, 1)
 		}
+		if x1 > x0 {
+			d.taps(acc[x0*lda:], src, oy, x0, x1-x0)
+		}
+		for ox := x1; ox < ow; ox++ {
+			d.taps(acc[ox*lda:], src, oy, ox, 1)
+		}
+		d.rq.Rows(dst[oy*ow*c:], c, acc, lda, ow, nil)
 	}
 }
 
-// qadd is TFLite's 8-bit ADD (see qbuilder.add).
+// taps computes the accumulators of npix output pixels from (oy, ox) on,
+// whose windows have the same taps inside the input (all of them but
+// the rows or columns in the padding).
+func (d *qdepthwise) taps(acc []int32, src []uint8, oy, ox, npix int) {
+	g := &d.g
+	c := g.in.C
+	var offs [2 * qkernels.MaxTaps]int
+	n := 0
+	for ky := range g.kh {
+		iy := oy*g.sh - g.padT + ky
+		if iy < 0 || iy >= g.in.H {
+			continue
+		}
+		for kx := range g.kw {
+			ix := ox*g.sw - g.padL + kx
+			if ix < 0 || ix >= g.in.W {
+				continue
+			}
+			offs[n], offs[n+1] = (iy*g.in.W+ix)*c, (ky*g.kw+kx)*c
+			n += 2
+		}
+	}
+	qkernels.DepthwiseRow(acc, (c+15)&^15, src, g.sw*c, npix, d.w, offs[:n], c, d.zx)
+}
+
+// qadd is TFLite's 8-bit ADD (qkernels.Add).
 type qadd struct {
-	x, y, out  int
-	zx, zy, zo int32
-	mx, my, mo int32
-	sx, sy, so int
-	lo, hi     int32
+	x, y, out int
+	k         *qkernels.Add
 }
 
 func (a *qadd) run(p *qprogram, ws *qworkspace) {
-	x, y, dst := ws.bufs[p.tensors[a.x].buf], ws.bufs[p.tensors[a.y].buf], ws.bufs[p.tensors[a.out].buf]
 	n := p.tensors[a.out].shape.Size()
-	x, y, dst = x[:n], y[:n], dst[:n]
-	for i := range dst {
-		sx := qkernels.MultiplyByQuantizedMultiplier((int32(x[i])-a.zx)<<addLeftShift, a.mx, a.sx)
-		sy := qkernels.MultiplyByQuantizedMultiplier((int32(y[i])-a.zy)<<addLeftShift, a.my, a.sy)
-		v := qkernels.MultiplyByQuantizedMultiplier(sx+sy, a.mo, a.so) + a.zo
-		dst[i] = uint8(min(max(v, a.lo), a.hi))
-	}
+	a.k.Run(ws.bufs[p.tensors[a.out].buf][:n], ws.bufs[p.tensors[a.x].buf][:n], ws.bufs[p.tensors[a.y].buf][:n])
 }
 
 // qpool is TFLite's 8-bit average pooling: the rounded average of the

@@ -92,10 +92,12 @@ func RowSums(dst []int32, a []uint8, lda, m, k int) {
 	if len(dst) < m || lda < k || len(a) < (m-1)*lda+k {
 		panic(fmt.Sprintf("qkernels: RowSums: %d rows of %d (lda %d) from %d bytes into %d", m, k, lda, len(a), len(dst)))
 	}
+	if rowSumsAsm(dst, a, lda, m, k) {
+		return
+	}
 	for i := range m {
-		row := a[i*lda : i*lda+k]
-		s, done := rowSumAsm(row)
-		for _, v := range row[done:] {
+		var s int32
+		for _, v := range a[i*lda : i*lda+k] {
 			s += int32(v)
 		}
 		dst[i] = s

@@ -56,20 +56,24 @@ func qgemm11(c *int32, ldc int, a *uint8, lda int, b *int8, kq int)
 func qgemm12(c *int32, ldc int, a *uint8, lda int, b *int8, kq int)
 
 //go:noescape
-func requant16(dst *uint8, acc *int32, tab *int32, n, row, zero, lo, hi int)
+func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 
 //go:noescape
-func rowsum64(a *uint8, n int) int
+func rowsums(dst *int32, a *uint8, lda, m, k int)
 
 //go:noescape
-func dwq16(acc *int32, src *uint8, w *int32, offs *int, ntaps, c, zero int)
+func addq16(dst, x, y *uint8, n int, p *int32)
 
-// requantAsm runs Requant.Row in assembly; false where there is none.
-func requantAsm(r *Requant, dst []uint8, acc []int32, row int32) bool {
-	if !useAsm || r.N == 0 {
+//go:noescape
+func dwq16(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int, ntaps, c, zero int)
+
+// requantAsm runs Requant.Rows (checked by it) in assembly; false where
+// there is none.
+func requantAsm(r *Requant, dst []uint8, ldd int, acc []int32, lda, rows int, terms []int32) bool {
+	if !useAsm {
 		return false
 	}
-	requant16(&dst[0], &acc[0], &r.tab[0], r.N, int(row), int(r.Zero), int(r.Lo), int(r.Hi))
+	requantRows(&dst[0], ldd, &acc[0], lda, rows, &terms[0], &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
 	return true
 }
 
@@ -110,24 +114,34 @@ func gemmAsm(c []int32, ldc int, a []uint8, lda, rows int, panel []int8, kpad in
 	return true
 }
 
-// rowSumAsm sums the whole blocks of 64 bytes of row in assembly and
-// returns the sum and how many bytes it summed.
-func rowSumAsm(row []uint8) (int32, int) {
-	n := len(row) &^ 63
-	if !useAsm || n == 0 {
-		return 0, 0
+// rowSumsAsm runs RowSums (checked by it) in assembly.
+func rowSumsAsm(dst []int32, a []uint8, lda, m, k int) bool {
+	if !useAsm || k == 0 {
+		return false
 	}
-	return int32(rowsum64(&row[0], n)), n
+	rowsums(&dst[0], &a[0], lda, m, k)
+	return true
 }
 
-// dwAsm runs DepthwiseTaps (checked by it) over the whole vectors of 16
+// addAsm runs Add.Run (checked by it) over the whole blocks of 16 values
+// in assembly and returns how many values it did.
+func addAsm(dst, x, y []uint8, p *Add) int {
+	n := len(dst) &^ 15
+	if !useAsm || n == 0 || !p.asm {
+		return 0
+	}
+	addq16(&dst[0], &x[0], &y[0], n, &p.tab[0])
+	return n
+}
+
+// dwAsm runs DepthwiseRow (checked by it) over the whole vectors of 16
 // channels in assembly and returns how many channels it did.
-func dwAsm(acc []int32, src []uint8, w []int32, offs []int, c int, zero int32) int {
+func dwAsm(acc []int32, lda int, src []uint8, step, npix int, w []int32, offs []int, c int, zero int32) int {
 	n := c &^ 15
 	if !useAsm || n == 0 || len(offs) == 0 {
 		return 0
 	}
-	dwq16(&acc[0], &src[0], &w[0], &offs[0], len(offs)/2, n, int(zero))
+	dwq16(&acc[0], lda, &src[0], step, npix, &w[0], &offs[0], len(offs)/2, n, int(zero))
 	return n
 }
 

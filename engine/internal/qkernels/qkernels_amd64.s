@@ -878,41 +878,51 @@ qgemm12_loop:
 	VZEROUPPER
 	RET
 
-// func requant16(dst *uint8, acc *int32, tab *int32, n, row, zero, lo, hi int)
-// Per block of 16 channels (tab: bias, m, left, right, round, neg, mask,
-// 16 int32 each): x = (acc + bias + row) << left; y = (x*m + 2^30) >> 31
-// in 64 bits (even and odd lanes apart); out = clamp(zero + (y >> right)
-// + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo, hi), stored as
-// (>>>: a logical shift, as the sum reaches 2^31 for right = 31)
-// bytes (the last block masked).
-TEXT ·requant16(SB), NOSPLIT, $0-64
+// func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+// For each of rows rows (dst ldd bytes apart, acc lda int32s apart, row
+// term terms[i]), per block of 16 channels (tab: bias, m, left, right,
+// round, neg, mask, 16 int32 each): x = (acc + bias + term) << left;
+// y = (x*m + 2^30) >> 31 in 64 bits (even and odd lanes apart); out =
+// clamp(zero + (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0))
+// >>> right, lo, hi), stored as bytes (the last block masked; >>> is a
+// logical shift, as the sum reaches 2^31 for right = 31).
+TEXT ·requantRows(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
-	MOVQ acc+8(FP), SI
-	MOVQ tab+16(FP), DX
-	MOVQ n+24(FP), CX
-	MOVQ row+32(FP), AX
-	VPBROADCASTD AX, Z28
-	MOVQ zero+40(FP), AX
+	MOVQ ldd+8(FP), R8
+	MOVQ acc+16(FP), SI
+	MOVQ lda+24(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+32(FP), R10
+	MOVQ terms+40(FP), R11
+	MOVQ zero+64(FP), AX
 	VPBROADCASTD AX, Z29
-	MOVQ lo+48(FP), AX
+	MOVQ lo+72(FP), AX
 	VPBROADCASTD AX, Z30
-	MOVQ hi+56(FP), AX
+	MOVQ hi+80(FP), AX
 	VPBROADCASTD AX, Z31
 	VPBROADCASTQ qkc30<>(SB), Z27
 	MOVQ $0xAAAA, AX
 	KMOVW AX, K1
-requant16_loop:
+requantRows_row:
+	TESTQ R10, R10
+	JZ requantRows_done
+	VPBROADCASTD (R11), Z28
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
+requantRows_loop:
 	CMPQ CX, $0
-	JLE requant16_done
+	JLE requantRows_next
 	MOVQ $0xFFFF, AX
 	CMPQ CX, $16
-	JGE requant16_full
+	JGE requantRows_full
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
-requant16_full:
+requantRows_full:
 	KMOVW AX, K2
-	VMOVDQU32 (SI), Z0
+	VMOVDQU32 (R13), Z0
 	VPADDD (DX), Z0, Z0
 	VPADDD Z28, Z0, Z0
 	VPSLLVD 128(DX), Z0, Z0
@@ -938,54 +948,196 @@ requant16_full:
 	VPADDD Z29, Z1, Z1
 	VPMAXSD Z30, Z1, Z1
 	VPMINSD Z31, Z1, Z1
-	VPMOVUSDB Z1, K2, (DI)
-	ADDQ $16, DI
-	ADDQ $64, SI
+	VPMOVUSDB Z1, K2, (R12)
+	ADDQ $16, R12
+	ADDQ $64, R13
 	ADDQ $448, DX
 	SUBQ $16, CX
-	JMP requant16_loop
-requant16_done:
+	JMP requantRows_loop
+requantRows_next:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	ADDQ $4, R11
+	DECQ R10
+	JMP requantRows_row
+requantRows_done:
 	VZEROUPPER
 	RET
 
-// func rowsum64(a *uint8, n int) int
-// The sum of n bytes (n a multiple of 64), by VPSADBW against zero.
-TEXT ·rowsum64(SB), NOSPLIT, $0-24
-	MOVQ a+0(FP), SI
-	MOVQ n+8(FP), CX
-	VPXORD Z0, Z0, Z0
+// func rowsums(dst *int32, a *uint8, lda, m, k int)
+// dst[i] = the sum of the k bytes of row i, by VPSADBW against zero (the
+// last partial block of 64 bytes through a zeroing mask).
+TEXT ·rowsums(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ m+24(FP), R9
+	MOVQ k+32(FP), R10
+	MOVQ R10, CX
+	ANDQ $63, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVQ AX, K1
 	VPXORD Z1, Z1, Z1
-rowsum64_loop:
+rowsums_row:
+	TESTQ R9, R9
+	JZ rowsums_done
+	VPXORD Z0, Z0, Z0
+	MOVQ SI, R11
+	MOVQ R10, CX
+rowsums_loop:
 	CMPQ CX, $64
-	JLT rowsum64_done
-	VPSADBW (SI), Z1, Z2
+	JLT rowsums_tail
+	VPSADBW (R11), Z1, Z2
 	VPADDQ Z2, Z0, Z0
-	ADDQ $64, SI
+	ADDQ $64, R11
 	SUBQ $64, CX
-	JMP rowsum64_loop
-rowsum64_done:
-	VEXTRACTI64X4 $1, Z0, Y1
-	VPADDQ Y1, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDQ X1, X0, X0
-	VPSHUFD $0x4e, X0, X1
-	VPADDQ X1, X0, X0
-	MOVQ X0, AX
-	MOVQ AX, ret+16(FP)
+	JMP rowsums_loop
+rowsums_tail:
+	TESTQ CX, CX
+	JZ rowsums_sum
+	VMOVDQU8.Z (R11), K1, Z2
+	VPSADBW Z2, Z1, Z2
+	VPADDQ Z2, Z0, Z0
+rowsums_sum:
+	VEXTRACTI64X4 $1, Z0, Y2
+	VPADDQ Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X2
+	VPADDQ X2, X0, X0
+	VPSHUFD $0x4e, X0, X2
+	VPADDQ X2, X0, X0
+	VMOVD X0, (DI)
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R9
+	JMP rowsums_row
+rowsums_done:
 	VZEROUPPER
 	RET
 
 
-// func dwq16(acc *int32, src *uint8, w *int32, offs *int, ntaps, c, zero int)
-TEXT ·dwq16(SB), NOSPLIT, $0-56
+// func addq16(dst, x, y *uint8, n int, p *int32)
+// dst = clamp(zo + MBQM(MBQM((x-zx)<<20, x) + MBQM((y-zy)<<20, y), o), lo, hi)
+// for n (a multiple of 16) values; the multipliers have no left shift.
+TEXT ·addq16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ p+32(FP), AX
+	VPBROADCASTD 0(AX), Z12
+	VPBROADCASTD 4(AX), Z13
+	VPBROADCASTD 8(AX), Z14
+	VPBROADCASTD 12(AX), Z15
+	VPBROADCASTD 16(AX), Z16
+	VPBROADCASTD 20(AX), Z17
+	VPBROADCASTD 24(AX), Z18
+	VPBROADCASTD 28(AX), Z19
+	VPBROADCASTD 32(AX), Z20
+	VPBROADCASTD 36(AX), Z21
+	VPBROADCASTD 40(AX), Z22
+	VPBROADCASTD 44(AX), Z23
+	VPBROADCASTD 48(AX), Z24
+	VPBROADCASTD 52(AX), Z25
+	VPBROADCASTD 56(AX), Z26
+	VPBROADCASTD 60(AX), Z27
+	VPBROADCASTD 64(AX), Z28
+	VPBROADCASTD 68(AX), Z29
+	VPBROADCASTD 72(AX), Z30
+	VPBROADCASTD 76(AX), Z11
+	VPBROADCASTQ qkc30<>(SB), Z31
+	MOVQ $0xAAAA, AX
+	KMOVW AX, K1
+addq16_loop:
+	CMPQ CX, $16
+	JLT addq16_done
+	VPMOVZXBD (SI), Z0
+	VPSUBD Z12, Z0, Z0
+	VPSLLD $20, Z0, Z0
+	VPMULDQ Z17, Z0, Z4
+	VPSRLQ $32, Z0, Z5
+	VPMULDQ Z17, Z5, Z5
+	VPADDQ Z31, Z4, Z4
+	VPADDQ Z31, Z5, Z5
+	VPSRAQ $31, Z4, Z4
+	VPSRAQ $31, Z5, Z5
+	VPSLLQ $32, Z5, Z5
+	VPBLENDMD Z5, Z4, K1, Z4
+	VPSRAVD Z18, Z4, Z1
+	VPANDD Z21, Z4, Z5
+	VPADDD Z19, Z5, Z5
+	VPSRAD $31, Z4, Z6
+	VPANDD Z20, Z6, Z6
+	VPADDD Z6, Z5, Z5
+	VPSRLVD Z18, Z5, Z5
+	VPADDD Z5, Z1, Z1
+	VPMOVZXBD (DX), Z0
+	VPSUBD Z13, Z0, Z0
+	VPSLLD $20, Z0, Z0
+	VPMULDQ Z22, Z0, Z4
+	VPSRLQ $32, Z0, Z5
+	VPMULDQ Z22, Z5, Z5
+	VPADDQ Z31, Z4, Z4
+	VPADDQ Z31, Z5, Z5
+	VPSRAQ $31, Z4, Z4
+	VPSRAQ $31, Z5, Z5
+	VPSLLQ $32, Z5, Z5
+	VPBLENDMD Z5, Z4, K1, Z4
+	VPSRAVD Z23, Z4, Z2
+	VPANDD Z26, Z4, Z5
+	VPADDD Z24, Z5, Z5
+	VPSRAD $31, Z4, Z6
+	VPANDD Z25, Z6, Z6
+	VPADDD Z6, Z5, Z5
+	VPSRLVD Z23, Z5, Z5
+	VPADDD Z5, Z2, Z2
+	VPADDD Z1, Z2, Z0
+	VPMULDQ Z27, Z0, Z4
+	VPSRLQ $32, Z0, Z5
+	VPMULDQ Z27, Z5, Z5
+	VPADDQ Z31, Z4, Z4
+	VPADDQ Z31, Z5, Z5
+	VPSRAQ $31, Z4, Z4
+	VPSRAQ $31, Z5, Z5
+	VPSLLQ $32, Z5, Z5
+	VPBLENDMD Z5, Z4, K1, Z4
+	VPSRAVD Z28, Z4, Z1
+	VPANDD Z11, Z4, Z5
+	VPADDD Z29, Z5, Z5
+	VPSRAD $31, Z4, Z6
+	VPANDD Z30, Z6, Z6
+	VPADDD Z6, Z5, Z5
+	VPSRLVD Z28, Z5, Z5
+	VPADDD Z5, Z1, Z1
+	VPADDD Z14, Z1, Z1
+	VPMAXSD Z15, Z1, Z1
+	VPMINSD Z16, Z1, Z1
+	VPMOVUSDB Z1, (DI)
+	ADDQ $16, DI
+	ADDQ $16, SI
+	ADDQ $16, DX
+	SUBQ $16, CX
+	JMP addq16_loop
+addq16_done:
+	VZEROUPPER
+	RET
+
+// func dwq16(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int, ntaps, c, zero int)
+TEXT ·dwq16(SB), NOSPLIT, $0-80
 	MOVQ acc+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ w+16(FP), DX
-	MOVQ offs+24(FP), R9
-	MOVQ ntaps+32(FP), R10
-	MOVQ c+40(FP), R11
-	MOVQ zero+48(FP), AX
+	MOVQ src+16(FP), SI
+	MOVQ step+24(FP), R8
+	MOVQ npix+32(FP), R14
+	MOVQ w+40(FP), DX
+	MOVQ offs+48(FP), R9
+	MOVQ ntaps+56(FP), R10
+	MOVQ c+64(FP), R11
+	MOVQ zero+72(FP), AX
 	VPBROADCASTD AX, Z31
+dwq16_pixel:
+	TESTQ R14, R14
+	JZ dwq16_done
 	XORQ AX, AX
 dwq16_block4:
 	LEAQ 64(AX), BX
@@ -1035,7 +1187,7 @@ dwq16_store4:
 dwq16_block1:
 	LEAQ 16(AX), BX
 	CMPQ BX, R11
-	JGT dwq16_done
+	JGT dwq16_next
 	VPXORD Z0, Z0, Z0
 	MOVQ R9, CX
 	MOVQ R10, BX
@@ -1059,6 +1211,12 @@ dwq16_store1:
 	VMOVDQU32 Z0, 0(DI)(AX*4)
 	ADDQ $16, AX
 	JMP dwq16_block1
+dwq16_next:
+	MOVQ lda+8(FP), BX
+	LEAQ (DI)(BX*4), DI
+	ADDQ R8, SI
+	DECQ R14
+	JMP dwq16_pixel
 dwq16_done:
 	VZEROUPPER
 	RET

@@ -69,41 +69,51 @@ def gemm(mr):
     return "\n".join(out)
 
 
-REQUANT = """// func requant16(dst *uint8, acc *int32, tab *int32, n, row, zero, lo, hi int)
-// Per block of 16 channels (tab: bias, m, left, right, round, neg, mask,
-// 16 int32 each): x = (acc + bias + row) << left; y = (x*m + 2^30) >> 31
-// in 64 bits (even and odd lanes apart); out = clamp(zero + (y >> right)
-// + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo, hi), stored as
-// (>>>: a logical shift, as the sum reaches 2^31 for right = 31)
-// bytes (the last block masked).
-TEXT \u00b7requant16(SB), NOSPLIT, $0-64
+REQUANT = """// func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+// For each of rows rows (dst ldd bytes apart, acc lda int32s apart, row
+// term terms[i]), per block of 16 channels (tab: bias, m, left, right,
+// round, neg, mask, 16 int32 each): x = (acc + bias + term) << left;
+// y = (x*m + 2^30) >> 31 in 64 bits (even and odd lanes apart); out =
+// clamp(zero + (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0))
+// >>> right, lo, hi), stored as bytes (the last block masked; >>> is a
+// logical shift, as the sum reaches 2^31 for right = 31).
+TEXT \u00b7requantRows(SB), NOSPLIT, $0-88
 \tMOVQ dst+0(FP), DI
-\tMOVQ acc+8(FP), SI
-\tMOVQ tab+16(FP), DX
-\tMOVQ n+24(FP), CX
-\tMOVQ row+32(FP), AX
-\tVPBROADCASTD AX, Z28
-\tMOVQ zero+40(FP), AX
+\tMOVQ ldd+8(FP), R8
+\tMOVQ acc+16(FP), SI
+\tMOVQ lda+24(FP), R9
+\tSHLQ $2, R9
+\tMOVQ rows+32(FP), R10
+\tMOVQ terms+40(FP), R11
+\tMOVQ zero+64(FP), AX
 \tVPBROADCASTD AX, Z29
-\tMOVQ lo+48(FP), AX
+\tMOVQ lo+72(FP), AX
 \tVPBROADCASTD AX, Z30
-\tMOVQ hi+56(FP), AX
+\tMOVQ hi+80(FP), AX
 \tVPBROADCASTD AX, Z31
 \tVPBROADCASTQ qkc30<>(SB), Z27
 \tMOVQ $0xAAAA, AX
 \tKMOVW AX, K1
-requant16_loop:
+requantRows_row:
+\tTESTQ R10, R10
+\tJZ requantRows_done
+\tVPBROADCASTD (R11), Z28
+\tMOVQ DI, R12
+\tMOVQ SI, R13
+\tMOVQ tab+48(FP), DX
+\tMOVQ n+56(FP), CX
+requantRows_loop:
 \tCMPQ CX, $0
-\tJLE requant16_done
+\tJLE requantRows_next
 \tMOVQ $0xFFFF, AX
 \tCMPQ CX, $16
-\tJGE requant16_full
+\tJGE requantRows_full
 \tMOVQ $1, AX
 \tSHLQ CX, AX
 \tDECQ AX
-requant16_full:
+requantRows_full:
 \tKMOVW AX, K2
-\tVMOVDQU32 (SI), Z0
+\tVMOVDQU32 (R13), Z0
 \tVPADDD (DX), Z0, Z0
 \tVPADDD Z28, Z0, Z0
 \tVPSLLVD 128(DX), Z0, Z0
@@ -129,63 +139,180 @@ requant16_full:
 \tVPADDD Z29, Z1, Z1
 \tVPMAXSD Z30, Z1, Z1
 \tVPMINSD Z31, Z1, Z1
-\tVPMOVUSDB Z1, K2, (DI)
-\tADDQ $16, DI
-\tADDQ $64, SI
+\tVPMOVUSDB Z1, K2, (R12)
+\tADDQ $16, R12
+\tADDQ $64, R13
 \tADDQ $448, DX
 \tSUBQ $16, CX
-\tJMP requant16_loop
-requant16_done:
+\tJMP requantRows_loop
+requantRows_next:
+\tADDQ R8, DI
+\tADDQ R9, SI
+\tADDQ $4, R11
+\tDECQ R10
+\tJMP requantRows_row
+requantRows_done:
 \tVZEROUPPER
 \tRET
 
-// func rowsum64(a *uint8, n int) int
-// The sum of n bytes (n a multiple of 64), by VPSADBW against zero.
-TEXT \u00b7rowsum64(SB), NOSPLIT, $0-24
-\tMOVQ a+0(FP), SI
-\tMOVQ n+8(FP), CX
-\tVPXORD Z0, Z0, Z0
+// func rowsums(dst *int32, a *uint8, lda, m, k int)
+// dst[i] = the sum of the k bytes of row i, by VPSADBW against zero (the
+// last partial block of 64 bytes through a zeroing mask).
+TEXT \u00b7rowsums(SB), NOSPLIT, $0-40
+\tMOVQ dst+0(FP), DI
+\tMOVQ a+8(FP), SI
+\tMOVQ lda+16(FP), R8
+\tMOVQ m+24(FP), R9
+\tMOVQ k+32(FP), R10
+\tMOVQ R10, CX
+\tANDQ $63, CX
+\tMOVQ $1, AX
+\tSHLQ CX, AX
+\tDECQ AX
+\tKMOVQ AX, K1
 \tVPXORD Z1, Z1, Z1
-rowsum64_loop:
+rowsums_row:
+\tTESTQ R9, R9
+\tJZ rowsums_done
+\tVPXORD Z0, Z0, Z0
+\tMOVQ SI, R11
+\tMOVQ R10, CX
+rowsums_loop:
 \tCMPQ CX, $64
-\tJLT rowsum64_done
-\tVPSADBW (SI), Z1, Z2
+\tJLT rowsums_tail
+\tVPSADBW (R11), Z1, Z2
 \tVPADDQ Z2, Z0, Z0
-\tADDQ $64, SI
+\tADDQ $64, R11
 \tSUBQ $64, CX
-\tJMP rowsum64_loop
-rowsum64_done:
-\tVEXTRACTI64X4 $1, Z0, Y1
-\tVPADDQ Y1, Y0, Y0
-\tVEXTRACTI128 $1, Y0, X1
-\tVPADDQ X1, X0, X0
-\tVPSHUFD $0x4e, X0, X1
-\tVPADDQ X1, X0, X0
-\tMOVQ X0, AX
-\tMOVQ AX, ret+16(FP)
+\tJMP rowsums_loop
+rowsums_tail:
+\tTESTQ CX, CX
+\tJZ rowsums_sum
+\tVMOVDQU8.Z (R11), K1, Z2
+\tVPSADBW Z2, Z1, Z2
+\tVPADDQ Z2, Z0, Z0
+rowsums_sum:
+\tVEXTRACTI64X4 $1, Z0, Y2
+\tVPADDQ Y2, Y0, Y0
+\tVEXTRACTI128 $1, Y0, X2
+\tVPADDQ X2, X0, X0
+\tVPSHUFD $0x4e, X0, X2
+\tVPADDQ X2, X0, X0
+\tVMOVD X0, (DI)
+\tADDQ $4, DI
+\tADDQ R8, SI
+\tDECQ R9
+\tJMP rowsums_row
+rowsums_done:
 \tVZEROUPPER
 \tRET
 """
 
 
+def mbqm(x, out, regs, tmp):
+    """out = MultiplyByQuantizedMultiplier(x) (no left shift) with the
+    broadcast multiplier, right shift, round, neg and mask in regs; x is
+    kept; tmp are three scratch registers."""
+    m, r, rnd, neg, mask = regs
+    t1, t2, t3 = tmp
+    return [
+        f"\tVPMULDQ {m}, {x}, {t1}",
+        f"\tVPSRLQ $32, {x}, {t2}",
+        f"\tVPMULDQ {m}, {t2}, {t2}",
+        f"\tVPADDQ Z31, {t1}, {t1}",
+        f"\tVPADDQ Z31, {t2}, {t2}",
+        f"\tVPSRAQ $31, {t1}, {t1}",
+        f"\tVPSRAQ $31, {t2}, {t2}",
+        f"\tVPSLLQ $32, {t2}, {t2}",
+        f"\tVPBLENDMD {t2}, {t1}, K1, {t1}",
+        f"\tVPSRAVD {r}, {t1}, {out}",
+        f"\tVPANDD {mask}, {t1}, {t2}",
+        f"\tVPADDD {rnd}, {t2}, {t2}",
+        f"\tVPSRAD $31, {t1}, {t3}",
+        f"\tVPANDD {neg}, {t3}, {t3}",
+        f"\tVPADDD {t3}, {t2}, {t2}",
+        f"\tVPSRLVD {r}, {t2}, {t2}",
+        f"\tVPADDD {t2}, {out}, {out}",
+    ]
+
+
+def add():
+    """TFLite's 8-bit ADD, 16 values a step: p holds zx, zy, zo, lo, hi,
+    then m, right, round, neg, mask for x, y and the output (int32s)."""
+    out = []
+    a = out.append
+    a("// func addq16(dst, x, y *uint8, n int, p *int32)")
+    a("// dst = clamp(zo + MBQM(MBQM((x-zx)<<20, x) + MBQM((y-zy)<<20, y), o), lo, hi)")
+    a("// for n (a multiple of 16) values; the multipliers have no left shift.")
+    a("TEXT \u00b7addq16(SB), NOSPLIT, $0-40")
+    a("\tMOVQ dst+0(FP), DI")
+    a("\tMOVQ x+8(FP), SI")
+    a("\tMOVQ y+16(FP), DX")
+    a("\tMOVQ n+24(FP), CX")
+    a("\tMOVQ p+32(FP), AX")
+    for i in range(19):
+        a(f"\tVPBROADCASTD {4 * i}(AX), Z{12 + i}")
+    a("\tVPBROADCASTD 76(AX), Z11")
+    a("\tVPBROADCASTQ qkc30<>(SB), Z31")
+    a("\tMOVQ $0xAAAA, AX")
+    a("\tKMOVW AX, K1")
+    rx = [f"Z{17 + i}" for i in range(5)]
+    ry = [f"Z{22 + i}" for i in range(5)]
+    ro = [f"Z{27 + i}" for i in range(4)] + ["Z11"]
+    a("addq16_loop:")
+    a("\tCMPQ CX, $16")
+    a("\tJLT addq16_done")
+    a("\tVPMOVZXBD (SI), Z0")
+    a("\tVPSUBD Z12, Z0, Z0")
+    a("\tVPSLLD $20, Z0, Z0")
+    out.extend(mbqm("Z0", "Z1", rx, ("Z4", "Z5", "Z6")))
+    a("\tVPMOVZXBD (DX), Z0")
+    a("\tVPSUBD Z13, Z0, Z0")
+    a("\tVPSLLD $20, Z0, Z0")
+    out.extend(mbqm("Z0", "Z2", ry, ("Z4", "Z5", "Z6")))
+    a("\tVPADDD Z1, Z2, Z0")
+    out.extend(mbqm("Z0", "Z1", ro, ("Z4", "Z5", "Z6")))
+    a("\tVPADDD Z14, Z1, Z1")
+    a("\tVPMAXSD Z15, Z1, Z1")
+    a("\tVPMINSD Z16, Z1, Z1")
+    a("\tVPMOVUSDB Z1, (DI)")
+    a("\tADDQ $16, DI")
+    a("\tADDQ $16, SI")
+    a("\tADDQ $16, DX")
+    a("\tSUBQ $16, CX")
+    a("\tJMP addq16_loop")
+    a("addq16_done:")
+    a("\tVZEROUPPER")
+    a("\tRET")
+    return "\n".join(out)
+
+
 def dw():
-    """acc = sum over taps of (src - zero) * w, 16 channels a vector:
+    """For npix output pixels (src step bytes apart, acc lda int32s
+    apart): acc = sum over taps of (src - zero) * w, 16 channels a vector:
     blocks of 4 vectors, then single ones; the caller does the rest."""
     name = "dwq16"
     out = []
     a = out.append
-    a(f"// func {name}(acc *int32, src *uint8, w *int32, offs *int, ntaps, c, zero int)")
-    a(f"TEXT \u00b7{name}(SB), NOSPLIT, $0-56")
-    for i, (arg, reg) in enumerate(zip(["acc", "src", "w", "offs", "ntaps", "c"], ["DI", "SI", "DX", "R9", "R10", "R11"])):
+    a(f"// func {name}(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int, ntaps, c, zero int)")
+    a(f"TEXT \u00b7{name}(SB), NOSPLIT, $0-80")
+    args = ["acc", "lda", "src", "step", "npix", "w", "offs", "ntaps", "c"]
+    regs = ["DI", "R15", "SI", "R8", "R14", "DX", "R9", "R10", "R11"]
+    for i, (arg, reg) in enumerate(zip(args, regs)):
+        if reg == "R15":
+            continue
         a(f"\tMOVQ {arg}+{8 * i}(FP), {reg}")
-    a("\tMOVQ zero+48(FP), AX")
+    a("\tMOVQ zero+72(FP), AX")
     a("\tVPBROADCASTD AX, Z31")
+    a(f"{name}_pixel:")
+    a("\tTESTQ R14, R14")
+    a(f"\tJZ {name}_done")
     a("\tXORQ AX, AX")
     for block in (4, 1):
         a(f"{name}_block{block}:")
         a(f"\tLEAQ {16 * block}(AX), BX")
         a("\tCMPQ BX, R11")
-        a(f"\tJGT {name}_{'block1' if block == 4 else 'done'}")
+        a(f"\tJGT {name}_{'block1' if block == 4 else 'next'}")
         for i in range(block):
             a(f"\tVPXORD Z{i}, Z{i}, Z{i}")
         a("\tMOVQ R9, CX")
@@ -212,6 +339,12 @@ def dw():
             a(f"\tVMOVDQU32 Z{i}, {64 * i}(DI)(AX*4)")
         a(f"\tADDQ ${16 * block}, AX")
         a(f"\tJMP {name}_block{block}")
+    a(f"{name}_next:")
+    a("\tMOVQ lda+8(FP), BX")
+    a("\tLEAQ (DI)(BX*4), DI")
+    a("\tADDQ R8, SI")
+    a("\tDECQ R14")
+    a(f"\tJMP {name}_pixel")
     a(f"{name}_done:")
     a("\tVZEROUPPER")
     a("\tRET")
@@ -219,7 +352,7 @@ def dw():
 
 
 def main():
-    parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT, dw()]
+    parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT, add(), dw()]
     with open("qkernels_amd64.s", "w") as f:
         f.write(HEADER + "\n\n".join(parts) + "\n")
 

@@ -107,6 +107,8 @@ func TestRequantRow(t *testing.T) {
 				lo, hi := int32(rng.IntN(40)), int32(215+rng.IntN(41))
 				r := NewRequant(bias, mult, shift, zero, lo, hi)
 				acc := make([]int32, (n+15)&^15)
+				rows := make([]uint8, 2*n+3)
+				acc2 := make([]int32, 2*len(acc)+16)
 				for trial := range 20 {
 					for j := range acc {
 						acc[j] = int32(rng.IntN(1<<20) - 1<<19)
@@ -128,6 +130,12 @@ func TestRequantRow(t *testing.T) {
 					}
 					if dst[n] != 77 {
 						t.Fatalf("n %d: Row wrote past its %d outputs", n, n)
+					}
+					// The same accumulators as the second of two rows.
+					copy(acc2[len(acc)+16:], acc)
+					r.Rows(rows, n+3, acc2, len(acc)+16, 2, []int32{0, row})
+					if string(rows[n+3:2*n+3]) != string(dst[:n]) {
+						t.Fatalf("n %d: Rows' second row differs from Row", n)
 					}
 				}
 			}
@@ -187,34 +195,71 @@ func TestGemm(t *testing.T) {
 	})
 }
 
-// TestDepthwiseTaps: the assembly against the loop, channel counts around
-// the 16-lane vectors and the 64-channel blocks, zero points 0, 128, 255.
-func TestDepthwiseTaps(t *testing.T) {
+// TestDepthwiseRow: the assembly against the loop, channel counts around
+// the 16-lane vectors and the 64-channel blocks, zero points 0, 128, 255,
+// one to three pixels a call.
+func TestDepthwiseRow(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
 		for _, c := range []int{1, 8, 16, 24, 64, 80, 96, 144} {
 			for _, zero := range []int32{0, 128, 255} {
-				taps := 1 + rng.IntN(9)
-				src := make([]uint8, 9*c)
+				taps, npix := 1+rng.IntN(9), 1+rng.IntN(3)
+				step, lda := c*(1+rng.IntN(2)), c+rng.IntN(20)
+				src := make([]uint8, 9*c+(npix-1)*step)
 				w := make([]int32, 9*c)
 				for i := range src {
 					src[i] = uint8(rng.IntN(256))
+				}
+				for i := range w {
 					w[i] = int32(rng.IntN(511) - 255)
 				}
 				offs := make([]int, 0, 2*taps)
 				for range taps {
 					offs = append(offs, rng.IntN(9)*c, rng.IntN(9)*c)
 				}
-				acc := make([]int32, c)
-				DepthwiseTaps(acc, src, w, offs, c, zero)
-				for i := range c {
-					var s int32
-					for q := range taps {
-						s += (int32(src[offs[2*q]+i]) - zero) * w[offs[2*q+1]+i]
+				acc := make([]int32, (npix-1)*lda+c)
+				DepthwiseRow(acc, lda, src, step, npix, w, offs, c, zero)
+				for p := range npix {
+					for i := range c {
+						var s int32
+						for q := range taps {
+							s += (int32(src[p*step+offs[2*q]+i]) - zero) * w[offs[2*q+1]+i]
+						}
+						if acc[p*lda+i] != s {
+							t.Fatalf("c %d zero %d: pixel %d channel %d = %d, want %d", c, zero, p, i, acc[p*lda+i], s)
+						}
 					}
-					if acc[i] != s {
-						t.Fatalf("c %d zero %d: channel %d = %d, want %d", c, zero, i, acc[i], s)
-					}
+				}
+			}
+		}
+	})
+}
+
+// TestAdd: Add (assembly or Go) against TFLite's formula written out
+// with MultiplyByQuantizedMultiplier, over random scales and zero points.
+func TestAdd(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for trial := range 200 {
+			sx, sy, so := rng.Float64()*0.5+0.001, rng.Float64()*0.5+0.001, rng.Float64()*0.5+0.001
+			zx, zy, zo := int32(rng.IntN(256)), int32(rng.IntN(256)), int32(rng.IntN(256))
+			lo, hi := int32(rng.IntN(30)), int32(225+rng.IntN(31))
+			a := NewAdd(sx, sy, so, zx, zy, zo, lo, hi)
+			n := 1 + rng.IntN(100)
+			x, y, dst := make([]uint8, n), make([]uint8, n), make([]uint8, n)
+			for i := range n {
+				x[i], y[i] = uint8(rng.IntN(256)), uint8(rng.IntN(256))
+			}
+			a.Run(dst, x, y)
+			twice := 2 * max(sx, sy)
+			mx, ex := QuantizeMultiplier(sx / twice)
+			my, ey := QuantizeMultiplier(sy / twice)
+			mo, eo := QuantizeMultiplier(twice / (1 << 20 * so))
+			for i := range n {
+				v := MultiplyByQuantizedMultiplier(MultiplyByQuantizedMultiplier((int32(x[i])-zx)*(1<<20), mx, ex)+
+					MultiplyByQuantizedMultiplier((int32(y[i])-zy)*(1<<20), my, ey), mo, eo) + zo
+				if want := uint8(min(max(v, lo), hi)); dst[i] != want {
+					t.Fatalf("trial %d, value %d: %d + %d = %d, want %d", trial, i, x[i], y[i], dst[i], want)
 				}
 			}
 		}

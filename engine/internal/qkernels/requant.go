@@ -14,6 +14,7 @@
 package qkernels
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -73,11 +74,34 @@ func RoundingDivideByPOT(x int32, exp int) int32 {
 
 // MultiplyByQuantizedMultiplier is TFLite's x * m * 2^(shift-31): a left
 // shift for a positive shift, the doubling high multiplication, then a
-// rounding right shift for a negative one.
+// rounding right shift for a negative one. The two roundings are
+// TFLite's default; under SetSingleRounding(true) it rounds once.
 func MultiplyByQuantizedMultiplier(x, m int32, shift int) int32 {
+	if singleRounding {
+		return multiplySingleRounding(x, m, shift)
+	}
 	left, right := max(shift, 0), max(-shift, 0)
 	return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x*(1<<left), m), right)
 }
+
+// multiplySingleRounding is TFLite's MultiplyByQuantizedMultiplier built
+// with TFLITE_SINGLE_ROUNDING: the 64-bit product rounded once (half
+// up).
+func multiplySingleRounding(x, m int32, shift int) int32 {
+	total := 31 - shift
+	return int32((int64(x)*int64(m) + int64(1)<<(total-1)) >> total)
+}
+
+// singleRounding selects multiplySingleRounding (SetSingleRounding).
+var singleRounding bool
+
+// SetSingleRounding makes every requantization round once, as TFLite
+// built with TFLITE_SINGLE_ROUNDING does (and as references that
+// requantize in floating point nearly do), instead of TFLite's default
+// two roundings; the assembly kernels, which round twice, are bypassed
+// while it is on. It is for tests that compare with such references,
+// and must not be called while kernels run.
+func SetSingleRounding(on bool) { singleRounding = on }
 
 // Requant is the requantization of one layer's int32 accumulators to its
 // 8-bit outputs, output channel by channel:
@@ -129,20 +153,55 @@ func (r *Requant) One(acc int32, j int) uint8 {
 	b := r.tab[(j/16)*16*requantFields:]
 	c := j % 16
 	x := acc + b[c]
-	y := RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x<<b[32+c], b[16+c]), int(b[48+c]))
+	var y int32
+	if singleRounding {
+		y = multiplySingleRounding(x, b[16+c], int(b[32+c]-b[48+c]))
+	} else {
+		y = RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x<<b[32+c], b[16+c]), int(b[48+c]))
+	}
 	return uint8(min(max(y+r.Zero, r.Lo), r.Hi))
 }
 
 // Row requantizes the accumulators acc[:N] of one output pixel, each plus
 // rowTerm, to dst[:N]. acc must have room for N rounded up to 16.
 func (r *Requant) Row(dst []uint8, acc []int32, rowTerm int32) {
+	t := [1]int32{rowTerm}
+	r.Rows(dst, r.N, acc, (r.N+15)&^15, 1, t[:])
+}
+
+// Rows requantizes rows rows of accumulators (lda apart; room for N
+// rounded up to 16 in each) to rows of dst (ldd apart), row i's each plus
+// terms[i] (terms nil: none).
+func (r *Requant) Rows(dst []uint8, ldd int, acc []int32, lda, rows int, terms []int32) {
 	n := r.N
-	_ = dst[:n]
-	_ = acc[:(n+15)&^15]
-	if requantAsm(r, dst, acc, rowTerm) {
+	if rows < 1 || n == 0 {
 		return
 	}
-	for j := range n {
-		dst[j] = r.One(acc[j]+rowTerm, j)
+	if terms == nil {
+		terms = zeroTerms[:]
+		if rows > len(terms) {
+			for i := 0; i < rows; i += len(terms) {
+				k := min(len(terms), rows-i)
+				r.Rows(dst[i*ldd:], ldd, acc[i*lda:], lda, k, terms)
+			}
+			return
+		}
+	}
+	w := (n + 15) &^ 15
+	if ldd < n || lda < w || len(terms) < rows || len(dst) < (rows-1)*ldd+n || len(acc) < (rows-1)*lda+w {
+		panic(fmt.Sprintf("qkernels: Requant.Rows: %d rows of %d channels: dst %d (ldd %d), acc %d (lda %d), %d terms",
+			rows, n, len(dst), ldd, len(acc), lda, len(terms)))
+	}
+	if !singleRounding && requantAsm(r, dst, ldd, acc, lda, rows, terms) {
+		return
+	}
+	for i := range rows {
+		d, a := dst[i*ldd:i*ldd+n], acc[i*lda:i*lda+n]
+		for j := range n {
+			d[j] = r.One(a[j]+terms[i], j)
+		}
 	}
 }
+
+// zeroTerms are the row terms of Rows given none.
+var zeroTerms [256]int32
