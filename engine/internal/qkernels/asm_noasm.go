@@ -20,3 +20,6 @@ func Kernel() string { return "go" }
 func useAsmFlag() bool { return false }
 
 func setUseAsm(bool) {}
+
+// SetAssembly does nothing: there is no assembly here. It returns false.
+func SetAssembly(bool) bool { return false }

@@ -9,7 +9,10 @@ import "golang.org/x/sys/cpu"
 // useAsm reports whether the assembly kernels run: on CPUs with AVX-512
 // (F, BW) and its VNNI extension. Tests turn it off to compare them with
 // the portable Go.
-var useAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+var (
+	hasAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+	useAsm = hasAsm
+)
 
 // Kernel names the kernels in use: "avx512-vnni" or "go".
 func Kernel() string {
@@ -149,3 +152,12 @@ func dwAsm(acc []int32, lda int, src []uint8, step, npix int, w []int32, offs []
 func useAsmFlag() bool { return useAsm }
 
 func setUseAsm(on bool) { useAsm = on }
+
+// SetAssembly turns the assembly kernels on (where the CPU has them) or
+// off, and returns whether they were on; for tests and benchmarks that
+// compare them with the portable Go, not to be called while kernels run.
+func SetAssembly(on bool) bool {
+	was := useAsm
+	useAsm = on && hasAsm
+	return was
+}

@@ -1,0 +1,127 @@
+package tflite
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/internal/qkernels"
+	tfl "github.com/huskyai/huskyai/engine/internal/tflite"
+)
+
+// TestIntegerLogits runs the three quantized MobileNets on the integer
+// path, both with the assembly kernels (where the CPU has them) and the
+// portable ones, and compares the logits, the 8-bit input of the
+// softmax, with those of scripts/tflite_int8_ref.py, an independent
+// numpy implementation of TFLite's integer kernels
+// (testdata/int8_logits.json): they must be equal, value for value.
+func TestIntegerLogits(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "int8_logits.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Models []struct {
+			File   string    `json:"file"`
+			Size   int       `json:"size"`
+			Logits [][]int32 `json:"logits"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Models) != 3 {
+		t.Fatalf("reference file has %d models, want 3", len(ref.Models))
+	}
+	for _, r := range ref.Models {
+		t.Run(r.File, func(t *testing.T) {
+			m, err := tfl.Decode(sharedModel(t, r.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := buildInteger(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kernels := []string{qkernels.Kernel()}
+			if kernels[0] != "go" {
+				kernels = append(kernels, "go")
+			}
+			for _, kernels := range kernels {
+				if kernels == "go" {
+					defer qkernels.SetAssembly(qkernels.SetAssembly(false))
+				}
+				for k, want := range r.Logits {
+					got := logitsOf(p, testImage(k, p.in))
+					if len(got) != len(want) {
+						t.Fatalf("%s kernels, image %d: %d logits, want %d", kernels, k, len(got), len(want))
+					}
+					for i := range want {
+						if got[i] != want[i] {
+							t.Fatalf("%s kernels, image %d: logit %d is %d, the reference's %d", kernels, k, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// logitsOf runs p on the image x and returns its logits in the file's
+// type (int8 values as int8).
+func logitsOf(p *qprogram, x []float32) []int32 {
+	dst := make([]float32, p.outSize)
+	p.Run(dst, x)
+	ws := <-p.spare
+	defer func() { p.spare <- ws }()
+	t := &p.tensors[p.logits]
+	out := make([]int32, p.outSize)
+	for i, v := range ws.bufs[t.buf][:p.outSize] {
+		out[i] = int32(v)
+		if t.signed {
+			out[i] -= 128
+		}
+	}
+	return out
+}
+
+// TestIntegerAllocs: the integer path runs without allocating once its
+// workspace exists, and gives the same outputs every time.
+func TestIntegerAllocs(t *testing.T) {
+	m, err := Load(sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := testImage(0, m.InputShape())
+	first, err := m.Predict(nil, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]float32, 0, len(first))
+	if a := testing.AllocsPerRun(3, func() { dst, _ = m.Predict(dst[:0], x) }); a != 0 {
+		t.Errorf("%v allocations per inference, want 0", a)
+	}
+	for i := range first {
+		if dst[i] != first[i] {
+			t.Fatalf("output %d: %g, then %g", i, first[i], dst[i])
+		}
+	}
+}
+
+// TestIntegerRefused: with IntegerOn, what the integer path does not run
+// is refused with an error naming the operator.
+func TestIntegerRefused(t *testing.T) {
+	m, err := tfl.Decode(sharedModel(t, "mobilenet_v1_0.25_128_quant.tflite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &m.Subgraphs[0].Operators[0]
+	op.Options = dilated(op.Options)
+	_, err = buildIntegerModel(m)
+	if err == nil || !strings.Contains(err.Error(), "dilation") || !strings.Contains(err.Error(), "CONV_2D") {
+		t.Errorf("dilated convolution: err %v, want one naming CONV_2D and the dilation", err)
+	}
+}
