@@ -60,15 +60,30 @@ func (g *qgeom) check() error {
 	return nil
 }
 
-// qop is one integer operation.
+// qop is one integer operation, run by one goroutine.
 type qop interface {
 	run(p *qprogram, ws *qworkspace)
 }
 
+// qranged is an operation whose work splits into units that goroutines
+// share (see parallel): runRange does units [lo, hi) with scratch s.
+type qranged interface {
+	units(p *qprogram) int
+	runRange(p *qprogram, ws *qworkspace, s *qscratch, lo, hi int)
+}
+
 // qworkspace is the memory of one inference: a buffer per tensor (or
-// shared by aliases) and the kernels' scratch.
+// shared by aliases), the scratch of each goroutine that may work on it,
+// and the job that shares an operation among them.
 type qworkspace struct {
 	bufs [][]uint8
+	scr  []qscratch
+	job  qjob
+}
+
+// qscratch is one goroutine's scratch: im2col rows, accumulators, row
+// terms.
+type qscratch struct {
 	col  []uint8
 	acc  []int32
 	rows [qkernels.MR]int32
@@ -118,7 +133,11 @@ func (p *qprogram) Run(dst, src []float32) {
 		x[i] = uint8(min(max(math.Round(float64(v)*255), 0), 255))
 	}
 	for _, op := range p.ops {
-		op.run(p, ws)
+		if r, ok := op.(qranged); ok {
+			p.parallel(ws, r)
+		} else {
+			op.run(p, ws)
+		}
 	}
 	t := &p.tensors[p.logits]
 	q := ws.bufs[t.buf][:p.outSize]
@@ -153,7 +172,10 @@ func softmax(x []float32, beta float32) {
 
 // newWorkspace allocates the memory of one inference.
 func (p *qprogram) newWorkspace() *qworkspace {
-	ws := &qworkspace{col: make([]uint8, p.colBytes), acc: make([]int32, p.accLen)}
+	ws := &qworkspace{scr: make([]qscratch, min(runtime.GOMAXPROCS(0), maxWorkers))}
+	for i := range ws.scr {
+		ws.scr[i] = qscratch{col: make([]uint8, p.colBytes), acc: make([]int32, p.accLen)}
+	}
 	for _, n := range p.bufSizes {
 		ws.bufs = append(ws.bufs, make([]uint8, n))
 	}
@@ -173,27 +195,35 @@ type qconv struct {
 	direct  bool
 }
 
-func (c *qconv) run(p *qprogram, ws *qworkspace) {
+// units are blocks of MR output pixels.
+func (c *qconv) units(*qprogram) int {
+	return (c.g.out.H*c.g.out.W + qkernels.MR - 1) / qkernels.MR
+}
+
+func (c *qconv) run(p *qprogram, ws *qworkspace) { c.runRange(p, ws, &ws.scr[0], 0, c.units(p)) }
+
+func (c *qconv) runRange(p *qprogram, ws *qworkspace, s *qscratch, lo, hi int) {
 	src, dst := ws.bufs[p.tensors[c.in].buf], ws.bufs[p.tensors[c.out].buf]
 	m, n, k, kpad, npad := c.g.out.H*c.g.out.W, c.g.out.C, c.b.K, c.b.Kpad, c.b.Npad
-	for r0 := 0; r0 < m; r0 += qkernels.MR {
+	for u := lo; u < hi; u++ {
+		r0 := u * qkernels.MR
 		rows := min(qkernels.MR, m-r0)
-		a, lda := ws.col, kpad
+		a, lda := s.col, kpad
 		if c.direct {
 			a, lda = src[r0*k:], k
 		} else {
 			c.im2col(a, src, r0, rows)
 		}
-		qkernels.Gemm(ws.acc, npad, a, lda, rows, c.b)
+		qkernels.Gemm(s.acc, npad, a, lda, rows, c.b)
 		var terms []int32
 		if c.zw != 0 {
-			terms = ws.rows[:rows]
+			terms = s.rows[:rows]
 			qkernels.RowSums(terms, a, lda, rows, k)
 			for i := range terms {
 				terms[i] *= -c.zw
 			}
 		}
-		c.rq.Rows(dst[r0*n:], n, ws.acc, npad, rows, terms)
+		c.rq.Rows(dst[r0*n:], n, s.acc, npad, rows, terms)
 	}
 }
 
@@ -235,7 +265,12 @@ type qdepthwise struct {
 	zx      int32
 }
 
-func (d *qdepthwise) run(p *qprogram, ws *qworkspace) {
+// units are output rows.
+func (d *qdepthwise) units(*qprogram) int { return d.g.out.H }
+
+func (d *qdepthwise) run(p *qprogram, ws *qworkspace) { d.runRange(p, ws, &ws.scr[0], 0, d.units(p)) }
+
+func (d *qdepthwise) runRange(p *qprogram, ws *qworkspace, s *qscratch, lo, hi int) {
 	src, dst := ws.bufs[p.tensors[d.in].buf], ws.bufs[p.tensors[d.out].buf]
 	g := &d.g
 	c, ow := g.in.C, g.out.W
@@ -246,8 +281,8 @@ func (d *qdepthwise) run(p *qprogram, ws *qworkspace) {
 	if g.in.W+g.padL >= g.kw {
 		x1 = max(min((g.in.W+g.padL-g.kw)/g.sw+1, ow), x0)
 	}
-	for oy := range g.out.H {
-		acc := ws.acc[:ow*lda]
+	for oy := lo; oy < hi; oy++ {
+		acc := s.acc[:ow*lda]
 		for ox := range x0 {
 			d.taps(acc[ox*lda:], src, oy, ox, 1)
 		}
@@ -292,9 +327,20 @@ type qadd struct {
 	k         *qkernels.Add
 }
 
-func (a *qadd) run(p *qprogram, ws *qworkspace) {
+// addChunk is the values of one unit of an ADD.
+const addChunk = 4096
+
+// units are runs of addChunk values.
+func (a *qadd) units(p *qprogram) int {
+	return (p.tensors[a.out].shape.Size() + addChunk - 1) / addChunk
+}
+
+func (a *qadd) run(p *qprogram, ws *qworkspace) { a.runRange(p, ws, nil, 0, a.units(p)) }
+
+func (a *qadd) runRange(p *qprogram, ws *qworkspace, _ *qscratch, lo, hi int) {
 	n := p.tensors[a.out].shape.Size()
-	a.k.Run(ws.bufs[p.tensors[a.out].buf][:n], ws.bufs[p.tensors[a.x].buf][:n], ws.bufs[p.tensors[a.y].buf][:n])
+	i, j := lo*addChunk, min(hi*addChunk, n)
+	a.k.Run(ws.bufs[p.tensors[a.out].buf][i:j], ws.bufs[p.tensors[a.x].buf][i:j], ws.bufs[p.tensors[a.y].buf][i:j])
 }
 
 // qpool is TFLite's 8-bit average pooling: the rounded average of the
