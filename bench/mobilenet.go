@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/engine/tflite"
 )
 
@@ -42,8 +43,8 @@ func mobileNetFiles(o *options, stderr io.Writer) (tfl, onnxPath string, err err
 }
 
 // mobileNet is part (d): MobileNetV2 at 224, the native engine (the
-// .tflite file, weights dequantized, float32) against ONNX Runtime on the
-// same weights in float32.
+// .tflite file, weights dequantized, float32; and its integer path, 8-bit
+// kernels) against ONNX Runtime on the same weights in float32.
 func mobileNet(o *options, w, stderr io.Writer) error {
 	fmt.Fprintln(w, "\n== (d) inference engines: MobileNetV2 1.0 at 224 (float32), one image ==")
 	tflPath, onnxPath, err := mobileNetFiles(o, stderr)
@@ -55,9 +56,13 @@ func mobileNet(o *options, w, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	native, err := tflite.Load(data)
+	native, err := tflite.Load(data, engine.WithInteger(engine.IntegerOff))
 	if err != nil {
 		return fmt.Errorf("native engine, %s: %w", mobileNetFile, err)
+	}
+	integer, err := tflite.Load(data, engine.WithInteger(engine.IntegerOn))
+	if err != nil {
+		return fmt.Errorf("native engine, integer path, %s: %w", mobileNetFile, err)
 	}
 	onnxData, err := os.ReadFile(onnxPath)
 	if err != nil {
@@ -73,7 +78,11 @@ func mobileNet(o *options, w, stderr io.Writer) error {
 	list := []engineEntry{
 		{key: "native", name: "native (.tflite, dequantized)", cpus: fmt.Sprint(b.procs), p: native, batch: b.nativeBatch(native)},
 		{key: "native1", name: "native (.tflite, dequantized)", cpus: "1", procs: 1, p: native, batch: b.nativeBatch(native)},
+		{key: "int8", name: "native int8 (.tflite, integer, " + tflite.IntegerKernels() + ")", cpus: fmt.Sprint(b.procs), p: integer, batch: b.nativeBatch(integer)},
+		{key: "int81", name: "native int8 (.tflite, integer, " + tflite.IntegerKernels() + ")", cpus: "1", procs: 1, p: integer, batch: b.nativeBatch(integer)},
 	}
+	intCheck := fmt.Sprintf("max |native int8 - native float32| over %d random images = %.2g (the integer model's rounding)", o.batch,
+		maxDiff(outputs(integer, xs, o.batch, size), outputs(native, xs, o.batch, size)))
 	ortEntries, ortVersion, lib, why, closeORT := b.ortEntries(onnxData, stderr)
 	defer closeORT()
 	check := "ONNX Runtime not run"
@@ -91,6 +100,8 @@ func mobileNet(o *options, w, stderr io.Writer) error {
 		fmt.Fprintf(w, "ONNX Runtime SKIPPED: %s\n", why)
 	}
 	fmt.Fprintln(w, check)
+	fmt.Fprintln(w, intCheck)
+	fmt.Fprintln(w, "ONNX Runtime int8: not run (an int8 ONNX model needs onnxruntime.quantization, which this machine does not have offline)")
 	rows := map[string]*engineRow{}
 	for _, e := range list {
 		rows[e.key] = b.measure(e)

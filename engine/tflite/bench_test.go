@@ -9,7 +9,7 @@ import (
 // BenchmarkMobileNetV2 is one inference of the uint8 MobileNetV2 at 224,
 // dequantized to float32 (go test -bench MobileNet -cpu 1,2).
 func BenchmarkMobileNetV2(b *testing.B) {
-	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"))
+	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOff))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -125,3 +125,23 @@ func TestIntegerRefused(t *testing.T) {
 		t.Errorf("dilated convolution: err %v, want one naming CONV_2D and the dilation", err)
 	}
 }
+
+// TestIntegerAuto: by default a quantized model takes the integer path
+// where IntegerFaster says so, else the float32 path; IntegerOff always
+// gives float32.
+func TestIntegerAuto(t *testing.T) {
+	data := sharedModel(t, "mobilenet_v1_0.25_128_quant.tflite")
+	for _, c := range []struct {
+		opt     engine.Integer
+		integer bool
+	}{{engine.IntegerAuto, IntegerFaster()}, {engine.IntegerOff, false}, {engine.IntegerOn, true}} {
+		m, err := Load(data, engine.WithInteger(c.opt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, isInt := m.Layers()[0].(*engine.External)
+		if isInt != c.integer {
+			t.Errorf("option %d: integer path %v, want %v (kernels %s)", c.opt, isInt, c.integer, IntegerKernels())
+		}
+	}
+}
