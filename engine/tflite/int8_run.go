@@ -237,21 +237,36 @@ func (c *qconv) im2col(a, src []uint8, r0, rows int) {
 		oy, ox := (r0+i)/g.out.W, (r0+i)%g.out.W
 		row := a[i*kpad : (i+1)*kpad]
 		o := 0
+		x0 := ox*g.sw - g.padL
 		for ky := range g.kh {
 			iy := oy*g.sh - g.padT + ky
-			for kx := range g.kw {
-				ix := ox*g.sw - g.padL + kx
-				if iy < 0 || iy >= g.in.H || ix < 0 || ix >= g.in.W {
-					for q := range ch {
-						row[o+q] = c.zx
+			seg := row[o : o+g.kw*ch]
+			o += g.kw * ch
+			switch {
+			case iy < 0 || iy >= g.in.H:
+				fill(seg, c.zx)
+			case x0 >= 0 && x0+g.kw <= g.in.W:
+				// The window's row lies inside the input: one copy.
+				copy(seg, src[(iy*g.in.W+x0)*ch:])
+			default:
+				for kx := range g.kw {
+					ix := x0 + kx
+					if ix < 0 || ix >= g.in.W {
+						fill(seg[kx*ch:(kx+1)*ch], c.zx)
+					} else {
+						copy(seg[kx*ch:(kx+1)*ch], src[(iy*g.in.W+ix)*ch:])
 					}
-				} else {
-					copy(row[o:o+ch], src[(iy*g.in.W+ix)*ch:])
 				}
-				o += ch
 			}
 		}
 		clear(row[o:])
+	}
+}
+
+// fill sets every byte of b to v.
+func fill(b []uint8, v uint8) {
+	for i := range b {
+		b[i] = v
 	}
 }
 

@@ -62,6 +62,9 @@ func qgemm12(c *int32, ldc int, a *uint8, lda int, b *int8, kq int)
 func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 
 //go:noescape
+func requantRowsPlain(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+
+//go:noescape
 func rowsums(dst *int32, a *uint8, lda, m, k int)
 
 //go:noescape
@@ -75,6 +78,13 @@ func dwq16(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int,
 func requantAsm(r *Requant, dst []uint8, ldd int, acc []int32, lda, rows int, terms []int32) bool {
 	if !useAsm {
 		return false
+	}
+	if terms == nil && !r.left {
+		requantRowsPlain(&dst[0], ldd, &acc[0], lda, rows, nil, &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+		return true
+	}
+	if terms == nil {
+		terms = zeroTerms[:rows]
 	}
 	requantRows(&dst[0], ldd, &acc[0], lda, rows, &terms[0], &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
 	return true

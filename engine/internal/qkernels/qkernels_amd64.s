@@ -878,22 +878,24 @@ qgemm12_loop:
 	VZEROUPPER
 	RET
 
+// requantRows: for each of rows rows (dst ldd bytes apart, acc lda
+// int32s apart, row term terms[i]), per block of 16 channels (tab: bias,
+// m, left, right, round, neg, mask, and m of the odd channels at the even
+// places, 16 int32 each): x = (acc + bias + term) << left; y = (x*m +
+// 2^30) >> 31 in 64 bits (even and odd lanes apart); out = clamp(zero +
+// (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo,
+// hi), stored as bytes (the last block masked; >>> is a logical shift, as
+// the sum reaches 2^31 for right = 31). requantRowsPlain is the same
+// without left shifts and row terms (terms is not read).
 // func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
-// For each of rows rows (dst ldd bytes apart, acc lda int32s apart, row
-// term terms[i]), per block of 16 channels (tab: bias, m, left, right,
-// round, neg, mask, 16 int32 each): x = (acc + bias + term) << left;
-// y = (x*m + 2^30) >> 31 in 64 bits (even and odd lanes apart); out =
-// clamp(zero + (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0))
-// >>> right, lo, hi), stored as bytes (the last block masked; >>> is a
-// logical shift, as the sum reaches 2^31 for right = 31).
 TEXT ·requantRows(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ acc+16(FP), SI
 	MOVQ lda+24(FP), R9
-	SHLQ $2, R9
 	MOVQ rows+32(FP), R10
 	MOVQ terms+40(FP), R11
+	SHLQ $2, R9
 	MOVQ zero+64(FP), AX
 	VPBROADCASTD AX, Z29
 	MOVQ lo+72(FP), AX
@@ -926,16 +928,13 @@ requantRows_full:
 	VPADDD (DX), Z0, Z0
 	VPADDD Z28, Z0, Z0
 	VPSLLVD 128(DX), Z0, Z0
-	VMOVDQU32 64(DX), Z1
-	VPMULDQ Z1, Z0, Z2
+	VPMULDQ 64(DX), Z0, Z2
 	VPSRLQ $32, Z0, Z3
-	VPSRLQ $32, Z1, Z4
-	VPMULDQ Z4, Z3, Z3
+	VPMULDQ 448(DX), Z3, Z3
 	VPADDQ Z27, Z2, Z2
 	VPADDQ Z27, Z3, Z3
-	VPSRAQ $31, Z2, Z2
-	VPSRAQ $31, Z3, Z3
-	VPSLLQ $32, Z3, Z3
+	VPSRLQ $31, Z2, Z2
+	VPSLLQ $1, Z3, Z3
 	VPBLENDMD Z3, Z2, K1, Z0
 	VPSRAVD 192(DX), Z0, Z1
 	VPANDD 384(DX), Z0, Z2
@@ -951,7 +950,7 @@ requantRows_full:
 	VPMOVUSDB Z1, K2, (R12)
 	ADDQ $16, R12
 	ADDQ $64, R13
-	ADDQ $448, DX
+	ADDQ $512, DX
 	SUBQ $16, CX
 	JMP requantRows_loop
 requantRows_next:
@@ -961,6 +960,78 @@ requantRows_next:
 	DECQ R10
 	JMP requantRows_row
 requantRows_done:
+	VZEROUPPER
+	RET
+
+// func requantRowsPlain(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+TEXT ·requantRowsPlain(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ acc+16(FP), SI
+	MOVQ lda+24(FP), R9
+	MOVQ rows+32(FP), R10
+	MOVQ terms+40(FP), R11
+	SHLQ $2, R9
+	MOVQ zero+64(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVQ lo+72(FP), AX
+	VPBROADCASTD AX, Z30
+	MOVQ hi+80(FP), AX
+	VPBROADCASTD AX, Z31
+	VPBROADCASTQ qkc30<>(SB), Z27
+	MOVQ $0xAAAA, AX
+	KMOVW AX, K1
+requantRowsPlain_row:
+	TESTQ R10, R10
+	JZ requantRowsPlain_done
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
+requantRowsPlain_loop:
+	CMPQ CX, $0
+	JLE requantRowsPlain_next
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE requantRowsPlain_full
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+requantRowsPlain_full:
+	KMOVW AX, K2
+	VMOVDQU32 (R13), Z0
+	VPADDD (DX), Z0, Z0
+	VPMULDQ 64(DX), Z0, Z2
+	VPSRLQ $32, Z0, Z3
+	VPMULDQ 448(DX), Z3, Z3
+	VPADDQ Z27, Z2, Z2
+	VPADDQ Z27, Z3, Z3
+	VPSRLQ $31, Z2, Z2
+	VPSLLQ $1, Z3, Z3
+	VPBLENDMD Z3, Z2, K1, Z0
+	VPSRAVD 192(DX), Z0, Z1
+	VPANDD 384(DX), Z0, Z2
+	VPADDD 256(DX), Z2, Z2
+	VPSRAD $31, Z0, Z3
+	VPANDD 320(DX), Z3, Z3
+	VPADDD Z3, Z2, Z2
+	VPSRLVD 192(DX), Z2, Z2
+	VPADDD Z2, Z1, Z1
+	VPADDD Z29, Z1, Z1
+	VPMAXSD Z30, Z1, Z1
+	VPMINSD Z31, Z1, Z1
+	VPMOVUSDB Z1, K2, (R12)
+	ADDQ $16, R12
+	ADDQ $64, R13
+	ADDQ $512, DX
+	SUBQ $16, CX
+	JMP requantRowsPlain_loop
+requantRowsPlain_next:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ R10
+	JMP requantRowsPlain_row
+requantRowsPlain_done:
 	VZEROUPPER
 	RET
 

@@ -69,93 +69,102 @@ def gemm(mr):
     return "\n".join(out)
 
 
-REQUANT = """// func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
-// For each of rows rows (dst ldd bytes apart, acc lda int32s apart, row
-// term terms[i]), per block of 16 channels (tab: bias, m, left, right,
-// round, neg, mask, 16 int32 each): x = (acc + bias + term) << left;
-// y = (x*m + 2^30) >> 31 in 64 bits (even and odd lanes apart); out =
-// clamp(zero + (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0))
-// >>> right, lo, hi), stored as bytes (the last block masked; >>> is a
-// logical shift, as the sum reaches 2^31 for right = 31).
-TEXT \u00b7requantRows(SB), NOSPLIT, $0-88
-\tMOVQ dst+0(FP), DI
-\tMOVQ ldd+8(FP), R8
-\tMOVQ acc+16(FP), SI
-\tMOVQ lda+24(FP), R9
-\tSHLQ $2, R9
-\tMOVQ rows+32(FP), R10
-\tMOVQ terms+40(FP), R11
-\tMOVQ zero+64(FP), AX
-\tVPBROADCASTD AX, Z29
-\tMOVQ lo+72(FP), AX
-\tVPBROADCASTD AX, Z30
-\tMOVQ hi+80(FP), AX
-\tVPBROADCASTD AX, Z31
-\tVPBROADCASTQ qkc30<>(SB), Z27
-\tMOVQ $0xAAAA, AX
-\tKMOVW AX, K1
-requantRows_row:
-\tTESTQ R10, R10
-\tJZ requantRows_done
-\tVPBROADCASTD (R11), Z28
-\tMOVQ DI, R12
-\tMOVQ SI, R13
-\tMOVQ tab+48(FP), DX
-\tMOVQ n+56(FP), CX
-requantRows_loop:
-\tCMPQ CX, $0
-\tJLE requantRows_next
-\tMOVQ $0xFFFF, AX
-\tCMPQ CX, $16
-\tJGE requantRows_full
-\tMOVQ $1, AX
-\tSHLQ CX, AX
-\tDECQ AX
-requantRows_full:
-\tKMOVW AX, K2
-\tVMOVDQU32 (R13), Z0
-\tVPADDD (DX), Z0, Z0
-\tVPADDD Z28, Z0, Z0
-\tVPSLLVD 128(DX), Z0, Z0
-\tVMOVDQU32 64(DX), Z1
-\tVPMULDQ Z1, Z0, Z2
-\tVPSRLQ $32, Z0, Z3
-\tVPSRLQ $32, Z1, Z4
-\tVPMULDQ Z4, Z3, Z3
-\tVPADDQ Z27, Z2, Z2
-\tVPADDQ Z27, Z3, Z3
-\tVPSRAQ $31, Z2, Z2
-\tVPSRAQ $31, Z3, Z3
-\tVPSLLQ $32, Z3, Z3
-\tVPBLENDMD Z3, Z2, K1, Z0
-\tVPSRAVD 192(DX), Z0, Z1
-\tVPANDD 384(DX), Z0, Z2
-\tVPADDD 256(DX), Z2, Z2
-\tVPSRAD $31, Z0, Z3
-\tVPANDD 320(DX), Z3, Z3
-\tVPADDD Z3, Z2, Z2
-\tVPSRLVD 192(DX), Z2, Z2
-\tVPADDD Z2, Z1, Z1
-\tVPADDD Z29, Z1, Z1
-\tVPMAXSD Z30, Z1, Z1
-\tVPMINSD Z31, Z1, Z1
-\tVPMOVUSDB Z1, K2, (R12)
-\tADDQ $16, R12
-\tADDQ $64, R13
-\tADDQ $448, DX
-\tSUBQ $16, CX
-\tJMP requantRows_loop
-requantRows_next:
-\tADDQ R8, DI
-\tADDQ R9, SI
-\tADDQ $4, R11
-\tDECQ R10
-\tJMP requantRows_row
-requantRows_done:
-\tVZEROUPPER
-\tRET
+def requant(name, left, term):
+    """requantRows, and a variant without left shifts or row terms."""
+    out = []
+    a = out.append
+    a(f"// func {name}(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)")
+    a(f"TEXT \u00b7{name}(SB), NOSPLIT, $0-88")
+    for arg, reg, off in (("dst", "DI", 0), ("ldd", "R8", 8), ("acc", "SI", 16), ("lda", "R9", 24),
+                          ("rows", "R10", 32), ("terms", "R11", 40)):
+        a(f"\tMOVQ {arg}+{off}(FP), {reg}")
+    a("\tSHLQ $2, R9")
+    for arg, reg, off in (("zero", "Z29", 64), ("lo", "Z30", 72), ("hi", "Z31", 80)):
+        a(f"\tMOVQ {arg}+{off}(FP), AX")
+        a(f"\tVPBROADCASTD AX, {reg}")
+    a("\tVPBROADCASTQ qkc30<>(SB), Z27")
+    a("\tMOVQ $0xAAAA, AX")
+    a("\tKMOVW AX, K1")
+    a(f"{name}_row:")
+    a("\tTESTQ R10, R10")
+    a(f"\tJZ {name}_done")
+    if term:
+        a("\tVPBROADCASTD (R11), Z28")
+    a("\tMOVQ DI, R12")
+    a("\tMOVQ SI, R13")
+    a("\tMOVQ tab+48(FP), DX")
+    a("\tMOVQ n+56(FP), CX")
+    a(f"{name}_loop:")
+    a("\tCMPQ CX, $0")
+    a(f"\tJLE {name}_next")
+    a("\tMOVQ $0xFFFF, AX")
+    a("\tCMPQ CX, $16")
+    a(f"\tJGE {name}_full")
+    a("\tMOVQ $1, AX")
+    a("\tSHLQ CX, AX")
+    a("\tDECQ AX")
+    a(f"{name}_full:")
+    a("\tKMOVW AX, K2")
+    a("\tVMOVDQU32 (R13), Z0")
+    a("\tVPADDD (DX), Z0, Z0")
+    if term:
+        a("\tVPADDD Z28, Z0, Z0")
+    if left:
+        a("\tVPSLLVD 128(DX), Z0, Z0")
+    # y = (x*m + 2^30) >> 31: even lanes' in the low dword of each
+    # quadword (logical shift by 31), odd lanes' in the high dword (shift
+    # left by 1), then blended.
+    a("\tVPMULDQ 64(DX), Z0, Z2")
+    a("\tVPSRLQ $32, Z0, Z3")
+    a("\tVPMULDQ 448(DX), Z3, Z3")
+    a("\tVPADDQ Z27, Z2, Z2")
+    a("\tVPADDQ Z27, Z3, Z3")
+    a("\tVPSRLQ $31, Z2, Z2")
+    a("\tVPSLLQ $1, Z3, Z3")
+    a("\tVPBLENDMD Z3, Z2, K1, Z0")
+    a("\tVPSRAVD 192(DX), Z0, Z1")
+    a("\tVPANDD 384(DX), Z0, Z2")
+    a("\tVPADDD 256(DX), Z2, Z2")
+    a("\tVPSRAD $31, Z0, Z3")
+    a("\tVPANDD 320(DX), Z3, Z3")
+    a("\tVPADDD Z3, Z2, Z2")
+    a("\tVPSRLVD 192(DX), Z2, Z2")
+    a("\tVPADDD Z2, Z1, Z1")
+    a("\tVPADDD Z29, Z1, Z1")
+    a("\tVPMAXSD Z30, Z1, Z1")
+    a("\tVPMINSD Z31, Z1, Z1")
+    a("\tVPMOVUSDB Z1, K2, (R12)")
+    a("\tADDQ $16, R12")
+    a("\tADDQ $64, R13")
+    a("\tADDQ $512, DX")
+    a("\tSUBQ $16, CX")
+    a(f"\tJMP {name}_loop")
+    a(f"{name}_next:")
+    a("\tADDQ R8, DI")
+    a("\tADDQ R9, SI")
+    if term:
+        a("\tADDQ $4, R11")
+    a("\tDECQ R10")
+    a(f"\tJMP {name}_row")
+    a(f"{name}_done:")
+    a("\tVZEROUPPER")
+    a("\tRET")
+    return "\n".join(out)
 
-// func rowsums(dst *int32, a *uint8, lda, m, k int)
+
+REQUANT_DOC = """// requantRows: for each of rows rows (dst ldd bytes apart, acc lda
+// int32s apart, row term terms[i]), per block of 16 channels (tab: bias,
+// m, left, right, round, neg, mask, and m of the odd channels at the even
+// places, 16 int32 each): x = (acc + bias + term) << left; y = (x*m +
+// 2^30) >> 31 in 64 bits (even and odd lanes apart); out = clamp(zero +
+// (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo,
+// hi), stored as bytes (the last block masked; >>> is a logical shift, as
+// the sum reaches 2^31 for right = 31). requantRowsPlain is the same
+// without left shifts and row terms (terms is not read).
+"""
+
+
+ROWSUMS = """// func rowsums(dst *int32, a *uint8, lda, m, k int)
 // dst[i] = the sum of the k bytes of row i, by VPSADBW against zero (the
 // last partial block of 64 bytes through a zeroing mask).
 TEXT \u00b7rowsums(SB), NOSPLIT, $0-40
@@ -352,7 +361,8 @@ def dw():
 
 
 def main():
-    parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT, add(), dw()]
+    parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT_DOC + requant("requantRows", True, True),
+             requant("requantRowsPlain", False, False), ROWSUMS, add(), dw()]
     with open("qkernels_amd64.s", "w") as f:
         f.write(HEADER + "\n\n".join(parts) + "\n")
 

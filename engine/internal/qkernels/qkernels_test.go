@@ -102,6 +102,9 @@ func TestRequantRow(t *testing.T) {
 					if j%7 == 3 {
 						shift[j] = -31 + rng.IntN(3)
 					}
+					if zero == 128 {
+						shift[j] = min(shift[j], 0) // no left shift: the plain kernel
+					}
 					bias[j] = int32(rng.IntN(20001) - 10000)
 				}
 				lo, hi := int32(rng.IntN(40)), int32(215+rng.IntN(41))
@@ -130,6 +133,15 @@ func TestRequantRow(t *testing.T) {
 					}
 					if dst[n] != 77 {
 						t.Fatalf("n %d: Row wrote past its %d outputs", n, n)
+					}
+					// No row terms.
+					dst0 := make([]uint8, n)
+					r.Rows(dst0, n, acc, len(acc), 1, nil)
+					for j := range n {
+						y := MultiplyByQuantizedMultiplier(acc[j]+bias[j], mult[j], shift[j])
+						if want := uint8(min(max(int64(y)+int64(zero), int64(lo)), int64(hi))); dst0[j] != want {
+							t.Fatalf("n %d, channel %d, no row term: %d, want %d", n, j, dst0[j], want)
+						}
 					}
 					// The same accumulators as the second of two rows.
 					copy(acc2[len(acc)+16:], acc)

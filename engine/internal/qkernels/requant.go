@@ -112,11 +112,12 @@ func SetSingleRounding(on bool) { singleRounding = on }
 type Requant struct {
 	N            int     // output channels
 	Zero, Lo, Hi int32   // output zero point and activation range (uint8 domain)
-	tab          []int32 // per block of 16 channels: bias, m, left, right, round, neg, mask (16 each)
+	left         bool    // some channel shifts left
+	tab          []int32 // per block of 16 channels: bias, m, left, right, round, neg, mask, m of odd channels at even places (16 each)
 }
 
 // requantFields is the number of 16-channel vectors per block of tab.
-const requantFields = 7
+const requantFields = 8
 
 // NewRequant lays out the requantization of n channels with the given
 // per-channel bias, multipliers and shifts (TFLite's, see
@@ -140,6 +141,10 @@ func NewRequant(bias, mult []int32, shift []int, zero, lo, hi int32) *Requant {
 			b[80+c] = -1
 		}
 		b[96+c] = int32(1<<right - 1)
+		if c%2 == 1 {
+			b[112+c-1] = mult[j]
+		}
+		r.left = r.left || left > 0
 	}
 	return r
 }
@@ -165,6 +170,10 @@ func (r *Requant) One(acc int32, j int) uint8 {
 // Row requantizes the accumulators acc[:N] of one output pixel, each plus
 // rowTerm, to dst[:N]. acc must have room for N rounded up to 16.
 func (r *Requant) Row(dst []uint8, acc []int32, rowTerm int32) {
+	if rowTerm == 0 {
+		r.Rows(dst, r.N, acc, (r.N+15)&^15, 1, nil)
+		return
+	}
 	t := [1]int32{rowTerm}
 	r.Rows(dst, r.N, acc, (r.N+15)&^15, 1, t[:])
 }
@@ -177,18 +186,14 @@ func (r *Requant) Rows(dst []uint8, ldd int, acc []int32, lda, rows int, terms [
 	if rows < 1 || n == 0 {
 		return
 	}
-	if terms == nil {
-		terms = zeroTerms[:]
-		if rows > len(terms) {
-			for i := 0; i < rows; i += len(terms) {
-				k := min(len(terms), rows-i)
-				r.Rows(dst[i*ldd:], ldd, acc[i*lda:], lda, k, terms)
-			}
-			return
+	if terms == nil && rows > len(zeroTerms) {
+		for i := 0; i < rows; i += len(zeroTerms) {
+			r.Rows(dst[i*ldd:], ldd, acc[i*lda:], lda, min(len(zeroTerms), rows-i), nil)
 		}
+		return
 	}
 	w := (n + 15) &^ 15
-	if ldd < n || lda < w || len(terms) < rows || len(dst) < (rows-1)*ldd+n || len(acc) < (rows-1)*lda+w {
+	if ldd < n || lda < w || terms != nil && len(terms) < rows || len(dst) < (rows-1)*ldd+n || len(acc) < (rows-1)*lda+w {
 		panic(fmt.Sprintf("qkernels: Requant.Rows: %d rows of %d channels: dst %d (ldd %d), acc %d (lda %d), %d terms",
 			rows, n, len(dst), ldd, len(acc), lda, len(terms)))
 	}
@@ -197,8 +202,12 @@ func (r *Requant) Rows(dst []uint8, ldd int, acc []int32, lda, rows int, terms [
 	}
 	for i := range rows {
 		d, a := dst[i*ldd:i*ldd+n], acc[i*lda:i*lda+n]
+		var term int32
+		if terms != nil {
+			term = terms[i]
+		}
 		for j := range n {
-			d[j] = r.One(a[j]+terms[i], j)
+			d[j] = r.One(a[j]+term, j)
 		}
 	}
 }
