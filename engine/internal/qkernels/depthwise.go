@@ -17,8 +17,8 @@ func DepthwiseTaps(acc []int32, src []uint8, w []int32, offs []int, c int, zero 
 
 // DepthwiseRow is DepthwiseTaps for npix output pixels with the same taps:
 // pixel p reads src from p*step on and writes acc from p*lda on. It checks
-// every offset, then runs the assembly kernel where the CPU has one over
-// the whole vectors of channels, and Go over the rest.
+// every offset, then runs the assembly kernel where the CPU has one (the
+// last channels of a partial vector under a mask), else Go.
 func DepthwiseRow(acc []int32, lda int, src []uint8, step, npix int, w []int32, offs []int, c int, zero int32) {
 	taps := len(offs) / 2
 	if len(offs)%2 != 0 || taps > MaxTaps || c < 0 || npix < 1 || step < 0 || lda < c || len(acc) < (npix-1)*lda+c {

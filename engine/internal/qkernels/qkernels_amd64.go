@@ -147,15 +147,14 @@ func addAsm(dst, x, y []uint8, p *Add) int {
 	return n
 }
 
-// dwAsm runs DepthwiseRow (checked by it) over the whole vectors of 16
-// channels in assembly and returns how many channels it did.
+// dwAsm runs DepthwiseRow (checked by it) in assembly and returns how
+// many channels it did: all of them, or none without assembly.
 func dwAsm(acc []int32, lda int, src []uint8, step, npix int, w []int32, offs []int, c int, zero int32) int {
-	n := c &^ 15
-	if !useAsm || n == 0 || len(offs) == 0 {
+	if !useAsm || c == 0 || len(offs) == 0 {
 		return 0
 	}
-	dwq16(&acc[0], lda, &src[0], step, npix, &w[0], &offs[0], len(offs)/2, n, int(zero))
-	return n
+	dwq16(&acc[0], lda, &src[0], step, npix, &w[0], &offs[0], len(offs)/2, c, int(zero))
+	return c
 }
 
 // useAsmFlag and setUseAsm let tests switch the assembly off.

@@ -1258,7 +1258,7 @@ dwq16_store4:
 dwq16_block1:
 	LEAQ 16(AX), BX
 	CMPQ BX, R11
-	JGT dwq16_next
+	JGT dwq16_tail
 	VPXORD Z0, Z0, Z0
 	MOVQ R9, CX
 	MOVQ R10, BX
@@ -1282,6 +1282,36 @@ dwq16_store1:
 	VMOVDQU32 Z0, 0(DI)(AX*4)
 	ADDQ $16, AX
 	JMP dwq16_block1
+dwq16_tail:
+	MOVQ R11, BX
+	SUBQ AX, BX
+	JLE dwq16_next
+	MOVQ BX, CX
+	MOVQ $1, R12
+	SHLQ CX, R12
+	DECQ R12
+	KMOVW R12, K3
+	VPXORD Z0, Z0, Z0
+	MOVQ R9, CX
+	MOVQ R10, BX
+dwq16_tapt:
+	TESTQ BX, BX
+	JZ dwq16_storet
+	MOVQ 0(CX), R12
+	MOVQ 8(CX), R13
+	ADDQ SI, R12
+	ADDQ AX, R12
+	LEAQ (DX)(R13*4), R13
+	LEAQ (R13)(AX*4), R13
+	VPMOVZXBD.Z (R12), K3, Z4
+	VPSUBD Z31, Z4, Z4
+	VPMULLD.Z (R13), Z4, K3, Z4
+	VPADDD Z4, Z0, Z0
+	ADDQ $16, CX
+	DECQ BX
+	JMP dwq16_tapt
+dwq16_storet:
+	VMOVDQU32 Z0, K3, (DI)(AX*4)
 dwq16_next:
 	MOVQ lda+8(FP), BX
 	LEAQ (DI)(BX*4), DI

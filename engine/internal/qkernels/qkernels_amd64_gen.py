@@ -299,7 +299,7 @@ def add():
 def dw():
     """For npix output pixels (src step bytes apart, acc lda int32s
     apart): acc = sum over taps of (src - zero) * w, 16 channels a vector:
-    blocks of 4 vectors, then single ones; the caller does the rest."""
+    blocks of 4 vectors, then single ones, then the rest under a mask."""
     name = "dwq16"
     out = []
     a = out.append
@@ -321,7 +321,7 @@ def dw():
         a(f"{name}_block{block}:")
         a(f"\tLEAQ {16 * block}(AX), BX")
         a("\tCMPQ BX, R11")
-        a(f"\tJGT {name}_{'block1' if block == 4 else 'next'}")
+        a(f"\tJGT {name}_{'block1' if block == 4 else 'tail'}")
         for i in range(block):
             a(f"\tVPXORD Z{i}, Z{i}, Z{i}")
         a("\tMOVQ R9, CX")
@@ -348,6 +348,38 @@ def dw():
             a(f"\tVMOVDQU32 Z{i}, {64 * i}(DI)(AX*4)")
         a(f"\tADDQ ${16 * block}, AX")
         a(f"\tJMP {name}_block{block}")
+    # The last channels (fewer than 16) through the mask K3; masked-out
+    # lanes do not touch memory.
+    a(f"{name}_tail:")
+    a("\tMOVQ R11, BX")
+    a("\tSUBQ AX, BX")
+    a(f"\tJLE {name}_next")
+    a("\tMOVQ BX, CX")
+    a("\tMOVQ $1, R12")
+    a("\tSHLQ CX, R12")
+    a("\tDECQ R12")
+    a("\tKMOVW R12, K3")
+    a("\tVPXORD Z0, Z0, Z0")
+    a("\tMOVQ R9, CX")
+    a("\tMOVQ R10, BX")
+    a(f"{name}_tapt:")
+    a("\tTESTQ BX, BX")
+    a(f"\tJZ {name}_storet")
+    a("\tMOVQ 0(CX), R12")
+    a("\tMOVQ 8(CX), R13")
+    a("\tADDQ SI, R12")
+    a("\tADDQ AX, R12")
+    a("\tLEAQ (DX)(R13*4), R13")
+    a("\tLEAQ (R13)(AX*4), R13")
+    a("\tVPMOVZXBD.Z (R12), K3, Z4")
+    a("\tVPSUBD Z31, Z4, Z4")
+    a("\tVPMULLD.Z (R13), Z4, K3, Z4")
+    a("\tVPADDD Z4, Z0, Z0")
+    a("\tADDQ $16, CX")
+    a("\tDECQ BX")
+    a(f"\tJMP {name}_tapt")
+    a(f"{name}_storet:")
+    a("\tVMOVDQU32 Z0, K3, (DI)(AX*4)")
     a(f"{name}_next:")
     a("\tMOVQ lda+8(FP), BX")
     a("\tLEAQ (DI)(BX*4), DI")
