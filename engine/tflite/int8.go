@@ -22,7 +22,13 @@ type qbuilder struct {
 	p      *qprogram
 	tensor map[int32]int // TFLite tensor -> qprogram tensor
 	done   bool          // the logits are read: only the output's conversions may follow
+	total  int           // bytes of activations so far
 }
+
+// maxIntegerBytes bounds the activations of one inference on the integer
+// path (each tensor has its own buffer), so that a hostile file cannot
+// make it allocate without bound; MobileNetV2 takes 7 MB.
+const maxIntegerBytes = 1 << 30
 
 // buildInteger translates a quantized model into an integer program, or
 // returns an error wrapping errNotInteger that says what it cannot run.
@@ -97,6 +103,12 @@ func (b *qbuilder) newTensor(i int32) (int, error) {
 	s, err := imageShape(t)
 	if err != nil {
 		return 0, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	if s.H > engine.MaxActivation/s.W || s.H*s.W > engine.MaxActivation/s.C {
+		return 0, fmt.Errorf("tensor %q: %v is larger than %d values", t.Name, s, engine.MaxActivation)
+	}
+	if b.total += s.Size(); b.total > maxIntegerBytes {
+		return 0, fmt.Errorf("tensor %q: the activations take more than %d bytes", t.Name, maxIntegerBytes)
 	}
 	scale, zero, signed, err := quant(t)
 	if err != nil {
