@@ -42,11 +42,50 @@ func mobileNetFiles(o *options, stderr io.Writer) (tfl, onnxPath string, err err
 	return tfl, onnxPath, os.Rename(onnxPath+".tmp", onnxPath)
 }
 
+// mobileNetQDQ returns the int8 (QDQ) ONNX twin of the .tflite file,
+// written once by scripts/gen_tflite_qdq_onnx.py into .cache/bench/, for
+// ONNX Runtime's own integer kernels.
+func mobileNetQDQ(o *options, tfl string, stderr io.Writer) (string, error) {
+	path := filepath.Join(o.root, ".cache", "bench", "mobilenet_v2_1.0_224_qdq.onnx")
+	if fileExists(path) {
+		return path, nil
+	}
+	py := "/usr/bin/python3"
+	if !fileExists(py) {
+		py = "python3"
+	}
+	fmt.Fprintln(stderr, "bench: writing MobileNetV2's int8 QDQ twin as ONNX with scripts/gen_tflite_qdq_onnx.py")
+	cmd := exec.Command(py, filepath.Join(o.root, "scripts", "gen_tflite_qdq_onnx.py"), "--tflite", tfl, "--out", path+".tmp")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("scripts/gen_tflite_qdq_onnx.py (needs python3 with numpy and onnx): %v\n%s", err, out)
+	}
+	return path, os.Rename(path+".tmp", path)
+}
+
+// ortInt8Entries are ONNX Runtime's rows on the int8 QDQ twin (keys
+// ortq1, ortq2), or none, with the reason, when it cannot run.
+func (b engineBench) ortInt8Entries(o *options, tfl string, stderr io.Writer) ([]engineEntry, string, func()) {
+	path, err := mobileNetQDQ(o, tfl, stderr)
+	if err != nil {
+		return nil, err.Error(), func() {}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err.Error(), func() {}
+	}
+	list, _, _, why, closeAll := b.ortEntries(data, stderr)
+	for i := range list {
+		list[i].key = "ortq" + list[i].cpus
+		list[i].name = "ONNX Runtime int8 (QDQ)"
+	}
+	return list, why, closeAll
+}
+
 // mobileNet is part (d): MobileNetV2 at 224, the native engine (the
 // .tflite file, weights dequantized, float32; and its integer path, 8-bit
 // kernels) against ONNX Runtime on the same weights in float32.
 func mobileNet(o *options, w, stderr io.Writer) error {
-	fmt.Fprintln(w, "\n== (d) inference engines: MobileNetV2 1.0 at 224 (float32), one image ==")
+	fmt.Fprintln(w, "\n== (d) inference engines: MobileNetV2 1.0 at 224 (float32; int8 rows: the native integer path), one image ==")
 	tflPath, onnxPath, err := mobileNetFiles(o, stderr)
 	if err != nil {
 		fmt.Fprintf(w, "SKIPPED: %v\n", err)
@@ -101,7 +140,17 @@ func mobileNet(o *options, w, stderr io.Writer) error {
 	}
 	fmt.Fprintln(w, check)
 	fmt.Fprintln(w, intCheck)
-	fmt.Fprintln(w, "ONNX Runtime int8: not run (an int8 ONNX model needs onnxruntime.quantization, which this machine does not have offline)")
+	if len(ortEntries) > 0 {
+		q, why, closeQ := b.ortInt8Entries(o, tflPath, stderr)
+		defer closeQ()
+		if len(q) > 0 {
+			fmt.Fprintf(w, "ONNX Runtime int8: the file's quantization as a QDQ graph (scripts/gen_tflite_qdq_onnx.py), max |ORT int8 - native int8| over %d random images = %.2g\n",
+				o.batch, maxDiff(outputs(q[0].p, xs, o.batch, size), outputs(integer, xs, o.batch, size)))
+			list = append(list, q...)
+		} else {
+			fmt.Fprintf(w, "ONNX Runtime int8 SKIPPED: %s\n", why)
+		}
+	}
 	rows := map[string]*engineRow{}
 	for _, e := range list {
 		rows[e.key] = b.measure(e)
