@@ -130,7 +130,7 @@ func (p *qprogram) Run(dst, src []float32) {
 	}
 	x := ws.bufs[p.tensors[0].buf][:len(src)]
 	for i, v := range src {
-		x[i] = uint8(min(max(math.Round(float64(v)*255), 0), 255))
+		x[i] = uint8(min(max(v*255+0.5, 0), 255)) // rounded: v*255 >= 0
 	}
 	for _, op := range p.ops {
 		if r, ok := op.(qranged); ok {
