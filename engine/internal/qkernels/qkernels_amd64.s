@@ -879,7 +879,8 @@ qgemm12_loop:
 	RET
 
 // requantRows: for each of rows rows (dst ldd bytes apart, acc lda
-// int32s apart, row term terms[i]), per block of 16 channels (tab: bias,
+// int32s apart, row term terms[i]; rows >= 1), per block of 16 channels
+// (its parameters loaded once, then the rows in turn; tab: bias,
 // m, left, right, round, neg, mask, and m of the odd channels at the even
 // places, 16 int32 each): x = (acc + bias + term) << left; y = (x*m +
 // 2^30) >> 31 in 64 bits (even and odd lanes apart); out = clamp(zero +
@@ -893,8 +894,8 @@ TEXT ·requantRows(SB), NOSPLIT, $0-88
 	MOVQ ldd+8(FP), R8
 	MOVQ acc+16(FP), SI
 	MOVQ lda+24(FP), R9
-	MOVQ rows+32(FP), R10
-	MOVQ terms+40(FP), R11
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
 	SHLQ $2, R9
 	MOVQ zero+64(FP), AX
 	VPBROADCASTD AX, Z29
@@ -905,17 +906,9 @@ TEXT ·requantRows(SB), NOSPLIT, $0-88
 	VPBROADCASTQ qkc30<>(SB), Z27
 	MOVQ $0xAAAA, AX
 	KMOVW AX, K1
-requantRows_row:
-	TESTQ R10, R10
-	JZ requantRows_done
-	VPBROADCASTD (R11), Z28
-	MOVQ DI, R12
-	MOVQ SI, R13
-	MOVQ tab+48(FP), DX
-	MOVQ n+56(FP), CX
-requantRows_loop:
+requantRows_block:
 	CMPQ CX, $0
-	JLE requantRows_next
+	JLE requantRows_done
 	MOVQ $0xFFFF, AX
 	CMPQ CX, $16
 	JGE requantRows_full
@@ -924,41 +917,52 @@ requantRows_loop:
 	DECQ AX
 requantRows_full:
 	KMOVW AX, K2
-	VMOVDQU32 (R13), Z0
-	VPADDD (DX), Z0, Z0
-	VPADDD Z28, Z0, Z0
-	VPSLLVD 128(DX), Z0, Z0
-	VPMULDQ 64(DX), Z0, Z2
+	VMOVDQU32 0(DX), Z5
+	VMOVDQU32 64(DX), Z6
+	VMOVDQU32 128(DX), Z7
+	VMOVDQU32 192(DX), Z8
+	VMOVDQU32 256(DX), Z9
+	VMOVDQU32 320(DX), Z10
+	VMOVDQU32 384(DX), Z11
+	VMOVDQU32 448(DX), Z12
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ rows+32(FP), R10
+	MOVQ terms+40(FP), R11
+requantRows_row:
+	VPADDD (R13), Z5, Z0
+	VPADDD.BCST (R11), Z0, Z0
+	VPSLLVD Z7, Z0, Z0
+	VPMULDQ Z6, Z0, Z2
 	VPSRLQ $32, Z0, Z3
-	VPMULDQ 448(DX), Z3, Z3
+	VPMULDQ Z12, Z3, Z3
 	VPADDQ Z27, Z2, Z2
 	VPADDQ Z27, Z3, Z3
 	VPSRLQ $31, Z2, Z2
 	VPSLLQ $1, Z3, Z3
 	VPBLENDMD Z3, Z2, K1, Z0
-	VPSRAVD 192(DX), Z0, Z1
-	VPANDD 384(DX), Z0, Z2
-	VPADDD 256(DX), Z2, Z2
+	VPSRAVD Z8, Z0, Z1
+	VPANDD Z11, Z0, Z2
+	VPADDD Z9, Z2, Z2
 	VPSRAD $31, Z0, Z3
-	VPANDD 320(DX), Z3, Z3
+	VPANDD Z10, Z3, Z3
 	VPADDD Z3, Z2, Z2
-	VPSRLVD 192(DX), Z2, Z2
+	VPSRLVD Z8, Z2, Z2
 	VPADDD Z2, Z1, Z1
 	VPADDD Z29, Z1, Z1
 	VPMAXSD Z30, Z1, Z1
 	VPMINSD Z31, Z1, Z1
 	VPMOVUSDB Z1, K2, (R12)
-	ADDQ $16, R12
-	ADDQ $64, R13
-	ADDQ $512, DX
-	SUBQ $16, CX
-	JMP requantRows_loop
-requantRows_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
+	ADDQ R8, R12
+	ADDQ R9, R13
 	ADDQ $4, R11
 	DECQ R10
-	JMP requantRows_row
+	JNZ requantRows_row
+	ADDQ $16, DI
+	ADDQ $64, SI
+	ADDQ $512, DX
+	SUBQ $16, CX
+	JMP requantRows_block
 requantRows_done:
 	VZEROUPPER
 	RET
@@ -969,8 +973,8 @@ TEXT ·requantRowsPlain(SB), NOSPLIT, $0-88
 	MOVQ ldd+8(FP), R8
 	MOVQ acc+16(FP), SI
 	MOVQ lda+24(FP), R9
-	MOVQ rows+32(FP), R10
-	MOVQ terms+40(FP), R11
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
 	SHLQ $2, R9
 	MOVQ zero+64(FP), AX
 	VPBROADCASTD AX, Z29
@@ -981,16 +985,9 @@ TEXT ·requantRowsPlain(SB), NOSPLIT, $0-88
 	VPBROADCASTQ qkc30<>(SB), Z27
 	MOVQ $0xAAAA, AX
 	KMOVW AX, K1
-requantRowsPlain_row:
-	TESTQ R10, R10
-	JZ requantRowsPlain_done
-	MOVQ DI, R12
-	MOVQ SI, R13
-	MOVQ tab+48(FP), DX
-	MOVQ n+56(FP), CX
-requantRowsPlain_loop:
+requantRowsPlain_block:
 	CMPQ CX, $0
-	JLE requantRowsPlain_next
+	JLE requantRowsPlain_done
 	MOVQ $0xFFFF, AX
 	CMPQ CX, $16
 	JGE requantRowsPlain_full
@@ -999,38 +996,47 @@ requantRowsPlain_loop:
 	DECQ AX
 requantRowsPlain_full:
 	KMOVW AX, K2
-	VMOVDQU32 (R13), Z0
-	VPADDD (DX), Z0, Z0
-	VPMULDQ 64(DX), Z0, Z2
+	VMOVDQU32 0(DX), Z5
+	VMOVDQU32 64(DX), Z6
+	VMOVDQU32 192(DX), Z8
+	VMOVDQU32 256(DX), Z9
+	VMOVDQU32 320(DX), Z10
+	VMOVDQU32 384(DX), Z11
+	VMOVDQU32 448(DX), Z12
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ rows+32(FP), R10
+requantRowsPlain_row:
+	VPADDD (R13), Z5, Z0
+	VPMULDQ Z6, Z0, Z2
 	VPSRLQ $32, Z0, Z3
-	VPMULDQ 448(DX), Z3, Z3
+	VPMULDQ Z12, Z3, Z3
 	VPADDQ Z27, Z2, Z2
 	VPADDQ Z27, Z3, Z3
 	VPSRLQ $31, Z2, Z2
 	VPSLLQ $1, Z3, Z3
 	VPBLENDMD Z3, Z2, K1, Z0
-	VPSRAVD 192(DX), Z0, Z1
-	VPANDD 384(DX), Z0, Z2
-	VPADDD 256(DX), Z2, Z2
+	VPSRAVD Z8, Z0, Z1
+	VPANDD Z11, Z0, Z2
+	VPADDD Z9, Z2, Z2
 	VPSRAD $31, Z0, Z3
-	VPANDD 320(DX), Z3, Z3
+	VPANDD Z10, Z3, Z3
 	VPADDD Z3, Z2, Z2
-	VPSRLVD 192(DX), Z2, Z2
+	VPSRLVD Z8, Z2, Z2
 	VPADDD Z2, Z1, Z1
 	VPADDD Z29, Z1, Z1
 	VPMAXSD Z30, Z1, Z1
 	VPMINSD Z31, Z1, Z1
 	VPMOVUSDB Z1, K2, (R12)
-	ADDQ $16, R12
-	ADDQ $64, R13
+	ADDQ R8, R12
+	ADDQ R9, R13
+	DECQ R10
+	JNZ requantRowsPlain_row
+	ADDQ $16, DI
+	ADDQ $64, SI
 	ADDQ $512, DX
 	SUBQ $16, CX
-	JMP requantRowsPlain_loop
-requantRowsPlain_next:
-	ADDQ R8, DI
-	ADDQ R9, SI
-	DECQ R10
-	JMP requantRowsPlain_row
+	JMP requantRowsPlain_block
 requantRowsPlain_done:
 	VZEROUPPER
 	RET

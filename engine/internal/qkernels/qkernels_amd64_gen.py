@@ -70,13 +70,15 @@ def gemm(mr):
 
 
 def requant(name, left, term):
-    """requantRows, and a variant without left shifts or row terms."""
+    """requantRows, and a variant without left shifts or row terms: block
+    of 16 channels by block, its parameters loaded once into registers,
+    then row by row."""
     out = []
     a = out.append
     a(f"// func {name}(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)")
     a(f"TEXT \u00b7{name}(SB), NOSPLIT, $0-88")
     for arg, reg, off in (("dst", "DI", 0), ("ldd", "R8", 8), ("acc", "SI", 16), ("lda", "R9", 24),
-                          ("rows", "R10", 32), ("terms", "R11", 40)):
+                          ("tab", "DX", 48), ("n", "CX", 56)):
         a(f"\tMOVQ {arg}+{off}(FP), {reg}")
     a("\tSHLQ $2, R9")
     for arg, reg, off in (("zero", "Z29", 64), ("lo", "Z30", 72), ("hi", "Z31", 80)):
@@ -85,18 +87,9 @@ def requant(name, left, term):
     a("\tVPBROADCASTQ qkc30<>(SB), Z27")
     a("\tMOVQ $0xAAAA, AX")
     a("\tKMOVW AX, K1")
-    a(f"{name}_row:")
-    a("\tTESTQ R10, R10")
-    a(f"\tJZ {name}_done")
-    if term:
-        a("\tVPBROADCASTD (R11), Z28")
-    a("\tMOVQ DI, R12")
-    a("\tMOVQ SI, R13")
-    a("\tMOVQ tab+48(FP), DX")
-    a("\tMOVQ n+56(FP), CX")
-    a(f"{name}_loop:")
+    a(f"{name}_block:")
     a("\tCMPQ CX, $0")
-    a(f"\tJLE {name}_next")
+    a(f"\tJLE {name}_done")
     a("\tMOVQ $0xFFFF, AX")
     a("\tCMPQ CX, $16")
     a(f"\tJGE {name}_full")
@@ -105,47 +98,56 @@ def requant(name, left, term):
     a("\tDECQ AX")
     a(f"{name}_full:")
     a("\tKMOVW AX, K2")
-    a("\tVMOVDQU32 (R13), Z0")
-    a("\tVPADDD (DX), Z0, Z0")
+    # bias Z5, m Z6, left Z7, right Z8, round Z9, neg Z10, mask Z11, m odd Z12
+    for i, reg in enumerate(["Z5", "Z6", "Z7", "Z8", "Z9", "Z10", "Z11", "Z12"]):
+        if i == 2 and not left:
+            continue
+        a(f"\tVMOVDQU32 {64 * i}(DX), {reg}")
+    a("\tMOVQ DI, R12")
+    a("\tMOVQ SI, R13")
+    a("\tMOVQ rows+32(FP), R10")
     if term:
-        a("\tVPADDD Z28, Z0, Z0")
+        a("\tMOVQ terms+40(FP), R11")
+    a(f"{name}_row:")
+    a("\tVPADDD (R13), Z5, Z0")
+    if term:
+        a("\tVPADDD.BCST (R11), Z0, Z0")
     if left:
-        a("\tVPSLLVD 128(DX), Z0, Z0")
+        a("\tVPSLLVD Z7, Z0, Z0")
     # y = (x*m + 2^30) >> 31: even lanes' in the low dword of each
     # quadword (logical shift by 31), odd lanes' in the high dword (shift
     # left by 1), then blended.
-    a("\tVPMULDQ 64(DX), Z0, Z2")
+    a("\tVPMULDQ Z6, Z0, Z2")
     a("\tVPSRLQ $32, Z0, Z3")
-    a("\tVPMULDQ 448(DX), Z3, Z3")
+    a("\tVPMULDQ Z12, Z3, Z3")
     a("\tVPADDQ Z27, Z2, Z2")
     a("\tVPADDQ Z27, Z3, Z3")
     a("\tVPSRLQ $31, Z2, Z2")
     a("\tVPSLLQ $1, Z3, Z3")
     a("\tVPBLENDMD Z3, Z2, K1, Z0")
-    a("\tVPSRAVD 192(DX), Z0, Z1")
-    a("\tVPANDD 384(DX), Z0, Z2")
-    a("\tVPADDD 256(DX), Z2, Z2")
+    a("\tVPSRAVD Z8, Z0, Z1")
+    a("\tVPANDD Z11, Z0, Z2")
+    a("\tVPADDD Z9, Z2, Z2")
     a("\tVPSRAD $31, Z0, Z3")
-    a("\tVPANDD 320(DX), Z3, Z3")
+    a("\tVPANDD Z10, Z3, Z3")
     a("\tVPADDD Z3, Z2, Z2")
-    a("\tVPSRLVD 192(DX), Z2, Z2")
+    a("\tVPSRLVD Z8, Z2, Z2")
     a("\tVPADDD Z2, Z1, Z1")
     a("\tVPADDD Z29, Z1, Z1")
     a("\tVPMAXSD Z30, Z1, Z1")
     a("\tVPMINSD Z31, Z1, Z1")
     a("\tVPMOVUSDB Z1, K2, (R12)")
-    a("\tADDQ $16, R12")
-    a("\tADDQ $64, R13")
-    a("\tADDQ $512, DX")
-    a("\tSUBQ $16, CX")
-    a(f"\tJMP {name}_loop")
-    a(f"{name}_next:")
-    a("\tADDQ R8, DI")
-    a("\tADDQ R9, SI")
+    a("\tADDQ R8, R12")
+    a("\tADDQ R9, R13")
     if term:
         a("\tADDQ $4, R11")
     a("\tDECQ R10")
-    a(f"\tJMP {name}_row")
+    a(f"\tJNZ {name}_row")
+    a("\tADDQ $16, DI")
+    a("\tADDQ $64, SI")
+    a("\tADDQ $512, DX")
+    a("\tSUBQ $16, CX")
+    a(f"\tJMP {name}_block")
     a(f"{name}_done:")
     a("\tVZEROUPPER")
     a("\tRET")
@@ -153,7 +155,8 @@ def requant(name, left, term):
 
 
 REQUANT_DOC = """// requantRows: for each of rows rows (dst ldd bytes apart, acc lda
-// int32s apart, row term terms[i]), per block of 16 channels (tab: bias,
+// int32s apart, row term terms[i]; rows >= 1), per block of 16 channels
+// (its parameters loaded once, then the rows in turn; tab: bias,
 // m, left, right, round, neg, mask, and m of the odd channels at the even
 // places, 16 int32 each): x = (acc + bias + term) << left; y = (x*m +
 // 2^30) >> 31 in 64 bits (even and odd lanes apart); out = clamp(zero +
