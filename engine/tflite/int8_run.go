@@ -128,10 +128,7 @@ func (p *qprogram) Run(dst, src []float32) {
 	default:
 		ws = p.newWorkspace()
 	}
-	x := ws.bufs[p.tensors[0].buf][:len(src)]
-	for i, v := range src {
-		x[i] = uint8(min(max(v*255+0.5, 0), 255)) // rounded: v*255 >= 0
-	}
+	qkernels.QuantizePixels(ws.bufs[p.tensors[0].buf], src)
 	for _, op := range p.ops {
 		if r, ok := op.(qranged); ok {
 			p.parallel(ws, r)

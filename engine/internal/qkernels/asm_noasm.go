@@ -12,6 +12,8 @@ func rowSumsAsm([]int32, []uint8, int, int, int) bool { return false }
 
 func addAsm([]uint8, []uint8, []uint8, *Add) int { return 0 }
 
+func pixelsAsm([]uint8, []float32) int { return 0 }
+
 func dwAsm([]int32, int, []uint8, int, int, []int32, []int, int, int32) int { return 0 }
 
 // Kernel names the kernels in use: "go" without assembly.

@@ -65,6 +65,9 @@ func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, t
 func requantRowsPlain(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 
 //go:noescape
+func pixels16(dst *uint8, src *float32, n int)
+
+//go:noescape
 func rowsums(dst *int32, a *uint8, lda, m, k int)
 
 //go:noescape
@@ -144,6 +147,17 @@ func addAsm(dst, x, y []uint8, p *Add) int {
 		return 0
 	}
 	addq16(&dst[0], &x[0], &y[0], n, &p.tab[0])
+	return n
+}
+
+// pixelsAsm runs QuantizePixels (checked by it) over the whole blocks of
+// 16 values in assembly and returns how many it did.
+func pixelsAsm(dst []uint8, src []float32) int {
+	n := len(src) &^ 15
+	if !useAsm || n == 0 {
+		return 0
+	}
+	pixels16(&dst[0], &src[0], n)
 	return n
 }
 

@@ -1200,6 +1200,36 @@ addq16_done:
 	VZEROUPPER
 	RET
 
+// func pixels16(dst *uint8, src *float32, n int)
+// dst = trunc(clamp(src*255 + 0.5, 0, 255)), 16 values a step (n a
+// multiple of 16).
+TEXT ·pixels16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x437f0000, AX
+	VPBROADCASTD AX, Z1
+	MOVL $0x3f000000, AX
+	VPBROADCASTD AX, Z2
+	VPXORD Z3, Z3, Z3
+pixels16_loop:
+	CMPQ CX, $16
+	JLT pixels16_done
+	VMOVUPS (SI), Z0
+	VFMADD213PS Z2, Z1, Z0
+	VMAXPS Z3, Z0, Z0
+	VMINPS Z1, Z0, Z0
+	VCVTTPS2DQ Z0, Z0
+	VPMOVUSDB Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JMP pixels16_loop
+pixels16_done:
+	VZEROUPPER
+	RET
+
+
 // func dwq16(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int, ntaps, c, zero int)
 TEXT ·dwq16(SB), NOSPLIT, $0-80
 	MOVQ acc+0(FP), DI

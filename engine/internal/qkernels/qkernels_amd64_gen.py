@@ -299,6 +299,37 @@ def add():
     return "\n".join(out)
 
 
+PIXELS = """// func pixels16(dst *uint8, src *float32, n int)
+// dst = trunc(clamp(src*255 + 0.5, 0, 255)), 16 values a step (n a
+// multiple of 16).
+TEXT \u00b7pixels16(SB), NOSPLIT, $0-24
+\tMOVQ dst+0(FP), DI
+\tMOVQ src+8(FP), SI
+\tMOVQ n+16(FP), CX
+\tMOVL $0x437f0000, AX
+\tVPBROADCASTD AX, Z1
+\tMOVL $0x3f000000, AX
+\tVPBROADCASTD AX, Z2
+\tVPXORD Z3, Z3, Z3
+pixels16_loop:
+\tCMPQ CX, $16
+\tJLT pixels16_done
+\tVMOVUPS (SI), Z0
+\tVFMADD213PS Z2, Z1, Z0
+\tVMAXPS Z3, Z0, Z0
+\tVMINPS Z1, Z0, Z0
+\tVCVTTPS2DQ Z0, Z0
+\tVPMOVUSDB Z0, (DI)
+\tADDQ $64, SI
+\tADDQ $16, DI
+\tSUBQ $16, CX
+\tJMP pixels16_loop
+pixels16_done:
+\tVZEROUPPER
+\tRET
+"""
+
+
 def dw():
     """For npix output pixels (src step bytes apart, acc lda int32s
     apart): acc = sum over taps of (src - zero) * w, 16 channels a vector:
@@ -397,7 +428,7 @@ def dw():
 
 def main():
     parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT_DOC + requant("requantRows", True, True),
-             requant("requantRowsPlain", False, False), ROWSUMS, add(), dw()]
+             requant("requantRowsPlain", False, False), ROWSUMS, add(), PIXELS, dw()]
     with open("qkernels_amd64.s", "w") as f:
         f.write(HEADER + "\n\n".join(parts) + "\n")
 

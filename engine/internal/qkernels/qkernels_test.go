@@ -277,3 +277,25 @@ func TestAdd(t *testing.T) {
 		}
 	})
 }
+
+// TestQuantizePixels: the assembly against the Go loop on every pixel
+// p/255, values just off them, and values outside [0,1].
+func TestQuantizePixels(t *testing.T) {
+	src := []float32{-1, -0.01, 1.01, 2, 1e9, -1e9, 0.4 / 255, 0.6 / 255, 254.4 / 255, 254.6 / 255}
+	for p := range 256 {
+		v := float32(p) / 255
+		src = append(src, v, v+0.0019, v-0.0019)
+	}
+	for _, n := range []int{len(src), 17, 16, 15, 1} {
+		withKernels(t, func(t *testing.T) {
+			dst := make([]uint8, n)
+			QuantizePixels(dst, src[:n])
+			for i, v := range src[:n] {
+				want := uint8(min(max(math.Floor(float64(v)*255+0.5), 0), 255))
+				if dst[i] != want {
+					t.Fatalf("%d values: %g -> %d, want %d", n, v, dst[i], want)
+				}
+			}
+		})
+	}
+}
