@@ -333,24 +333,40 @@ pixels16_done:
 def dw():
     """For npix output pixels (src step bytes apart, acc lda int32s
     apart): acc = sum over taps of (src - zero) * w, 16 channels a vector:
-    blocks of 4 vectors, then single ones, then the rest under a mask."""
+    blocks of 4 vectors, then single ones, then the rest under a mask.
+    Each block's src and w bases are computed once (R14, R8), so a tap
+    costs two loads of its offsets."""
     name = "dwq16"
     out = []
     a = out.append
     a(f"// func {name}(acc *int32, lda int, src *uint8, step, npix int, w *int32, offs *int, ntaps, c, zero int)")
     a(f"TEXT \u00b7{name}(SB), NOSPLIT, $0-80")
-    args = ["acc", "lda", "src", "step", "npix", "w", "offs", "ntaps", "c"]
-    regs = ["DI", "R15", "SI", "R8", "R14", "DX", "R9", "R10", "R11"]
-    for i, (arg, reg) in enumerate(zip(args, regs)):
+    for arg, reg, off in (("acc", "DI", 0), ("src", "SI", 16), ("npix", "R15", 32), ("w", "DX", 40),
+                          ("offs", "R9", 48), ("ntaps", "R10", 56), ("c", "R11", 64)):
         if reg == "R15":
             continue
-        a(f"\tMOVQ {arg}+{8 * i}(FP), {reg}")
+        a(f"\tMOVQ {arg}+{off}(FP), {reg}")
     a("\tMOVQ zero+72(FP), AX")
     a("\tVPBROADCASTD AX, Z31")
     a(f"{name}_pixel:")
-    a("\tTESTQ R14, R14")
-    a(f"\tJZ {name}_done")
     a("\tXORQ AX, AX")
+
+    def taps(label, body):
+        a("\tLEAQ (SI)(AX*1), R14")
+        a("\tLEAQ (DX)(AX*4), R8")
+        a("\tMOVQ R9, CX")
+        a("\tMOVQ R10, BX")
+        a(f"{label}:")
+        a("\tTESTQ BX, BX")
+        a(f"\tJZ {label}_end")
+        a("\tMOVQ 0(CX), R12")
+        a("\tMOVQ 8(CX), R13")
+        body()
+        a("\tADDQ $16, CX")
+        a("\tDECQ BX")
+        a(f"\tJMP {label}")
+        a(f"{label}_end:")
+
     for block in (4, 1):
         a(f"{name}_block{block}:")
         a(f"\tLEAQ {16 * block}(AX), BX")
@@ -358,26 +374,14 @@ def dw():
         a(f"\tJGT {name}_{'block1' if block == 4 else 'tail'}")
         for i in range(block):
             a(f"\tVPXORD Z{i}, Z{i}, Z{i}")
-        a("\tMOVQ R9, CX")
-        a("\tMOVQ R10, BX")
-        a(f"{name}_tap{block}:")
-        a("\tTESTQ BX, BX")
-        a(f"\tJZ {name}_store{block}")
-        a("\tMOVQ 0(CX), R12")
-        a("\tMOVQ 8(CX), R13")
-        a("\tADDQ SI, R12")
-        a("\tADDQ AX, R12")
-        a("\tLEAQ (DX)(R13*4), R13")
-        a("\tLEAQ (R13)(AX*4), R13")
-        for i in range(block):
-            a(f"\tVPMOVZXBD {16 * i}(R12), Z{4 + i}")
-            a(f"\tVPSUBD Z31, Z{4 + i}, Z{4 + i}")
-            a(f"\tVPMULLD {64 * i}(R13), Z{4 + i}, Z{4 + i}")
-            a(f"\tVPADDD Z{4 + i}, Z{i}, Z{i}")
-        a("\tADDQ $16, CX")
-        a("\tDECQ BX")
-        a(f"\tJMP {name}_tap{block}")
-        a(f"{name}_store{block}:")
+
+        def body(block=block):
+            for i in range(block):
+                a(f"\tVPMOVZXBD {16 * i}(R14)(R12*1), Z{4 + i}")
+                a(f"\tVPSUBD Z31, Z{4 + i}, Z{4 + i}")
+                a(f"\tVPMULLD {64 * i}(R8)(R13*4), Z{4 + i}, Z{4 + i}")
+                a(f"\tVPADDD Z{4 + i}, Z{i}, Z{i}")
+        taps(f"{name}_tap{block}", body)
         for i in range(block):
             a(f"\tVMOVDQU32 Z{i}, {64 * i}(DI)(AX*4)")
         a(f"\tADDQ ${16 * block}, AX")
@@ -394,33 +398,20 @@ def dw():
     a("\tDECQ R12")
     a("\tKMOVW R12, K3")
     a("\tVPXORD Z0, Z0, Z0")
-    a("\tMOVQ R9, CX")
-    a("\tMOVQ R10, BX")
-    a(f"{name}_tapt:")
-    a("\tTESTQ BX, BX")
-    a(f"\tJZ {name}_storet")
-    a("\tMOVQ 0(CX), R12")
-    a("\tMOVQ 8(CX), R13")
-    a("\tADDQ SI, R12")
-    a("\tADDQ AX, R12")
-    a("\tLEAQ (DX)(R13*4), R13")
-    a("\tLEAQ (R13)(AX*4), R13")
-    a("\tVPMOVZXBD.Z (R12), K3, Z4")
-    a("\tVPSUBD Z31, Z4, Z4")
-    a("\tVPMULLD.Z (R13), Z4, K3, Z4")
-    a("\tVPADDD Z4, Z0, Z0")
-    a("\tADDQ $16, CX")
-    a("\tDECQ BX")
-    a(f"\tJMP {name}_tapt")
-    a(f"{name}_storet:")
+
+    def tail():
+        a("\tVPMOVZXBD.Z (R14)(R12*1), K3, Z4")
+        a("\tVPSUBD Z31, Z4, Z4")
+        a("\tVPMULLD.Z (R8)(R13*4), Z4, K3, Z4")
+        a("\tVPADDD Z4, Z0, Z0")
+    taps(f"{name}_tapt", tail)
     a("\tVMOVDQU32 Z0, K3, (DI)(AX*4)")
     a(f"{name}_next:")
     a("\tMOVQ lda+8(FP), BX")
     a("\tLEAQ (DI)(BX*4), DI")
-    a("\tADDQ R8, SI")
-    a("\tDECQ R14")
-    a(f"\tJMP {name}_pixel")
-    a(f"{name}_done:")
+    a("\tADDQ step+24(FP), SI")
+    a("\tDECQ npix+32(FP)")
+    a(f"\tJNZ {name}_pixel")
     a("\tVZEROUPPER")
     a("\tRET")
     return "\n".join(out)
