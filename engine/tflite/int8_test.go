@@ -2,9 +2,12 @@ package tflite
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/huskyai/huskyai/engine"
@@ -143,5 +146,39 @@ func TestIntegerAuto(t *testing.T) {
 		if isInt != c.integer {
 			t.Errorf("option %d: integer path %v, want %v (kernels %s)", c.opt, isInt, c.integer, IntegerKernels())
 		}
+	}
+}
+
+// TestIntegerConcurrent: inferences at once (each its own workspace,
+// sharing the helper goroutines) give what one at a time gives.
+func TestIntegerConcurrent(t *testing.T) {
+	m, err := Load(sharedModel(t, "mobilenet_v1_0.25_128_quant.tflite"), engine.WithInteger(engine.IntegerOn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [4][]float32
+	for k := range want {
+		if want[k], err = m.Predict(nil, testImage(k, m.InputShape())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 3 {
+				k := (g + i) % 4
+				got, err := m.Predict(nil, testImage(k, m.InputShape()))
+				if err != nil || !slices.Equal(got, want[k]) {
+					errs <- fmt.Sprintf("goroutine %d, image %d: outputs differ (%v)", g, k, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
