@@ -26,8 +26,8 @@ type qbuilder struct {
 }
 
 // maxIntegerBytes bounds the activations of one inference on the integer
-// path (each tensor has its own buffer), so that a hostile file cannot
-// make it allocate without bound; MobileNetV2 takes 7 MB.
+// path (all its tensors, before buffers are shared), so that a hostile
+// file cannot make it allocate without bound; MobileNetV2's add up to 7 MB.
 const maxIntegerBytes = 1 << 30
 
 // buildInteger translates a quantized model into an integer program, or

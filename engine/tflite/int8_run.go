@@ -63,6 +63,8 @@ func (g *qgeom) check() error {
 // qop is one integer operation, run by one goroutine.
 type qop interface {
 	run(p *qprogram, ws *qworkspace)
+	inputs() []int // the tensors it reads
+	output() int   // the tensor it writes
 }
 
 // qranged is an operation whose work splits into units that goroutines
@@ -89,19 +91,62 @@ type qscratch struct {
 	rows [qkernels.MR]int32
 }
 
-// plan gives every tensor a buffer: its own, or its alias's.
+// plan gives every tensor a buffer. An alias shares its target's; a
+// buffer whose tensors no later op reads goes to the next tensor that
+// fits (an op's output never takes the buffer of an input it reads).
 func (p *qprogram) plan() {
-	alias := map[int]int{}
+	root := make([]int, len(p.tensors)) // whose buffer each tensor uses
+	for i := range root {
+		root[i] = i
+	}
 	for _, a := range p.alias {
-		alias[a[0]] = a[1]
+		root[a[0]] = root[a[1]]
+	}
+	last := make([]int, len(p.tensors)) // the last op reading a root
+	for k, op := range p.ops {
+		for _, t := range op.inputs() {
+			last[root[t]] = max(last[root[t]], k)
+		}
+	}
+	last[root[p.logits]] = len(p.ops)
+	buf := make([]int, len(p.tensors))
+	for i := range buf {
+		buf[i] = -1
+	}
+	var free, live []int
+	assign := func(r int) {
+		need, best := p.tensors[r].shape.Size(), -1
+		for i, b := range free {
+			if p.bufSizes[b] >= need && (best < 0 || p.bufSizes[b] < p.bufSizes[free[best]]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			buf[r] = len(p.bufSizes)
+			p.bufSizes = append(p.bufSizes, need)
+		} else {
+			buf[r] = free[best]
+			free = append(free[:best], free[best+1:]...)
+		}
+		live = append(live, r)
+	}
+	assign(root[0])
+	for k, op := range p.ops {
+		if r := root[op.output()]; buf[r] < 0 {
+			assign(r)
+		}
+		kept := live[:0]
+		for _, r := range live {
+			if last[r] <= k {
+				free = append(free, buf[r])
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		live = kept
 	}
 	for i := range p.tensors {
-		if j, ok := alias[i]; ok {
-			p.tensors[i].buf = p.tensors[j].buf
-			continue
-		}
-		p.tensors[i].buf = len(p.bufSizes)
-		p.bufSizes = append(p.bufSizes, p.tensors[i].shape.Size())
+		p.tensors[i].buf = buf[root[i]]
 	}
 	p.spare = make(chan *qworkspace, runtime.GOMAXPROCS(0)+1)
 }
@@ -192,6 +237,9 @@ type qconv struct {
 	direct  bool
 }
 
+func (c *qconv) inputs() []int { return []int{c.in} }
+func (c *qconv) output() int   { return c.out }
+
 // units are blocks of MR output pixels.
 func (c *qconv) units(*qprogram) int {
 	return (c.g.out.H*c.g.out.W + qkernels.MR - 1) / qkernels.MR
@@ -277,6 +325,9 @@ type qdepthwise struct {
 	zx      int32
 }
 
+func (d *qdepthwise) inputs() []int { return []int{d.in} }
+func (d *qdepthwise) output() int   { return d.out }
+
 // units are output rows.
 func (d *qdepthwise) units(*qprogram) int { return d.g.out.H }
 
@@ -339,6 +390,9 @@ type qadd struct {
 	k         *qkernels.Add
 }
 
+func (a *qadd) inputs() []int { return []int{a.x, a.y} }
+func (a *qadd) output() int   { return a.out }
+
 // addChunk is the values of one unit of an ADD.
 const addChunk = 4096
 
@@ -364,6 +418,9 @@ type qpool struct {
 	lo, hi  int32
 	signed  bool
 }
+
+func (q *qpool) inputs() []int { return []int{q.in} }
+func (q *qpool) output() int   { return q.out }
 
 func (q *qpool) run(p *qprogram, ws *qworkspace) {
 	src, dst := ws.bufs[p.tensors[q.in].buf], ws.bufs[p.tensors[q.out].buf]
@@ -410,6 +467,9 @@ type qmean struct {
 	shift   int
 }
 
+func (m *qmean) inputs() []int { return []int{m.in} }
+func (m *qmean) output() int   { return m.out }
+
 func (m *qmean) run(p *qprogram, ws *qworkspace) {
 	src, dst := ws.bufs[p.tensors[m.in].buf], ws.bufs[p.tensors[m.out].buf]
 	s := p.tensors[m.in].shape
@@ -429,6 +489,9 @@ type qrequant struct {
 	in, out int
 	rq      *qkernels.Requant
 }
+
+func (r *qrequant) inputs() []int { return []int{r.in} }
+func (r *qrequant) output() int   { return r.out }
 
 func (r *qrequant) run(p *qprogram, ws *qworkspace) {
 	src, dst := ws.bufs[p.tensors[r.in].buf], ws.bufs[p.tensors[r.out].buf]

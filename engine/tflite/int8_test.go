@@ -182,3 +182,32 @@ func TestIntegerConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestIntegerPlan: MobileNetV2's integer program reuses a few buffers
+// for its tensors (the outputs stay bit-exact: TestIntegerLogits), and
+// no operation writes into a buffer it reads.
+func TestIntegerPlan(t *testing.T) {
+	m, err := tfl.Decode(sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := buildInteger(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range p.bufSizes {
+		total += n
+	}
+	t.Logf("%d tensors in %d buffers, %d bytes", len(p.tensors), len(p.bufSizes), total)
+	if len(p.bufSizes) > 8 || total > 3<<20 {
+		t.Errorf("%d buffers of %d bytes in all; want a few, under 3 MiB", len(p.bufSizes), total)
+	}
+	for k, op := range p.ops {
+		for _, in := range op.inputs() {
+			if p.tensors[in].buf == p.tensors[op.output()].buf {
+				t.Errorf("operation %d writes tensor %q into the buffer of its input %q", k, p.tensors[op.output()].name, p.tensors[in].name)
+			}
+		}
+	}
+}
