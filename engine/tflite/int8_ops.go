@@ -258,8 +258,8 @@ func (b *qbuilder) avgPool(op tfl.Operator) error {
 	return nil
 }
 
-// mean: MEAN over the spatial axes [1,2] as TFLite's integer Mean
-// computes it: the sum of q - zero_in, times in/out scale
+// mean: MEAN over the spatial axes [1,2] of int8 tensors, as TFLite's
+// integer Mean computes it: the sum of q - zero_in, times in/out scale
 // (MultiplyByQuantizedMultiplier), divided by the count rounding half
 // away from zero, plus zero_out.
 func (b *qbuilder) mean(op tfl.Operator) error {
@@ -277,6 +277,10 @@ func (b *qbuilder) mean(op tfl.Operator) error {
 	ti, to := &b.p.tensors[in], &b.p.tensors[out]
 	if to.shape.Size() != ti.shape.C {
 		return fmt.Errorf("output %v for input %v", to.shape, ti.shape)
+	}
+	if !ti.signed || !to.signed {
+		// TFLite's uint8 MEAN rescales in float32, not as below.
+		return fmt.Errorf("MEAN of uint8 tensors is not run in integers")
 	}
 	m := &qmean{in: in, out: out, zi: ti.zero, zo: to.zero}
 	m.mult, m.shift = qkernels.QuantizeMultiplier(ti.scale / to.scale)

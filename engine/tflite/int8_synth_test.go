@@ -2,7 +2,9 @@ package tflite
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/huskyai/huskyai/engine/internal/qkernels"
@@ -170,5 +172,41 @@ func TestIntegerAveragePool(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestIntegerDequantizeOutput: a network that ends with DEQUANTIZE (no
+// softmax) outputs scale * (q - zero) of its last 8-bit tensor.
+func TestIntegerDequantizeOutput(t *testing.T) {
+	s := newSynth(6)
+	in := s.tensor(tfl.Uint8, []int32{1, 3, 3, 3}, []float32{0.02}, []int64{100}, nil)
+	q := s.tensor(tfl.Int8, []int32{1, 3, 3, 3}, []float32{0.05}, []int64{-10}, nil)
+	out := s.tensor(tfl.Float32, []int32{1, 3, 3, 3}, nil, nil, nil)
+	s.op(tfl.OpQuantize, []int32{in}, []int32{q}, nil)
+	s.op(tfl.OpDequantize, []int32{q}, []int32{out}, nil)
+	p := s.program(t, in, out)
+	x := randomPixels(s.rng, 27)
+	want := logitsOf(p, x)
+	got := make([]float32, 27)
+	p.Run(got, x)
+	for i := range got {
+		if w := float32(float64(float32(0.05)) * float64(want[i]+10)); got[i] != w {
+			t.Fatalf("output %d: %g, want %g (q %d)", i, got[i], w, want[i])
+		}
+	}
+}
+
+// TestIntegerMeanUint8: a uint8 MEAN, which TFLite rescales in float32,
+// is left to the float32 path.
+func TestIntegerMeanUint8(t *testing.T) {
+	s := newSynth(7)
+	in := s.tensor(tfl.Uint8, []int32{1, 4, 4, 3}, []float32{0.02}, []int64{100}, nil)
+	axes := s.tensor(tfl.Int32, []int32{2}, nil, nil, []byte{1, 0, 0, 0, 2, 0, 0, 0})
+	out := s.tensor(tfl.Uint8, []int32{1, 1, 1, 3}, []float32{0.03}, []int64{90}, nil)
+	s.op(tfl.OpMean, []int32{in, axes}, []int32{out}, nil)
+	g := &s.m.Subgraphs[0]
+	g.Inputs, g.Outputs = []int32{in}, []int32{out}
+	if _, err := buildInteger(&s.m); err == nil || !errors.Is(err, errNotInteger) || !strings.Contains(err.Error(), "MEAN") {
+		t.Errorf("uint8 MEAN: err %v, want one naming MEAN", err)
 	}
 }

@@ -11,8 +11,8 @@
 //     softmax runs in float32 on the dequantized logits. The whole network
 //     is one engine layer (engine.External). It runs CONV_2D,
 //     DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, ADD,
-//     AVERAGE_POOL_2D, MEAN, RESHAPE, SQUEEZE, QUANTIZE, and a final
-//     SOFTMAX or DEQUANTIZE.
+//     AVERAGE_POOL_2D, MEAN (int8), RESHAPE, SQUEEZE, QUANTIZE, and a
+//     final SOFTMAX or DEQUANTIZE.
 //   - the float32 path: weights and biases dequantized once, at load
 //     (real = scale * (q - zero_point)), QUANTIZE and DEQUANTIZE become
 //     identities, and the activations are not rounded to the quantization
