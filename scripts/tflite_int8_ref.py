@@ -287,6 +287,7 @@ def mean(fb, op, T, vals, buffers):
     ti, to = T[op["inputs"][0]], T[op["outputs"][0]]
     axes = list(const(T[op["inputs"][1]], buffers).reshape(-1))
     assert axes == [1, 2], axes
+    assert ti["type"] == INT8, "TFLite's uint8 MEAN rescales in float32, not as here"
     x = vals[op["inputs"][0]][0]
     n = x.shape[0] * x.shape[1]
     m, e = quantize_multiplier(float(ti["scale"][0]) / float(to["scale"][0]))
