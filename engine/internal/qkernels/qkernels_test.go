@@ -299,3 +299,31 @@ func TestQuantizePixels(t *testing.T) {
 		})
 	}
 }
+
+// TestSingleRounding: under SetSingleRounding(true) the product rounds
+// once, half up, as TFLite's TFLITE_SINGLE_ROUNDING build does (checked
+// against exact arithmetic), Row included (the assembly is bypassed).
+func TestSingleRounding(t *testing.T) {
+	SetSingleRounding(true)
+	defer SetSingleRounding(false)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 20000 {
+		x := int32(rng.IntN(1<<24) - 1<<23)
+		m, shift := QuantizeMultiplier(math.Exp(rng.Float64()*20 - 18))
+		// floor(x*m / 2^(31-shift) + 1/2)
+		den := new(big.Int).Lsh(big.NewInt(1), uint(31-shift))
+		num := new(big.Int).Mul(big.NewInt(int64(x)), big.NewInt(int64(m)))
+		num.Add(num.Lsh(num, 1), den)
+		want := new(big.Int).Div(num, den.Lsh(den, 1)).Int64() // Div floors for positive divisors
+		if got := MultiplyByQuantizedMultiplier(x, m, shift); int64(got) != want {
+			t.Fatalf("x %d m %d shift %d: %d, want %d", x, m, shift, got, want)
+		}
+		r := NewRequant(nil, []int32{m}, []int{shift}, 0, 0, 255)
+		dst, acc := make([]uint8, 1), make([]int32, 16)
+		acc[0] = x
+		r.Row(dst, acc, 0)
+		if w := uint8(min(max(want, 0), 255)); dst[0] != w {
+			t.Fatalf("Row: x %d: %d, want %d", x, dst[0], w)
+		}
+	}
+}
