@@ -241,8 +241,10 @@ func (b *qbuilder) weights(op tfl.Operator, dim int) (*qweights, error) {
 	return q, nil
 }
 
-// bias reads op's int32 bias (input 2), or zeros for none.
-func (b *qbuilder) bias(op tfl.Operator, n int) ([]int32, error) {
+// bias reads op's int32 bias (input 2), or zeros for none. Its scale
+// must be the input's times the weights' (per channel), as TFLite checks.
+func (b *qbuilder) bias(op tfl.Operator, in *qtensor, w *qweights) ([]int32, error) {
+	n := len(w.scales)
 	out := make([]int32, n)
 	if len(op.Inputs) < 3 || op.Inputs[2] < 0 {
 		return out, nil
@@ -251,8 +253,14 @@ func (b *qbuilder) bias(op tfl.Operator, n int) ([]int32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Type != tfl.Int32 || len(data) != 4*n {
-		return nil, fmt.Errorf("bias %q: type %d, %d bytes for %d channels", t.Name, t.Type, len(data), n)
+	if t.Type != tfl.Int32 || len(data) != 4*n || len(t.Scale) != 1 && len(t.Scale) != n {
+		return nil, fmt.Errorf("bias %q: type %d, %d bytes and %d scales for %d channels", t.Name, t.Type, len(data), len(t.Scale), n)
+	}
+	for c, ws := range w.scales {
+		want, got := in.scale*ws, float64(t.Scale[min(c, len(t.Scale)-1)])
+		if math.Abs(want-got) > 1e-6*min(want, got) {
+			return nil, fmt.Errorf("bias %q: scale %g, want input scale times weight scale %g", t.Name, got, want)
+		}
 	}
 	for k := range out {
 		out[k] = int32(binary.LittleEndian.Uint32(data[4*k:]))

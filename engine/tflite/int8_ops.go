@@ -116,7 +116,7 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 	if n != g.out.C || len(w.w) != n*k {
 		return fmt.Errorf("%d weights for %d filters of %d values", len(w.w), g.out.C, k)
 	}
-	bias, err := b.bias(op, n)
+	bias, err := b.bias(op, ti, w)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (b *qbuilder) depthwise(op tfl.Operator) error {
 	if err := g.check(); err != nil {
 		return err
 	}
-	bias, err := b.bias(op, c)
+	bias, err := b.bias(op, ti, w)
 	if err != nil {
 		return err
 	}

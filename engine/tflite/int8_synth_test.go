@@ -210,3 +210,19 @@ func TestIntegerMeanUint8(t *testing.T) {
 		t.Errorf("uint8 MEAN: err %v, want one naming MEAN", err)
 	}
 }
+
+// TestIntegerBiasScale: a bias whose scale is not the input's times the
+// weights' (which TFLite refuses too) is not run in integers.
+func TestIntegerBiasScale(t *testing.T) {
+	s := newSynth(8)
+	in := s.tensor(tfl.Uint8, []int32{1, 1, 1, 8}, []float32{0.05}, []int64{120}, nil)
+	w := s.tensor(tfl.Uint8, []int32{4, 1, 1, 8}, []float32{0.01}, []int64{131}, s.bytes(32))
+	b := s.tensor(tfl.Int32, []int32{4}, []float32{0.001}, []int64{0}, s.bias(4))
+	out := s.tensor(tfl.Uint8, []int32{1, 1, 1, 4}, []float32{0.03}, []int64{20}, nil)
+	s.op(tfl.OpConv2D, []int32{in, w, b}, []int32{out}, []int32{1, 1, 1, 0, 1, 1})
+	g := &s.m.Subgraphs[0]
+	g.Inputs, g.Outputs = []int32{in}, []int32{out}
+	if _, err := buildInteger(&s.m); err == nil || !errors.Is(err, errNotInteger) || !strings.Contains(err.Error(), "bias") {
+		t.Errorf("bias scale 0.001 for 0.05 x 0.01: err %v, want one naming the bias", err)
+	}
+}
