@@ -120,6 +120,7 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 	if err != nil {
 		return err
 	}
+	bound := maxProducts(k, bias)
 	pb := qkernels.PackB(w.w, k, n)
 	zx := ti.zero
 	for j := range n {
@@ -132,6 +133,7 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 	if err != nil {
 		return err
 	}
+	rq.SetBound(bound)
 	c := &qconv{in: in, out: out, g: g, b: pb, rq: rq, zx: uint8(zx), zw: w.zero}
 	c.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.in.C%4 == 0
 	b.p.ops = append(b.p.ops, c)
@@ -140,6 +142,16 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 	b.p.params += len(w.w)
 	b.p.macs += int64(g.out.H*g.out.W) * int64(k) * int64(n)
 	return nil
+}
+
+// maxProducts bounds the accumulator of k products of 8-bit differences
+// (q - zero_point, each within -255..255) plus the largest bias.
+func maxProducts(k int, bias []int32) int64 {
+	b := int64(0)
+	for _, v := range bias {
+		b = max(b, int64(v), -int64(v))
+	}
+	return int64(k)*255*255 + b
 }
 
 // depthwise: DEPTHWISE_CONV_2D with depth multiplier 1, weights
@@ -178,6 +190,7 @@ func (b *qbuilder) depthwise(op tfl.Operator) error {
 	if err != nil {
 		return err
 	}
+	rq.SetBound(maxProducts(kh*kw, bias))
 	wz := make([]int32, len(w.w))
 	for k, v := range w.w {
 		wz[k] = int32(v) - w.zero
@@ -326,6 +339,7 @@ func (b *qbuilder) requantize(op tfl.Operator) error {
 	}
 	m, s := qkernels.QuantizeMultiplier(ti.scale / to.scale)
 	rq := qkernels.NewRequant([]int32{-ti.zero}, []int32{m}, []int{s}, to.zero, 0, 255)
+	rq.SetBound(255)
 	b.p.ops = append(b.p.ops, &qrequant{in: in, out: out, rq: rq})
 	return nil
 }

@@ -62,6 +62,12 @@ func qgemm12(c *int32, ldc int, a *uint8, lda int, b *int8, kq int)
 func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 
 //go:noescape
+func requantRowsFast(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+
+//go:noescape
+func requantRowsPlainFast(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+
+//go:noescape
 func requantRowsPlain(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 
 //go:noescape
@@ -82,14 +88,20 @@ func requantAsm(r *Requant, dst []uint8, ldd int, acc []int32, lda, rows int, te
 	if !useAsm {
 		return false
 	}
-	if terms == nil && !r.left {
-		requantRowsPlain(&dst[0], ldd, &acc[0], lda, rows, nil, &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
-		return true
-	}
+	plain := terms == nil && !r.left
 	if terms == nil {
 		terms = zeroTerms[:rows]
 	}
-	requantRows(&dst[0], ldd, &acc[0], lda, rows, &terms[0], &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+	switch {
+	case plain && r.fast:
+		requantRowsPlainFast(&dst[0], ldd, &acc[0], lda, rows, nil, &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+	case plain:
+		requantRowsPlain(&dst[0], ldd, &acc[0], lda, rows, nil, &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+	case r.fast:
+		requantRowsFast(&dst[0], ldd, &acc[0], lda, rows, &terms[0], &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+	default:
+		requantRows(&dst[0], ldd, &acc[0], lda, rows, &terms[0], &r.tab[0], r.N, int(r.Zero), int(r.Lo), int(r.Hi))
+	}
 	return true
 }
 

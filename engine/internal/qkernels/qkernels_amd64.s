@@ -887,7 +887,9 @@ qgemm12_loop:
 // (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo,
 // hi), stored as bytes (the last block masked; >>> is a logical shift, as
 // the sum reaches 2^31 for right = 31). requantRowsPlain is the same
-// without left shifts and row terms (terms is not read).
+// without left shifts and row terms (terms is not read); the Fast ones
+// round in one step, out = clamp(zero + ((y + round + (y < 0 ? neg : 0))
+// >> right), lo, hi), exact when |y| + round < 2^31 (Requant.SetBound).
 // func requantRows(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
 TEXT ·requantRows(SB), NOSPLIT, $0-88
 	MOVQ dst+0(FP), DI
@@ -1038,6 +1040,153 @@ requantRowsPlain_row:
 	SUBQ $16, CX
 	JMP requantRowsPlain_block
 requantRowsPlain_done:
+	VZEROUPPER
+	RET
+
+// func requantRowsFast(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+TEXT ·requantRowsFast(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ acc+16(FP), SI
+	MOVQ lda+24(FP), R9
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
+	SHLQ $2, R9
+	MOVQ zero+64(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVQ lo+72(FP), AX
+	VPBROADCASTD AX, Z30
+	MOVQ hi+80(FP), AX
+	VPBROADCASTD AX, Z31
+	VPBROADCASTQ qkc30<>(SB), Z27
+	MOVQ $0xAAAA, AX
+	KMOVW AX, K1
+requantRowsFast_block:
+	CMPQ CX, $0
+	JLE requantRowsFast_done
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE requantRowsFast_full
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+requantRowsFast_full:
+	KMOVW AX, K2
+	VMOVDQU32 0(DX), Z5
+	VMOVDQU32 64(DX), Z6
+	VMOVDQU32 128(DX), Z7
+	VMOVDQU32 192(DX), Z8
+	VMOVDQU32 256(DX), Z9
+	VMOVDQU32 320(DX), Z10
+	VMOVDQU32 384(DX), Z11
+	VMOVDQU32 448(DX), Z12
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ rows+32(FP), R10
+	MOVQ terms+40(FP), R11
+requantRowsFast_row:
+	VPADDD (R13), Z5, Z0
+	VPADDD.BCST (R11), Z0, Z0
+	VPSLLVD Z7, Z0, Z0
+	VPMULDQ Z6, Z0, Z2
+	VPSRLQ $32, Z0, Z3
+	VPMULDQ Z12, Z3, Z3
+	VPADDQ Z27, Z2, Z2
+	VPADDQ Z27, Z3, Z3
+	VPSRLQ $31, Z2, Z2
+	VPSLLQ $1, Z3, Z3
+	VPBLENDMD Z3, Z2, K1, Z0
+	VPSRAD $31, Z0, Z3
+	VPANDD Z10, Z3, Z3
+	VPADDD Z9, Z0, Z1
+	VPADDD Z3, Z1, Z1
+	VPSRAVD Z8, Z1, Z1
+	VPADDD Z29, Z1, Z1
+	VPMAXSD Z30, Z1, Z1
+	VPMINSD Z31, Z1, Z1
+	VPMOVUSDB Z1, K2, (R12)
+	ADDQ R8, R12
+	ADDQ R9, R13
+	ADDQ $4, R11
+	DECQ R10
+	JNZ requantRowsFast_row
+	ADDQ $16, DI
+	ADDQ $64, SI
+	ADDQ $512, DX
+	SUBQ $16, CX
+	JMP requantRowsFast_block
+requantRowsFast_done:
+	VZEROUPPER
+	RET
+
+// func requantRowsPlainFast(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)
+TEXT ·requantRowsPlainFast(SB), NOSPLIT, $0-88
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ acc+16(FP), SI
+	MOVQ lda+24(FP), R9
+	MOVQ tab+48(FP), DX
+	MOVQ n+56(FP), CX
+	SHLQ $2, R9
+	MOVQ zero+64(FP), AX
+	VPBROADCASTD AX, Z29
+	MOVQ lo+72(FP), AX
+	VPBROADCASTD AX, Z30
+	MOVQ hi+80(FP), AX
+	VPBROADCASTD AX, Z31
+	VPBROADCASTQ qkc30<>(SB), Z27
+	MOVQ $0xAAAA, AX
+	KMOVW AX, K1
+requantRowsPlainFast_block:
+	CMPQ CX, $0
+	JLE requantRowsPlainFast_done
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE requantRowsPlainFast_full
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+requantRowsPlainFast_full:
+	KMOVW AX, K2
+	VMOVDQU32 0(DX), Z5
+	VMOVDQU32 64(DX), Z6
+	VMOVDQU32 192(DX), Z8
+	VMOVDQU32 256(DX), Z9
+	VMOVDQU32 320(DX), Z10
+	VMOVDQU32 384(DX), Z11
+	VMOVDQU32 448(DX), Z12
+	MOVQ DI, R12
+	MOVQ SI, R13
+	MOVQ rows+32(FP), R10
+requantRowsPlainFast_row:
+	VPADDD (R13), Z5, Z0
+	VPMULDQ Z6, Z0, Z2
+	VPSRLQ $32, Z0, Z3
+	VPMULDQ Z12, Z3, Z3
+	VPADDQ Z27, Z2, Z2
+	VPADDQ Z27, Z3, Z3
+	VPSRLQ $31, Z2, Z2
+	VPSLLQ $1, Z3, Z3
+	VPBLENDMD Z3, Z2, K1, Z0
+	VPSRAD $31, Z0, Z3
+	VPANDD Z10, Z3, Z3
+	VPADDD Z9, Z0, Z1
+	VPADDD Z3, Z1, Z1
+	VPSRAVD Z8, Z1, Z1
+	VPADDD Z29, Z1, Z1
+	VPMAXSD Z30, Z1, Z1
+	VPMINSD Z31, Z1, Z1
+	VPMOVUSDB Z1, K2, (R12)
+	ADDQ R8, R12
+	ADDQ R9, R13
+	DECQ R10
+	JNZ requantRowsPlainFast_row
+	ADDQ $16, DI
+	ADDQ $64, SI
+	ADDQ $512, DX
+	SUBQ $16, CX
+	JMP requantRowsPlainFast_block
+requantRowsPlainFast_done:
 	VZEROUPPER
 	RET
 

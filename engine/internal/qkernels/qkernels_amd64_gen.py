@@ -69,10 +69,10 @@ def gemm(mr):
     return "\n".join(out)
 
 
-def requant(name, left, term):
-    """requantRows, and a variant without left shifts or row terms: block
-    of 16 channels by block, its parameters loaded once into registers,
-    then row by row."""
+def requant(name, left, term, fast=False):
+    """requantRows, and variants without left shifts or row terms, and
+    with the one-step rounding (fast): block of 16 channels by block, its
+    parameters loaded once into registers, then row by row."""
     out = []
     a = out.append
     a(f"// func {name}(dst *uint8, ldd int, acc *int32, lda, rows int, terms *int32, tab *int32, n, zero, lo, hi int)")
@@ -125,14 +125,23 @@ def requant(name, left, term):
     a("\tVPSRLQ $31, Z2, Z2")
     a("\tVPSLLQ $1, Z3, Z3")
     a("\tVPBLENDMD Z3, Z2, K1, Z0")
-    a("\tVPSRAVD Z8, Z0, Z1")
-    a("\tVPANDD Z11, Z0, Z2")
-    a("\tVPADDD Z9, Z2, Z2")
-    a("\tVPSRAD $31, Z0, Z3")
-    a("\tVPANDD Z10, Z3, Z3")
-    a("\tVPADDD Z3, Z2, Z2")
-    a("\tVPSRLVD Z8, Z2, Z2")
-    a("\tVPADDD Z2, Z1, Z1")
+    if fast:
+        # (y + round + (y < 0 ? neg : 0)) >> right, when y + round cannot
+        # overflow (Requant.SetBound).
+        a("\tVPSRAD $31, Z0, Z3")
+        a("\tVPANDD Z10, Z3, Z3")
+        a("\tVPADDD Z9, Z0, Z1")
+        a("\tVPADDD Z3, Z1, Z1")
+        a("\tVPSRAVD Z8, Z1, Z1")
+    else:
+        a("\tVPSRAVD Z8, Z0, Z1")
+        a("\tVPANDD Z11, Z0, Z2")
+        a("\tVPADDD Z9, Z2, Z2")
+        a("\tVPSRAD $31, Z0, Z3")
+        a("\tVPANDD Z10, Z3, Z3")
+        a("\tVPADDD Z3, Z2, Z2")
+        a("\tVPSRLVD Z8, Z2, Z2")
+        a("\tVPADDD Z2, Z1, Z1")
     a("\tVPADDD Z29, Z1, Z1")
     a("\tVPMAXSD Z30, Z1, Z1")
     a("\tVPMINSD Z31, Z1, Z1")
@@ -163,7 +172,9 @@ REQUANT_DOC = """// requantRows: for each of rows rows (dst ldd bytes apart, acc
 // (y >> right) + ((y & mask) + round + (y < 0 ? neg : 0)) >>> right, lo,
 // hi), stored as bytes (the last block masked; >>> is a logical shift, as
 // the sum reaches 2^31 for right = 31). requantRowsPlain is the same
-// without left shifts and row terms (terms is not read).
+// without left shifts and row terms (terms is not read); the Fast ones
+// round in one step, out = clamp(zero + ((y + round + (y < 0 ? neg : 0))
+// >> right), lo, hi), exact when |y| + round < 2^31 (Requant.SetBound).
 """
 
 
@@ -419,7 +430,8 @@ def dw():
 
 def main():
     parts = [gemm(mr) for mr in range(1, 13)] + [REQUANT_DOC + requant("requantRows", True, True),
-             requant("requantRowsPlain", False, False), ROWSUMS, add(), PIXELS, dw()]
+             requant("requantRowsPlain", False, False), requant("requantRowsFast", True, True, True),
+             requant("requantRowsPlainFast", False, False, True), ROWSUMS, add(), PIXELS, dw()]
     with open("qkernels_amd64.s", "w") as f:
         f.write(HEADER + "\n\n".join(parts) + "\n")
 

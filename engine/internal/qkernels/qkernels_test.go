@@ -109,6 +109,9 @@ func TestRequantRow(t *testing.T) {
 				}
 				lo, hi := int32(rng.IntN(40)), int32(215+rng.IntN(41))
 				r := NewRequant(bias, mult, shift, zero, lo, hi)
+				if zero != 255 {
+					r.SetBound(1<<29 + 11001) // |acc| <= 2^29, |bias| <= 10^4, |row| <= 10^3 below
+				}
 				acc := make([]int32, (n+15)&^15)
 				rows := make([]uint8, 2*n+3)
 				acc2 := make([]int32, 2*len(acc)+16)

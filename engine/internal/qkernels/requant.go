@@ -113,6 +113,7 @@ type Requant struct {
 	N            int     // output channels
 	Zero, Lo, Hi int32   // output zero point and activation range (uint8 domain)
 	left         bool    // some channel shifts left
+	fast         bool    // SetBound: the assembly may round in one step
 	tab          []int32 // per block of 16 channels: bias, m, left, right, round, neg, mask, m of odd channels at even places (16 each)
 }
 
@@ -148,6 +149,14 @@ func NewRequant(bias, mult []int32, shift []int, zero, lo, hi int32) *Requant {
 	}
 	return r
 }
+
+// SetBound declares that every value requantized, accumulator plus bias
+// plus row term, lies within -maxAbs..maxAbs. Below 2^30 the result of
+// the doubling high multiply plus the rounding term cannot overflow, and
+// the assembly rounds in one step (the same results, fewer
+// instructions). A layer knows its bound: K products of at most 255 x 255
+// plus its largest bias.
+func (r *Requant) SetBound(maxAbs int64) { r.fast = maxAbs >= 0 && maxAbs < 1<<30 }
 
 // Bias returns channel j's bias.
 func (r *Requant) Bias(j int) int32 { return r.tab[(j/16)*16*requantFields+j%16] }
