@@ -153,8 +153,8 @@ func NewRequant(bias, mult []int32, shift []int, zero, lo, hi int32) *Requant {
 // SetBound declares that every value requantized, accumulator plus bias
 // plus row term, lies within -maxAbs..maxAbs. Below 2^30 the result of
 // the doubling high multiply plus the rounding term cannot overflow, and
-// the assembly rounds in one step (the same results, fewer
-// instructions). A layer knows its bound: K products of at most 255 x 255
+// the assembly's RoundingDivideByPOT adds them before one shift (the
+// same results, fewer instructions). A layer knows its bound: K products of at most 255 x 255
 // plus its largest bias.
 func (r *Requant) SetBound(maxAbs int64) { r.fast = maxAbs >= 0 && maxAbs < 1<<30 }
 
