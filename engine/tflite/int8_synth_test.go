@@ -3,6 +3,7 @@ package tflite
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -224,5 +225,52 @@ func TestIntegerBiasScale(t *testing.T) {
 	g.Inputs, g.Outputs = []int32{in}, []int32{out}
 	if _, err := buildInteger(&s.m); err == nil || !errors.Is(err, errNotInteger) || !strings.Contains(err.Error(), "bias") {
 		t.Errorf("bias scale 0.001 for 0.05 x 0.01: err %v, want one naming the bias", err)
+	}
+}
+
+// TestIntegerDepthwise: DEPTHWISE_CONV_2D with input and weight zero
+// points away from 0 (the MobileNets' inputs to it have zero point 0),
+// SAME padding, strides 1 and 2 and 20 channels, against TFLite's sum
+// over the taps inside the input of (x - zx)(w - zw), plus the bias,
+// requantized, written out here.
+func TestIntegerDepthwise(t *testing.T) {
+	for _, stride := range []int32{1, 2} {
+		s := newSynth(9 + uint64(stride))
+		const h, w, c = 7, 6, 20
+		oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
+		wdata, bdata := s.bytes(9*c), s.bias(c)
+		in := s.tensor(tfl.Uint8, []int32{1, h, w, c}, []float32{0.04}, []int64{77}, nil)
+		wt := s.tensor(tfl.Uint8, []int32{1, 3, 3, c}, []float32{0.02}, []int64{140}, wdata)
+		bt := s.tensor(tfl.Int32, []int32{c}, []float32{0.04 * 0.02}, []int64{0}, bdata)
+		out := s.tensor(tfl.Uint8, []int32{1, oh, ow, c}, []float32{0.03}, []int64{5}, nil)
+		s.op(tfl.OpDepthwiseConv2D, []int32{in, wt, bt}, []int32{out}, []int32{0, stride, stride, 1, 3, 1, 1})
+		p := s.program(t, in, out)
+		m, shift := qkernels.QuantizeMultiplier(float64(float32(0.04)) * float64(float32(0.02)) / float64(float32(0.03)))
+		hi := 5 + int32(math.Round(float64(float32(6)/float32(0.03))))
+		x := randomPixels(s.rng, h*w*c)
+		got := logitsOf(p, x)
+		pad := (int((oh-1)*stride) + 3 - h) / 2
+		padL := (int((ow-1)*stride) + 3 - w) / 2
+		for oy := range int(oh) {
+			for ox := range int(ow) {
+				for ch := range c {
+					acc := int32(binary.LittleEndian.Uint32(bdata[4*ch:]))
+					for ky := range 3 {
+						for kx := range 3 {
+							iy, ix := oy*int(stride)-pad+ky, ox*int(stride)-padL+kx
+							if iy < 0 || iy >= h || ix < 0 || ix >= w {
+								continue
+							}
+							q := int32(x[(iy*w+ix)*c+ch]*255 + 0.5)
+							acc += (q - 77) * (int32(wdata[(ky*3+kx)*c+ch]) - 140)
+						}
+					}
+					want := min(max(qkernels.MultiplyByQuantizedMultiplier(acc, m, shift)+5, 5), min(hi, 255))
+					if g := got[(oy*int(ow)+ox)*c+ch]; g != want {
+						t.Fatalf("stride %d, (%d,%d,%d): %d, want %d", stride, oy, ox, ch, g, want)
+					}
+				}
+			}
+		}
 	}
 }
