@@ -55,6 +55,7 @@ type Model struct {
 	params  int
 	macs    int64
 	spare   chan *workspace // workspaces between inferences (getWorkspace)
+	integer Integer         // WithInteger, for loaders (IntegerOption)
 }
 
 // workspace is the per-inference memory: two activation buffers used in

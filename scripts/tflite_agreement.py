@@ -6,13 +6,15 @@ libarmnn-cpuref-backend22, libarmnntfliteparser22) runs the quantized
 (weights dequantized, float32) on the same pixels.
 
     /usr/bin/python3 scripts/tflite_agreement.py --model ../shared/models/mobilenet_v2_1.0_224_quant.tflite \\
-        --data ../shared/data/photos --every 4 [--limit N] [--out report.json]
+        --data ../shared/data/photos --every 4 [--limit N] [--out report.json] [--quantized integer,float]
 
 Each photo is decoded and resized to the model's input by Pillow (bicubic,
 whole image, as huskyai serves) and written as a PNG of exactly the input
 size, so huskyai reads the very same uint8 pixels (a lossless file at the
-input size needs no resize). The report gives the number of photos, how
-often the two agree on the top class and on husky at 0.5, and the largest
+input size needs no resize). --quantized picks huskyai's path for the
+quantized model (integer, float, or both, one report each). The report
+gives the number of photos, how often the two agree on the top class and
+on husky at 0.5, and the largest
 differences of the husky probability (sum of outputs 249-251) and of the
 top class's probability, with the photos where they are largest.
 """
@@ -77,6 +79,9 @@ def main(argv=None):
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="do not run: merge the rows of these --out files into one report")
     ap.add_argument("--huskyai", default="", help="huskyai binary (default: go run ./cmd/huskyai)")
     ap.add_argument("--out", help="write the report (and per-photo rows) as JSON here")
+    ap.add_argument("--quantized", default="auto",
+                    help="huskyai's --quantized: auto, integer or float, or several comma-separated (one report each, "
+                         "on the same Arm NN outputs; --out gets the mode before its extension)")
     a = ap.parse_args(argv)
     if a.merge:
         rows, secs = [], 0.0
@@ -107,39 +112,54 @@ def main(argv=None):
             ref[name] = (rel, arm.run(x))
             if i % 50 == 49:
                 print(f"  Arm NN: {i + 1}/{len(items)} photos, {time.time() - t0:.0f} s", file=sys.stderr)
-        cmd = ([a.huskyai] if a.huskyai else ["go", "run", "./cmd/huskyai"]) + [
-            "predict", "--model", a.model, "--positive-classes", ",".join(map(str, HUSKY)), "--format", "jsonl", td]
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if res.returncode not in (0, 1):
-            sys.exit(f"huskyai predict failed: {res.stderr}")
-        rows = []
-        for line in res.stdout.splitlines():
-            r = json.loads(line)
-            name = os.path.basename(r["file"])
-            rel, p = ref[name]
-            husky_ref = float(sum(p[c] for c in HUSKY))
-            top_ref = int(p.argmax())
-            rows.append({"photo": rel, "husky": r["probability"], "husky_ref": husky_ref,
-                         "top": r["top_class"]["index"], "top_ref": top_ref,
-                         "top_p": r["top_class"]["probability"], "top_p_ref": float(p[top_ref])})
-    report(a, rows, time.time() - t0)
+        for mode in a.quantized.split(","):
+            rows = predict(a, td, ref, mode)
+            report(a, rows, time.time() - t0, mode)
 
 
-def report(a, rows, seconds):
+def predict(a, td, ref, mode):
+    """huskyai predict with --quantized mode on the PNGs in td, as rows
+    next to Arm NN's outputs ref."""
+    cmd = ([a.huskyai] if a.huskyai else ["go", "run", "./cmd/huskyai"]) + [
+        "predict", "--model", a.model, "--quantized", mode, "--positive-classes", ",".join(map(str, HUSKY)),
+        "--format", "jsonl", td]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        sys.exit(f"huskyai predict failed: {res.stderr}")
+    rows = []
+    for line in res.stdout.splitlines():
+        r = json.loads(line)
+        name = os.path.basename(r["file"])
+        rel, p = ref[name]
+        husky_ref = float(sum(p[c] for c in HUSKY))
+        top_ref = int(p.argmax())
+        rows.append({"photo": rel, "husky": r["probability"], "husky_ref": husky_ref,
+                     "top": r["top_class"]["index"], "top_ref": top_ref,
+                     "top_p": r["top_class"]["probability"], "top_p_ref": float(p[top_ref])})
+    return rows
+
+
+def report(a, rows, seconds, mode="auto"):
     """Prints (and with --out writes) the agreement of rows."""
     n = len(rows)
     top1 = sum(r["top"] == r["top_ref"] for r in rows)
     verdict = sum((r["husky"] > 0.5) == (r["husky_ref"] > 0.5) for r in rows)
     dh = max(rows, key=lambda r: abs(r["husky"] - r["husky_ref"]))
-    rep = {"model": os.path.basename(a.model), "photos": n, "every": a.every,
+    dt = max(rows, key=lambda r: abs(r["top_p"] - r["top_p_ref"]) if r["top"] == r["top_ref"] else 0)
+    rep = {"model": os.path.basename(a.model), "quantized": mode, "photos": n, "every": a.every,
            "top1_agreement": top1 / n, "top1_agree": top1,
            "husky_verdict_agreement": verdict / n, "husky_verdict_agree": verdict,
            "max_husky_prob_diff": abs(dh["husky"] - dh["husky_ref"]), "max_husky_prob_diff_photo": dh["photo"],
            "mean_husky_prob_diff": float(np.mean([abs(r["husky"] - r["husky_ref"]) for r in rows])),
-           "reference": "Arm NN 20.08 CpuRef (python3-pyarmnn), integer kernels", "seconds": seconds}
+           "max_top_prob_diff_same_class": abs(dt["top_p"] - dt["top_p_ref"]) if dt["top"] == dt["top_ref"] else 0,
+           "reference": "Arm NN CpuRef (python3-pyarmnn): quantized tensors, requantized through float32", "seconds": seconds}
     print(json.dumps(rep, indent=1))
     if a.out:
-        with open(a.out, "w") as f:
+        out = a.out
+        if "," in a.quantized:
+            base, ext = os.path.splitext(a.out)
+            out = f"{base}.{mode}{ext}"
+        with open(out, "w") as f:
             json.dump({"report": rep, "rows": rows}, f, indent=1)
 
 

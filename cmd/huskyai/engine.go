@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/huskyai/huskyai/classifier"
+	"github.com/huskyai/huskyai/engine"
 	"github.com/huskyai/huskyai/engine/ort"
 )
 
@@ -15,6 +16,7 @@ type engineFlags struct {
 	engine     string
 	ortLib     string
 	ortThreads int
+	quantized  string
 	classes    classFlags // --positive-classes, --labels, --center-crop: classes.go
 }
 
@@ -39,14 +41,21 @@ func (f *engineFlags) register(fs flagDefiner, getenv func(string) string) {
 	fs.StringVar(&f.engine, "engine", env("HUSKYAI_ENGINE", "native"), "inference engine: native, or ort (ONNX Runtime: ONNX models only, needs a binary built with -tags ort and --ort-lib)"+note("HUSKYAI_ENGINE"))
 	fs.StringVar(&f.ortLib, "ort-lib", env(ort.EnvLib, ""), "with --engine ort: path of libonnxruntime.so (scripts/fetch-onnxruntime.sh fetches it); default: the dynamic linker's search"+note(ort.EnvLib))
 	fs.IntVar(&f.ortThreads, "ort-threads", 1, "with --engine ort: intra-op threads per inference")
+	fs.StringVar(&f.quantized, "quantized", env("HUSKYAI_QUANTIZED", "auto"), "how the native engine runs a quantized (uint8/int8) TFLite model: integer (8-bit integer kernels, TFLite's arithmetic), float (weights dequantized, float32), or auto: integer where the CPU runs its AVX-512 VNNI kernels, else float"+note("HUSKYAI_QUANTIZED"))
 	f.classes.register(fs, env, note)
 }
 
 // errNoORT is the answer of a binary built without ONNX Runtime.
 var errNoORT = errors.New("--engine ort: " + ort.ErrNotBuilt.Error())
 
+// quantizedModes are the values of --quantized.
+var quantizedModes = map[string]engine.Integer{"auto": engine.IntegerAuto, "integer": engine.IntegerOn, "float": engine.IntegerOff}
+
 // check validates the flags.
 func (f *engineFlags) check() error {
+	if _, ok := quantizedModes[f.quantized]; !ok {
+		return fmt.Errorf("--quantized %q: want auto, integer or float", f.quantized)
+	}
 	switch f.engine {
 	case "native":
 		return nil
@@ -71,6 +80,7 @@ func (f *engineFlags) apply(opt *classifier.Options) error {
 		return err
 	}
 	if f.engine != "ort" {
+		opt.Model = append(opt.Model, engine.WithInteger(quantizedModes[f.quantized]))
 		return nil
 	}
 	o := ort.Options{Lib: f.ortLib, Threads: f.ortThreads}

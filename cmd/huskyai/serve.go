@@ -129,6 +129,7 @@ var serveEnv = map[string]string{
 	"engine":      "HUSKYAI_ENGINE",
 	"ort-lib":     "HUSKYAI_ORT_LIB",
 	"ort-threads": "HUSKYAI_ORT_THREADS",
+	"quantized":   "HUSKYAI_QUANTIZED",
 
 	// Multi-class models (classes.go).
 	"positive-classes": "HUSKYAI_POSITIVE_CLASSES",

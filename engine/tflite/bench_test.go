@@ -1,13 +1,16 @@
 package tflite
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/huskyai/huskyai/engine"
 )
 
 // BenchmarkMobileNetV2 is one inference of the uint8 MobileNetV2 at 224,
 // dequantized to float32 (go test -bench MobileNet -cpu 1,2).
 func BenchmarkMobileNetV2(b *testing.B) {
-	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"))
+	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOff))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -17,6 +20,61 @@ func BenchmarkMobileNetV2(b *testing.B) {
 	for b.Loop() {
 		if _, err := m.Predict(dst, x); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMobileNetV2Int8 is BenchmarkMobileNetV2 on the integer path.
+func BenchmarkMobileNetV2Int8(b *testing.B) {
+	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOn))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := testImage(0, m.InputShape())
+	dst := make([]float32, 0, m.OutputShape().Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Predict(dst, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPaths runs each shared quantized model on the float32 and on
+// the integer path (go test -bench Paths -cpu 1,2): the ratio of the two
+// is what engine.IntegerAuto's choice rests on. cpu-ns/op is the CPU time
+// of the process per inference (all goroutines, the benchmark's own
+// included).
+func BenchmarkPaths(b *testing.B) {
+	for _, file := range []string{"mobilenet_v2_1.0_224_quant.tflite", "tf2_mobilenet_v2_1.0_224_ptq.tflite", "mobilenet_v1_0.25_128_quant.tflite"} {
+		data := sharedModel(b, file)
+		for _, path := range []struct {
+			name string
+			opt  engine.Integer
+		}{{"float", engine.IntegerOff}, {"int8", engine.IntegerOn}} {
+			b.Run(strings.TrimSuffix(file, ".tflite")+"/"+path.name, func(b *testing.B) {
+				m, err := Load(data, engine.WithInteger(path.opt))
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := testImage(0, m.InputShape())
+				dst := make([]float32, 0, m.OutputShape().Size())
+				if _, err := m.Predict(dst, x); err != nil { // the workspace, once
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				start := cpuTime()
+				for b.Loop() {
+					if _, err := m.Predict(dst, x); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if used := cpuTime() - start; used > 0 {
+					// CPU time, all goroutines: on a loaded machine a
+					// steadier measure of the work than the wall time.
+					b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				}
+			})
 		}
 	}
 }

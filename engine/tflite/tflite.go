@@ -2,11 +2,26 @@
 // engine: float32 models and quantized ones (uint8 or int8, per-tensor or
 // per-channel scales), made of the operators of the MobileNet families.
 //
-// Quantized models run in float32: their weights and biases are
-// dequantized once, at load (real = scale * (q - zero_point)), QUANTIZE and
-// DEQUANTIZE become identities, and the activations are not rounded to the
-// quantization grid, so the outputs differ from the integer model's by the
-// rounding the integer model does (measured in docs/engine.md).
+// Quantized models run one of two ways (engine.WithInteger chooses):
+//
+//   - the integer path: 8-bit activations and weights, int32
+//     accumulators and TFLite's fixed-point requantization
+//     (MultiplyByQuantizedMultiplier and its rounding), so every tensor up
+//     to the softmax equals TFLite's integer kernels' bit for bit; the
+//     softmax runs in float32 on the dequantized logits. The whole network
+//     is one engine layer (engine.External). It runs CONV_2D,
+//     DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, ADD,
+//     AVERAGE_POOL_2D, MEAN (int8), RESHAPE, SQUEEZE, QUANTIZE, and a
+//     final SOFTMAX or DEQUANTIZE.
+//   - the float32 path: weights and biases dequantized once, at load
+//     (real = scale * (q - zero_point)), QUANTIZE and DEQUANTIZE become
+//     identities, and the activations are not rounded to the quantization
+//     grid, so the outputs differ from the integer model's by the rounding
+//     the integer model does (measured in docs/engine.md).
+//
+// The default, engine.IntegerAuto, takes the integer path where it is the
+// faster (IntegerFaster: CPUs with AVX-512 VNNI) and the model has only
+// operators it runs, else the float32 path.
 //
 // The input: a quantized input tensor declares how pixels map to its values
 // (a uint8 MobileNet's scale 1/128 and zero point 128 give [-1, 1)), and
@@ -22,10 +37,12 @@ package tflite
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/internal/qkernels"
 	tfl "github.com/huskyai/huskyai/engine/internal/tflite"
 )
 
@@ -44,7 +61,55 @@ func Load(data []byte, opts ...engine.Option) (*engine.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch engine.IntegerOption(opts...) {
+	case engine.IntegerOn:
+		return buildIntegerModel(m, opts...)
+	case engine.IntegerAuto:
+		if IntegerFaster() && quantizedInput(m) {
+			if im, err := buildIntegerModel(m, opts...); err == nil {
+				return im, nil
+			} else if !errors.Is(err, errNotInteger) {
+				return nil, err
+			}
+		}
+	}
 	return build(m, opts...)
+}
+
+// IntegerFaster reports whether the integer path is the faster one on
+// this CPU, which engine.IntegerAuto (the default) relies on: it is where
+// the integer kernels run in assembly (AVX-512 VNNI). The portable Go
+// integer kernels, elsewhere and under -tags purego, are slower than
+// the float32 path's assembly, so there quantized models run in float32.
+func IntegerFaster() bool { return qkernels.Kernel() != "go" }
+
+// IntegerKernels names the kernels of the integer path on this CPU:
+// "avx512-vnni" or "go".
+func IntegerKernels() string { return qkernels.Kernel() }
+
+// quantizedInput reports whether m's input is a uint8 or int8 tensor, as
+// a quantized model's is.
+func quantizedInput(m *tfl.Model) bool {
+	if len(m.Subgraphs) != 1 || len(m.Subgraphs[0].Inputs) != 1 {
+		return false
+	}
+	g := &m.Subgraphs[0]
+	i := g.Inputs[0]
+	return i >= 0 && int(i) < len(g.Tensors) && (g.Tensors[i].Type == tfl.Uint8 || g.Tensors[i].Type == tfl.Int8)
+}
+
+// buildIntegerModel builds the integer path of a quantized model: one
+// engine layer (engine.External) that runs the whole integer program.
+func buildIntegerModel(m *tfl.Model, opts ...engine.Option) (*engine.Model, error) {
+	p, err := buildInteger(m)
+	if err != nil {
+		return nil, fmt.Errorf("tflite: %w", err)
+	}
+	name := m.Subgraphs[0].Name
+	if name == "" {
+		name = "tflite"
+	}
+	return engine.New(name, Format, p.in, []engine.Layer{&engine.External{Name: "integer", Op: p}}, opts...)
 }
 
 // build translates a decoded file into an engine model.

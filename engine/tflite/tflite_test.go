@@ -42,7 +42,7 @@ func testImage(k int, s engine.Shape) []float32 {
 	return x
 }
 
-// TestParity runs the shared TFLite MobileNets (quantized: uint8 QAT,
+// TestParity runs the shared TFLite MobileNets on the float32 path (quantized: uint8 QAT,
 // per-channel int8 PTQ, and a 0.25-width V1) on two test images and
 // compares every output with PyTorch's, from the golden file that
 // scripts/gen_tflite_golden.py wrote from train/teacher.py's graph of the
@@ -67,7 +67,7 @@ func TestParity(t *testing.T) {
 	}
 	for _, g := range golden.Models {
 		t.Run(g.File, func(t *testing.T) {
-			m, err := Load(sharedModel(t, g.File))
+			m, err := Load(sharedModel(t, g.File), engine.WithInteger(engine.IntegerOff))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,11 +101,11 @@ func TestParity(t *testing.T) {
 	}
 }
 
-// TestGraphPlan: MobileNetV2's residual additions make it a graph, which
+// TestGraphPlan: on the float32 path, MobileNetV2's residual additions make it a graph, which
 // the engine plans with a few reused buffers, not one per tensor, and runs
 // without allocating.
 func TestGraphPlan(t *testing.T) {
-	m, err := Load(sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite"))
+	m, err := Load(sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOff))
 	if err != nil {
 		t.Fatal(err)
 	}
