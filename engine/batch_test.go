@@ -143,3 +143,19 @@ func BenchmarkHuskyBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHuskyBatchEach measures PredictBatchTo of 8 images on a model
+// loaded without WithMaxBatch, as the bench harness loads it: the images
+// run one by one (spread over the CPUs when GOMAXPROCS <= 8).
+func BenchmarkHuskyBatchEach(b *testing.B) {
+	const n = 8
+	m := huskyNet(b)
+	x := make([]float32, n*m.InputShape().Size())
+	out := make([]float32, 0, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _ = m.PredictBatchTo(out[:0], x, n)
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(n)/sec, "images/s")
+}

@@ -17,14 +17,21 @@ type Task interface {
 }
 
 // Group is the part of a Task that Parallel uses to wait for its helpers;
-// embed it (its zero value is ready) in the task's struct.
-type Group struct{ pending atomic.Int32 }
+// embed it (its zero value is ready) in the task's struct. pending counts
+// the helpers still in Run, for the caller to spin on; wg counts them too,
+// for the caller to sleep on once it has spun for spinWait.
+type Group struct {
+	pending atomic.Int32
+	wg      sync.WaitGroup
+}
 
 func (g *Group) group() *Group { return g }
 
 // Parallel runs t.Run on the calling goroutine and on up to workers-1
 // helper goroutines of a pool started once, and returns when every Run
-// has returned. A helper that is busy with another task is not waited
+// has returned: it looks for that for spinWait, then sleeps until it is
+// so (a helper whose thread the operating system has put aside, on a
+// loaded machine, must not be kept waiting by one that spins). A helper that is busy with another task is not waited
 // for: the calling goroutine's Run takes the work it would have done. It
 // allocates nothing once the pool has its helpers.
 //
@@ -40,9 +47,12 @@ func Parallel(t Task, workers int) {
 		recruit(t, g, h)
 	}
 	t.Run()
-	for g.pending.Load() != 0 {
-		runtime.Gosched()
+	if g.pending.Load() != 0 {
+		for start := time.Now(); g.pending.Load() != 0 && time.Since(start) < spinWait; {
+			runtime.Gosched()
+		}
 	}
+	g.wg.Wait() // also for a helper between its pending and its wg
 }
 
 // spinWait is how long an idle helper looks for work before it sleeps.
@@ -91,6 +101,7 @@ func recruit(t Task, g *Group, h int) {
 			continue
 		}
 		g.pending.Add(1)
+		g.wg.Add(1)
 		hp.task = t
 		hp.seq.Add(1)
 		if s == helperParked {
@@ -128,7 +139,8 @@ func (hp *helper) loop() {
 			t.Run()
 			g := t.group()
 			hp.state.Store(helperIdle)
-			g.pending.Add(-1) // t may be reused from here on
+			g.pending.Add(-1)
+			g.wg.Done() // t may be reused from here on
 			idleSince = time.Now()
 			continue
 		}
