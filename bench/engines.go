@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -279,7 +280,9 @@ func (b engineBench) measure(e engineEntry) *engineRow {
 		r.par, _ = throughput(2, b.o.cell, func(i int) { fs[i]() })
 	}
 	if e.batch != nil {
-		prev := runtime.GOMAXPROCS(max(e.procs, b.procs))
+		// A native row's batch runs at its own GOMAXPROCS (the 1-CPU
+		// row at 1); ORT's rows, whose threads are their own, at ours.
+		prev := runtime.GOMAXPROCS(cmp.Or(e.procs, b.procs))
 		var batchErr error
 		l := timeLoop(b.o.cell, 2, func() {
 			if _, err := e.batch(); err != nil && batchErr == nil {
