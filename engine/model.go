@@ -89,7 +89,9 @@ func WithMaxBatch(n int) Option { return func(m *Model) { m.batch = max(n, 1) } 
 // New checks layers against the input shape and returns a Model ready to
 // run. Models take RGB images, so input must have 3 channels. Identity
 // layers are dropped and an activation that follows a convolution or dense
-// layer with a linear activation is fused into it.
+// layer with a linear activation is fused into it; a 2x2 max pooling that
+// follows a convolution runs with it, in one pass, where the backend can
+// (fuseConvPool).
 func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Model, error) {
 	m, err := newModel(name, format, input, opts)
 	if err != nil {
@@ -109,6 +111,7 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 		m.shapes = append(m.shapes, out)
 		in = out
 	}
+	m.fuseConvPool()
 	if err := m.planBatch(); err != nil {
 		return nil, fmt.Errorf("model %q: %w", name, err)
 	}

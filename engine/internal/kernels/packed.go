@@ -184,6 +184,19 @@ type convA struct {
 	// g unpadded when src is the padded copy of the input (padInput). A
 	// value, so that a padded convolution allocates nothing.
 	ig ConvGeom
+	// row0 and rows, where rows is not 0, restrict the product to output
+	// rows [row0, row0+rows) of the convolution, c holding only them
+	// (see convRows).
+	row0, rows int
+}
+
+// outRows is the number of output rows of the convolution the product
+// computes.
+func (a *convA) outRows() int {
+	if a.rows > 0 {
+		return a.rows
+	}
+	return a.g.OutH
 }
 
 // PackedWeights is a k x n weight matrix together with its columns
@@ -355,7 +368,7 @@ func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, act
 	}
 	j.ct = (n + j.nb - 1) / j.nb
 	if conv.implicit {
-		j.rt, j.ct = conv.g.OutH, 1
+		j.rt, j.ct = conv.outRows(), 1
 	}
 	units := j.rt * j.ct
 	// Small products are not worth waking helpers for.
@@ -421,7 +434,8 @@ func (j *gemmJob) work() {
 		a, ai := j.a, i0
 		if j.conv.g != nil {
 			a, ai = buf[:(i1-i0)*j.k], 0
-			im2colRows(a, j.conv.src, j.conv.g, i0, i1)
+			p0 := j.conv.row0 * j.conv.g.OutW
+			im2colRows(a, j.conv.src, j.conv.g, p0+i0, p0+i1)
 		}
 		j.tile(a, ai, i0, i1, j0, min(j0+j.nb, j.n))
 	}
@@ -452,7 +466,7 @@ func (j *gemmJob) convRow(oy int) {
 		for x0 := 0; x0 < g.OutW; x0 += mr {
 			rows := min(mr, g.OutW-x0)
 			for ky := range g.KH {
-				a := j.conv.src[((oy*g.StrideH+ky)*g.InW+x0*g.StrideW)*g.InC:]
+				a := j.conv.src[(((oy+j.conv.row0)*g.StrideH+ky)*g.InW+x0*g.StrideW)*g.InC:]
 				var b []float32
 				ldb := n
 				if j.panels != nil {
