@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +124,27 @@ func TestGraphPlan(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(3, func() { _, _ = m.Predict(dst, x) }); a != 0 {
 		t.Errorf("%v allocations per inference, want 0", a)
+	}
+
+	// A batch of 3 at GOMAXPROCS 2 spreads its images over two
+	// goroutines: Predict's outputs, bit for bit, with no allocation.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const n = 3
+	var xs, want []float32
+	for k := range n {
+		xs = append(xs, testImage(k, m.InputShape())...)
+		want, _ = m.Predict(want, testImage(k, m.InputShape()))
+	}
+	batch := make([]float32, 0, n*1001)
+	batch, err = m.PredictBatchTo(batch, xs, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(batch, want) {
+		t.Error("PredictBatchTo's outputs differ from Predict's")
+	}
+	if a := testing.AllocsPerRun(3, func() { batch, _ = m.PredictBatchTo(batch[:0], xs, n) }); a != 0 {
+		t.Errorf("%v allocations per batch of %d, want 0", a, n)
 	}
 }
 
