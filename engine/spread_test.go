@@ -22,10 +22,10 @@ func residualNet(t *testing.T) *Model {
 			Weights: randSlice(r, 9*16), Bias: randSlice(r, 16), Activation: ReLU6}, []int{1}}, // 2
 		{&Conv2D{Name: "pw", KernelH: 1, KernelW: 1, StrideH: 1, StrideW: 1, Filters: 16,
 			Weights: randSlice(r, 16*16), Bias: randSlice(r, 16)}, []int{2}}, // 3
-		{&Add{Name: "res"}, []int{3, 1}},                                   // 4
+		{&Add{Name: "res"}, []int{3, 1}}, // 4
 		{&Conv2D{Name: "c3", KernelH: 3, KernelW: 3, StrideH: 1, StrideW: 1, Pad: same, Filters: 40,
 			Weights: randSlice(r, 9*16*40), Bias: randSlice(r, 40), Activation: ReLU}, []int{4}}, // 5
-		{&GlobalAvgPool{Name: "gap"}, []int{5}},                                                // 6
+		{&GlobalAvgPool{Name: "gap"}, []int{5}}, // 6
 		{&Dense{Name: "head", Units: 5, Weights: randSlice(r, 40*5), Bias: randSlice(r, 5), Activation: Softmax}, []int{6}},
 	}
 	m, err := NewGraph("residual", "test", Shape{24, 24, 3}, nodes)
