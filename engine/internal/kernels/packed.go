@@ -43,6 +43,16 @@ func Serial(b Backend) Backend {
 	return b
 }
 
+// Workers returns how many goroutines the operations of b may share: 1
+// for the Packed that Serial returns, else GOMAXPROCS. The engine uses it
+// for the layers it splits itself (depthwise convolutions).
+func Workers(b Backend) int {
+	if p, ok := b.(Packed); ok {
+		return p.workers()
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 // workers is how many goroutines may share one product: GOMAXPROCS, or 1
 // for a serial Packed.
 func (p Packed) workers() int {
