@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -279,7 +280,9 @@ func (b engineBench) measure(e engineEntry) *engineRow {
 		r.par, _ = throughput(2, b.o.cell, func(i int) { fs[i]() })
 	}
 	if e.batch != nil {
-		prev := runtime.GOMAXPROCS(max(e.procs, b.procs))
+		// A native row's batch runs at its own GOMAXPROCS (the 1-CPU
+		// row at 1); ORT's rows, whose threads are their own, at ours.
+		prev := runtime.GOMAXPROCS(cmp.Or(e.procs, b.procs))
 		var batchErr error
 		l := timeLoop(b.o.cell, 2, func() {
 			if _, err := e.batch(); err != nil && batchErr == nil {
@@ -326,9 +329,9 @@ func (b engineBench) printRows(w io.Writer, list []engineEntry, rows map[string]
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
-	fmt.Fprintf(w, "CPUs: GOMAXPROCS for the native engine (its packed kernels split one image over GOMAXPROCS workers), intra-op threads for ONNX Runtime.\n")
+	fmt.Fprintf(w, "CPUs: GOMAXPROCS for the native engine (its packed kernels split one image over GOMAXPROCS workers; the batch column at GOMAXPROCS 1 for the 1-CPU rows), intra-op threads for ONNX Runtime.\n")
 	fmt.Fprintf(w, "2 goroutines: two goroutines each running one image after another (the native rows at GOMAXPROCS %d).\n", b.procs)
-	fmt.Fprintf(w, "batch: native = engine.Model.PredictBatch(%d images) on one goroutine; ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", b.o.batch, b.o.batch, in.H, in.W)
+	fmt.Fprintf(w, "batch: native = engine.Model.PredictBatch(%d images) called from one goroutine (at GOMAXPROCS >= 2 it spreads the images over GOMAXPROCS goroutines, one image each at a time); ORT = one Run of a [%d,3,%d,%d] tensor (images laid out and transposed at each run).\n", b.o.batch, b.o.batch, in.H, in.W)
 	fmt.Fprintln(w, "allocs/inference: Go heap allocations per single-image Predict (testing.AllocsPerRun); ORT's own C++ allocations are not counted.")
 }
 

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/huskyai/huskyai/engine/internal/kernels"
 )
@@ -186,47 +188,94 @@ func (l *DepthwiseConv2D) scratch(kernels.Backend, Shape) int { return 0 }
 // tap weights, channel by channel along the contiguous channels
 // (kernels.DepthwiseTaps, vectorized). A multiplier above 1, or a window
 // of more than kernels.MaxTaps taps, goes through the channels one by one.
-func (l *DepthwiseConv2D) forward(_ kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
+// The output rows are shared among the goroutines the backend may use
+// (kernels.Workers) when there is enough work.
+func (l *DepthwiseConv2D) forward(k kernels.Backend, dst, src []float32, in, out Shape, _ []float32) {
+	w := min(kernels.Workers(k), out.H)
+	if w < 2 || int64(out.Size())*int64(l.KernelH*l.KernelW) < 1<<16 {
+		l.rows(dst, src, in, out, 0, out.H)
+		return
+	}
+	j := dwJobs.Get().(*dwJob)
+	j.l, j.dst, j.src, j.in, j.out = l, dst, src, in, out
+	j.next.Store(0)
+	kernels.Parallel(j, w)
+	j.l, j.dst, j.src = nil, nil, nil
+	dwJobs.Put(j)
+}
+
+// dwJob is a depthwise convolution whose output rows goroutines share
+// (kernels.Parallel), taking them one by one from an atomic counter.
+type dwJob struct {
+	l        *DepthwiseConv2D
+	dst, src []float32
+	in, out  Shape
+	next     atomic.Int64
+	kernels.Group
+}
+
+var dwJobs = sync.Pool{New: func() any { return new(dwJob) }}
+
+// Run implements kernels.Task.
+func (j *dwJob) Run() {
+	for {
+		y := int(j.next.Add(1) - 1)
+		if y >= j.out.H {
+			return
+		}
+		j.l.rows(j.dst, j.src, j.in, j.out, y, y+1)
+	}
+}
+
+// rows computes output rows [y0, y1), activation included.
+func (l *DepthwiseConv2D) rows(dst, src []float32, in, out Shape, y0, y1 int) {
 	oc, m := out.C, l.Multiplier
 	fast := m == 1 && l.KernelH*l.KernelW <= kernels.MaxTaps && len(l.Bias) == oc
 	act, fused := l.Activation.kernel()
 	var offs [2 * kernels.MaxTaps]int
-	for oy := range out.H {
-		y0 := oy*l.StrideH - l.Pad.Top
+	for oy := y0; oy < y1; oy++ {
+		iy := oy*l.StrideH - l.Pad.Top
 		for ox := range out.W {
-			x0 := ox*l.StrideW - l.Pad.Left
+			ix := ox*l.StrideW - l.Pad.Left
 			o := dst[(oy*out.W+ox)*oc:][:oc]
 			if fast {
 				n := 0
-				for ky := max(0, -y0); ky < l.KernelH && y0+ky < in.H; ky++ {
-					for kx := max(0, -x0); kx < l.KernelW && x0+kx < in.W; kx++ {
-						offs[n], offs[n+1] = ((y0+ky)*in.W+x0+kx)*in.C, (ky*l.KernelW+kx)*oc
+				for ky := max(0, -iy); ky < l.KernelH && iy+ky < in.H; ky++ {
+					for kx := max(0, -ix); kx < l.KernelW && ix+kx < in.W; kx++ {
+						offs[n], offs[n+1] = ((iy+ky)*in.W+ix+kx)*in.C, (ky*l.KernelW+kx)*oc
 						n += 2
 					}
 				}
 				kernels.DepthwiseTaps(o, src, l.Weights, l.Bias, offs[:n], oc, act)
 				continue
 			}
-			if l.Bias != nil {
-				copy(o, l.Bias)
-			} else {
-				clear(o)
-			}
-			for ky := max(0, -y0); ky < l.KernelH && y0+ky < in.H; ky++ {
-				for kx := max(0, -x0); kx < l.KernelW && x0+kx < in.W; kx++ {
-					s := src[((y0+ky)*in.W+x0+kx)*in.C:][:in.C]
-					w := l.Weights[(ky*l.KernelW+kx)*oc:][:oc]
-					for c, v := range s {
-						for j := range m {
-							o[c*m+j] += v * w[c*m+j]
-						}
-					}
-				}
-			}
+			l.pixel(o, src, in, iy, ix)
 		}
 	}
 	if !fast || !fused {
-		l.Activation.apply(dst[:out.Size()], oc)
+		l.Activation.apply(dst[y0*out.W*oc:y1*out.W*oc], oc)
+	}
+}
+
+// pixel computes the output pixel o at input position (iy, ix) channel by
+// channel, for any multiplier and window.
+func (l *DepthwiseConv2D) pixel(o, src []float32, in Shape, iy, ix int) {
+	m := l.Multiplier
+	if l.Bias != nil {
+		copy(o, l.Bias)
+	} else {
+		clear(o)
+	}
+	for ky := max(0, -iy); ky < l.KernelH && iy+ky < in.H; ky++ {
+		for kx := max(0, -ix); kx < l.KernelW && ix+kx < in.W; kx++ {
+			s := src[((iy+ky)*in.W+ix+kx)*in.C:][:in.C]
+			w := l.Weights[(ky*l.KernelW+kx)*len(o):][:len(o)]
+			for c, v := range s {
+				for j := range m {
+					o[c*m+j] += v * w[c*m+j]
+				}
+			}
+		}
 	}
 }
 

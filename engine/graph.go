@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"slices"
+
+	"github.com/huskyai/huskyai/engine/internal/kernels"
 )
 
 // Node is one operation of a graph model: a layer and the tensors it
@@ -332,9 +334,9 @@ func abs(x int) int {
 	return x
 }
 
-// runGraph takes one image through the graph and returns its output, which
-// stays valid until ws is used again.
-func (m *Model) runGraph(ws *workspace, input []float32) []float32 {
+// runGraph takes one image through the graph with the kernels of kb and
+// returns its output, which stays valid until ws is used again.
+func (m *Model) runGraph(ws *workspace, kb kernels.Backend, input []float32) []float32 {
 	g := m.graph
 	tensor := func(t int) []float32 {
 		if t == 0 {
@@ -353,7 +355,7 @@ func (m *Model) runGraph(ws *workspace, input []float32) []float32 {
 			mg.forwardN(dst, srcs, g.inShape[k], g.outShape[k])
 			continue
 		}
-		l.forward(m.backend, dst, tensor(ins[0]), g.inShape[k][0], g.outShape[k], ws.scratch)
+		l.forward(kb, dst, tensor(ins[0]), g.inShape[k][0], g.outShape[k], ws.scratch)
 	}
 	return tensor(len(m.layers))[:m.OutputShape().Size()]
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/huskyai/huskyai/engine/internal/kernels"
 )
@@ -47,11 +48,12 @@ type Model struct {
 	layers  []Layer
 	shapes  []Shape // shapes[i] is the input of layers[i]; last is the output
 	backend kernels.Backend
-	maxAct  int    // largest activation, in float32s
-	maxBat  int    // largest activation a batch keeps for all its images (forward)
-	maxScr  int    // largest scratch, in float32s
-	graph   *graph // the plan of a model that is not a chain (NewGraph); nil for a chain
-	batch   int    // most images one forward pass runs (WithMaxBatch)
+	serial  kernels.Backend // backend on one goroutine (kernels.Serial), for images run side by side
+	maxAct  int             // largest activation, in float32s
+	maxBat  int             // largest activation a batch keeps for all its images (forward)
+	maxScr  int             // largest scratch, in float32s
+	graph   *graph          // the plan of a model that is not a chain (NewGraph); nil for a chain
+	batch   int             // most images one forward pass runs (WithMaxBatch)
 	params  int
 	macs    int64
 	spare   chan *workspace // workspaces between inferences (getWorkspace)
@@ -88,7 +90,9 @@ func WithMaxBatch(n int) Option { return func(m *Model) { m.batch = max(n, 1) } 
 // New checks layers against the input shape and returns a Model ready to
 // run. Models take RGB images, so input must have 3 channels. Identity
 // layers are dropped and an activation that follows a convolution or dense
-// layer with a linear activation is fused into it.
+// layer with a linear activation is fused into it; a 2x2 max pooling that
+// follows a convolution runs with it, in one pass, where the backend can
+// (fuseConvPool).
 func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Model, error) {
 	m, err := newModel(name, format, input, opts)
 	if err != nil {
@@ -108,6 +112,7 @@ func New(name, format string, input Shape, layers []Layer, opts ...Option) (*Mod
 		m.shapes = append(m.shapes, out)
 		in = out
 	}
+	m.fuseConvPool()
 	if err := m.planBatch(); err != nil {
 		return nil, fmt.Errorf("model %q: %w", name, err)
 	}
@@ -127,13 +132,15 @@ func newModel(name, format string, input Shape, opts []Option) (*Model, error) {
 	if input.H < 1 || input.W < 1 || input.H > MaxInputPixels/input.W {
 		return nil, fmt.Errorf("model %q: input size %dx%d is outside 1..%d pixels", name, input.H, input.W, MaxInputPixels)
 	}
+	m.serial = kernels.Serial(m.backend)
 	m.maxAct = input.Size()
-	m.spare = make(chan *workspace, runtime.GOMAXPROCS(0)+1)
+	m.spare = make(chan *workspace, 2*runtime.GOMAXPROCS(0)+1)
 	return m, nil
 }
 
 // getWorkspace returns a spare workspace, or a new one. putWorkspace keeps
-// up to GOMAXPROCS+1 of them. Unlike a sync.Pool, which drops what it
+// up to 2*GOMAXPROCS+1 of them (a batch spread over the CPUs uses one per
+// CPU besides its own, see spread). Unlike a sync.Pool, which drops what it
 // holds at every other garbage collection, the model keeps its
 // workspaces: for a large network (MobileNetV2's are 20 MB) allocating
 // them anew is what would trigger the next collection, and an inference
@@ -357,7 +364,7 @@ func (m *Model) Predict(dst, input []float32) ([]float32, error) {
 	}
 	ws := m.getWorkspace()
 	defer m.putWorkspace(ws)
-	return append(dst, m.forward(ws, input, 1)...), nil
+	return append(dst, m.forwardOne(ws, m.backend, input)...), nil
 }
 
 // PredictBatch runs n images laid out one after another in inputs and
@@ -375,9 +382,14 @@ func (m *Model) PredictBatch(inputs []float32, n int) ([]float32, error) {
 // together: convolutions and pooling run image by image, while dense
 // layers (and element-wise ones) run once over all of them, so that a
 // dense layer's weights are read from memory once per batch instead of
-// once per image. It allocates nothing when dst has room. Each image's
-// outputs equal Predict's to within float32 rounding: only the order of
-// the sums in the dense layers' products may differ.
+// once per image. A graph model, or a model with a MaxBatch of 1, runs
+// its images one by one. When n is at least GOMAXPROCS (and GOMAXPROCS
+// at least 2), the images (or, in a batched pass, the image-by-image
+// layers) are spread over GOMAXPROCS goroutines, each running whole
+// images with single-threaded kernels, instead of every layer of one
+// image being split over the CPUs. It allocates nothing when dst has
+// room. Each image's outputs equal Predict's to within float32 rounding:
+// only the order of the sums in the dense layers' products may differ.
 func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) {
 	size := m.input.Size()
 	if n < 0 || len(inputs) != n*size {
@@ -386,17 +398,43 @@ func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) 
 	if n == 0 {
 		return dst, nil
 	}
+	if m.graph != nil || m.batch == 1 {
+		return m.predictEach(dst, inputs, n), nil
+	}
 	ws := m.getWorkspace()
 	defer m.putWorkspace(ws)
-	step := m.batch
-	if m.graph != nil {
-		step = 1 // a graph runs its images one at a time
-	}
-	for i := 0; i < n; i += step {
-		k := min(step, n-i)
+	for i := 0; i < n; i += m.batch {
+		k := min(m.batch, n-i)
 		dst = append(dst, m.forward(ws, inputs[i*size:(i+k)*size], k)...)
 	}
 	return dst, nil
+}
+
+// predictEach runs n images one by one, spread over the CPUs (see spread)
+// when there are enough of them, and appends their outputs to dst.
+func (m *Model) predictEach(dst, inputs []float32, n int) []float32 {
+	size, osz := m.input.Size(), m.OutputShape().Size()
+	if w := spreadWorkers(n); w > 1 {
+		dst = slices.Grow(dst, n*osz)
+		out := dst[len(dst) : len(dst)+n*osz]
+		m.spread(imageWork{whole: true, src: inputs, dst: out, isz: size, osz: osz, n: n}, w)
+		return dst[:len(dst)+n*osz]
+	}
+	ws := m.getWorkspace()
+	defer m.putWorkspace(ws)
+	for i := range n {
+		dst = append(dst, m.forwardOne(ws, m.backend, inputs[i*size:(i+1)*size])...)
+	}
+	return dst
+}
+
+// forwardOne runs one image through the model in ws, with the kernels
+// of k, and returns its output, which stays valid until ws is used again.
+func (m *Model) forwardOne(ws *workspace, k kernels.Backend, input []float32) []float32 {
+	if m.graph != nil {
+		return m.runGraph(ws, k, input)
+	}
+	return m.run(ws, k, 0, len(m.layers), input, nil)[:m.OutputShape().Size()]
 }
 
 // forward runs n <= m.batch images through the layers in ws and returns
@@ -409,13 +447,12 @@ func (m *Model) PredictBatchTo(dst, inputs []float32, n int) ([]float32, error) 
 // from layer to layer as they do for one image, and leaves its output in
 // the batch buffers; a run of batchable layers (dense, element-wise)
 // runs each layer once over all the images there, so that a dense layer
-// becomes one product of n rows and reads its weights once.
+// becomes one product of n rows and reads its weights once. The images
+// of a run of layers that work on one image at a time are spread over the
+// CPUs when there are enough of them (runEach).
 func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
-	if m.graph != nil {
-		return m.runGraph(ws, input)
-	}
-	if n == 1 {
-		return m.run(ws, 0, len(m.layers), input, nil)[:m.OutputShape().Size()]
+	if n == 1 || m.graph != nil {
+		return m.forwardOne(ws, m.backend, input)
 	}
 	src, next := input, ws.ba
 	swap := func() {
@@ -432,10 +469,7 @@ func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
 			j++
 		}
 		if j > i {
-			is, os := m.shapes[i].Size(), m.shapes[j].Size()
-			for b := range n {
-				m.run(ws, i, j, src[b*is:(b+1)*is], next[b*os:(b+1)*os])
-			}
+			m.runEach(ws, i, j, src, next, n)
 			swap()
 			i = j
 			continue
@@ -451,16 +485,31 @@ func (m *Model) forward(ws *workspace, input []float32, n int) []float32 {
 	return src[:n*m.OutputShape().Size()]
 }
 
-// run takes one image through layers [i, j) in ws.a and ws.b, the last of
-// them writing to dst if it is not nil, and returns the buffer holding the
-// output.
-func (m *Model) run(ws *workspace, i, j int, src, dst []float32) []float32 {
+// runEach takes each of n images in src through layers [i, j), which work
+// on one image at a time, and leaves their outputs one after another in
+// dst: spread over the CPUs when there are enough images, else one after
+// another in ws.
+func (m *Model) runEach(ws *workspace, i, j int, src, dst []float32, n int) {
+	is, os := m.shapes[i].Size(), m.shapes[j].Size()
+	if w := spreadWorkers(n); w > 1 {
+		m.spread(imageWork{lo: i, hi: j, src: src[:n*is], dst: dst[:n*os], isz: is, osz: os, n: n}, w)
+		return
+	}
+	for b := range n {
+		m.run(ws, m.backend, i, j, src[b*is:(b+1)*is], dst[b*os:(b+1)*os])
+	}
+}
+
+// run takes one image through layers [i, j) in ws.a and ws.b with the
+// kernels of k, the last of them writing to dst if it is not nil, and
+// returns the buffer holding the output.
+func (m *Model) run(ws *workspace, k kernels.Backend, i, j int, src, dst []float32) []float32 {
 	buf := ws.a
-	for k := i; k < j; k++ {
-		if k == j-1 && dst != nil {
+	for l := i; l < j; l++ {
+		if l == j-1 && dst != nil {
 			buf = dst
 		}
-		m.layers[k].forward(m.backend, buf, src, m.shapes[k], m.shapes[k+1], ws.scratch)
+		m.layers[l].forward(k, buf, src, m.shapes[l], m.shapes[l+1], ws.scratch)
 		src = buf
 		if &buf[0] == &ws.a[0] {
 			buf = ws.b

@@ -78,3 +78,26 @@ func BenchmarkPaths(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMobileNetV2Batch is PredictBatchTo of 8 images of the
+// MobileNetV2 on the float32 path (a graph model: its images spread over
+// the CPUs when GOMAXPROCS <= 8).
+func BenchmarkMobileNetV2Batch(b *testing.B) {
+	const n = 8
+	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOff))
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := make([]float32, 0, n*m.InputShape().Size())
+	for k := range n {
+		x = append(x, testImage(k, m.InputShape())...)
+	}
+	dst := make([]float32, 0, n*m.OutputShape().Size())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.PredictBatchTo(dst, x, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(n/(b.Elapsed().Seconds()/float64(b.N)), "images/s")
+}

@@ -27,8 +27,13 @@
 // (a uint8 MobileNet's scale 1/128 and zero point 128 give [-1, 1)), and
 // the loader prepends that mapping, so the model takes the engine's [0,1]
 // pixels like every other huskyai model. A float32 input tensor declares
-// nothing (TFLite keeps normalization in optional metadata, which this
-// loader does not read), and takes the [0,1] pixels as they are.
+// its normalization, if at all, in the model's optional TFLite metadata
+// (the NormalizationOptions among the input tensor's process units,
+// metadata_schema.fbs: (v - mean) / std of [0,255] pixel values v), which
+// the loader reads and prepends in the same way; without it, the input
+// takes the [0,1] pixels as they are. (A quantized input's metadata, which
+// states the normalization its quantization already implies, is not
+// needed.)
 //
 // Anything else, such as another operator, a dilation, an option the
 // engine does not implement or several subgraphs, is refused with an error
@@ -191,8 +196,7 @@ func (ld *loader) input() error {
 	ld.in = s
 	switch t.Type {
 	case tfl.Float32:
-		ld.tensor[idx] = 0
-		return nil
+		return ld.floatInput(idx, t)
 	case tfl.Uint8, tfl.Int8:
 	default:
 		return fmt.Errorf("tflite: input %q has element type %d; huskyai takes float32, uint8 or int8 images", t.Name, t.Type)
@@ -208,6 +212,31 @@ func (ld *loader) input() error {
 	}
 	ld.nodes = append(ld.nodes, engine.Node{
 		Layer:  &engine.Affine{Name: t.Name + "/dequantize", Scale: []float32{float32(255 * sc)}, Shift: []float32{float32(-sc * zero)}},
+		Inputs: []int{0},
+	})
+	ld.tensor[idx] = 1
+	return nil
+}
+
+// floatInput maps the engine's [0,1] pixels to what the float32 input
+// tensor idx takes: the normalization its TFLite metadata gives, for
+// [0,255] pixels, prepended as an Affine layer; the pixels as they are
+// when there is none.
+func (ld *loader) floatInput(idx int32, t *tfl.Tensor) error {
+	n, ok, err := ld.m.InputNormalization(0)
+	if err != nil {
+		return fmt.Errorf("tflite: input %q: metadata: %w", t.Name, err)
+	}
+	if !ok {
+		ld.tensor[idx] = 0
+		return nil
+	}
+	scale, shift, err := n.Affine(ld.in.C)
+	if err != nil {
+		return fmt.Errorf("tflite: input %q: metadata: %w", t.Name, err)
+	}
+	ld.nodes = append(ld.nodes, engine.Node{
+		Layer:  &engine.Affine{Name: t.Name + "/normalize", Scale: scale, Shift: shift},
 		Inputs: []int{0},
 	})
 	ld.tensor[idx] = 1

@@ -2,9 +2,12 @@ package tflite
 
 import (
 	"encoding/json"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,8 +123,29 @@ func TestGraphPlan(t *testing.T) {
 	if _, err := m.Predict(dst, x); err != nil {
 		t.Fatal(err)
 	}
-	if a := testing.AllocsPerRun(3, func() { _, _ = m.Predict(dst, x) }); a != 0 {
+	if a := testing.AllocsPerRun(3, func() { _, _ = m.Predict(dst, x) }); a != 0 && !raceEnabled {
 		t.Errorf("%v allocations per inference, want 0", a)
+	}
+
+	// A batch of 3 at GOMAXPROCS 2 spreads its images over two
+	// goroutines: Predict's outputs, bit for bit, with no allocation.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const n = 3
+	var xs, want []float32
+	for k := range n {
+		xs = append(xs, testImage(k, m.InputShape())...)
+		want, _ = m.Predict(want, testImage(k, m.InputShape()))
+	}
+	batch := make([]float32, 0, n*1001)
+	batch, err = m.PredictBatchTo(batch, xs, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(batch, want) {
+		t.Error("PredictBatchTo's outputs differ from Predict's")
+	}
+	if a := testing.AllocsPerRun(3, func() { batch, _ = m.PredictBatchTo(batch[:0], xs, n) }); a != 0 && !raceEnabled {
+		t.Errorf("%v allocations per batch of %d, want 0", a, n)
 	}
 }
 
@@ -175,6 +199,7 @@ func dilated(o tfl.Table) tfl.Table {
 // FuzzLoad: whatever the bytes, Load returns a model or an error.
 func FuzzLoad(f *testing.F) {
 	f.Add(sharedModel(f, "mobilenet_v1_0.25_128_quant.tflite"))
+	f.Add(tfl.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m *engine.Model
 		var err error
@@ -187,3 +212,81 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestFloatNormalization loads generated float32 models (a MEAN of the
+// input over its pixels) whose TFLite metadata gives the input a
+// normalization, and checks each output channel against the mean of
+// (255x - mean) / std over the pixels; without metadata the [0,1] pixels
+// go in as they are; a normalization the engine cannot apply is refused
+// with an error that says so.
+func TestFloatNormalization(t *testing.T) {
+	x := []float32{0, 0.5, 1, 0.25, 0.75, 0.1, 1, 1, 1, 0.2, 0.4, 0.6} // 2x2x3
+	for _, tc := range []struct {
+		name      string
+		mean, std []float32
+		err       string // part of the load error; "" when it loads
+	}{
+		{"per channel", []float32{127.5, 100, 50}, []float32{127.5, 64, 32}, ""},
+		{"one value", []float32{127.5}, []float32{127.5}, ""},
+		{"mean per channel, one std", []float32{123.675, 116.28, 103.53}, []float32{58}, ""},
+		{"no metadata", nil, nil, ""},
+		{"zero std", []float32{0}, []float32{0}, "standard deviation 0"},
+		{"two means", []float32{1, 2}, []float32{1}, "2 means"},
+		{"no std", []float32{1}, []float32{}, "0 standard deviations"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Load(tfl.FloatMeanModel(tfl.Normalization{Mean: tc.mean, Std: tc.std}))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), `input "image"`) {
+					t.Fatalf("err %v, want one naming the input and %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Predict(nil, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for c := range 3 {
+				var want float64
+				for p := range 4 {
+					v := float64(x[p*3+c])
+					if tc.mean != nil {
+						v = (255*v - float64(tc.mean[min(c, len(tc.mean)-1)])) / float64(tc.std[min(c, len(tc.std)-1)])
+					}
+					want += v / 4
+				}
+				if d := math.Abs(float64(got[c]) - want); d > 1e-5 {
+					t.Errorf("channel %d: %g, want %g", c, got[c], want)
+				}
+			}
+		})
+	}
+}
+
+// TestFloatFixture: testdata/float_mean_normalized.tflite is what
+// tfl.FloatMeanModel writes (regenerate with go test -run
+// TestFloatFixture -update), and loads.
+func TestFloatFixture(t *testing.T) {
+	want := tfl.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}})
+	path := filepath.Join("testdata", "float_mean_normalized.tflite")
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s is not what tfl.FloatMeanModel writes: go test -run TestFloatFixture -update", path)
+	}
+	if _, err := Load(got); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/float_mean_normalized.tflite")

@@ -23,7 +23,44 @@ import (
 // Large products are split into tiles shared, through an atomic counter,
 // between the calling goroutine and a fixed pool of helper goroutines
 // started once, so that an inference in steady state allocates nothing.
-type Packed struct{}
+// The Packed that Serial returns runs each product on the calling
+// goroutine alone, for callers that spread whole images over the CPUs.
+type Packed struct {
+	serial bool // no helpers: every product on the calling goroutine
+}
+
+// Serial returns b computing on the calling goroutine only: for Packed, a
+// Packed that never hands tiles to helper goroutines, for callers that run
+// several inferences side by side, one per CPU; any other backend as it is.
+// Its results are those of b, bit for bit (tiles only change who computes
+// them, never the order of a sum), and its weights are b's (PackWeights is
+// the same).
+func Serial(b Backend) Backend {
+	if p, ok := b.(Packed); ok {
+		p.serial = true
+		return p
+	}
+	return b
+}
+
+// Workers returns how many goroutines the operations of b may share: 1
+// for the Packed that Serial returns, else GOMAXPROCS. The engine uses it
+// for the layers it splits itself (depthwise convolutions).
+func Workers(b Backend) int {
+	if p, ok := b.(Packed); ok {
+		return p.workers()
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// workers is how many goroutines may share one product: GOMAXPROCS, or 1
+// for a serial Packed.
+func (p Packed) workers() int {
+	if p.serial {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
+}
 
 // Name implements Backend.
 func (Packed) Name() string { return "packed-" + micro.name }
@@ -65,14 +102,14 @@ func (p Packed) Conv2DReLU(dst, src, w, bias []float32, g *ConvGeom, scratch []f
 }
 
 // DenseReLU is Dense followed, if relu, by max(x, 0), in one pass.
-func (Packed) DenseReLU(dst, src, w, bias []float32, rows, in, out int, act Act) {
-	gemm(dst, src, w, nil, bias, rows, in, out, act, convA{}, nil)
+func (p Packed) DenseReLU(dst, src, w, bias []float32, rows, in, out int, act Act) {
+	gemm(dst, src, w, nil, bias, rows, in, out, act, convA{}, nil, p.workers())
 }
 
-func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
+func (p Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *ConvGeom, scratch []float32, act Act) {
 	k := g.KH * g.KW * g.InC
 	if pointwise(g) {
-		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, convA{}, nil)
+		gemm(dst, src, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, convA{}, nil, p.workers())
 		return
 	}
 	conv := convA{g: g, src: src}
@@ -85,7 +122,7 @@ func (Packed) conv(dst, src, w []float32, pw *PackedWeights, bias []float32, g *
 			conv.src, scratch = scratch[:n], scratch[n:]
 		}
 	}
-	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, conv, scratch)
+	gemm(dst, nil, w, pw, bias, g.OutH*g.OutW, k, g.OutC, act, conv, scratch, p.workers())
 }
 
 // implicitConv reports whether the convolution g can run on the current
@@ -157,6 +194,19 @@ type convA struct {
 	// g unpadded when src is the padded copy of the input (padInput). A
 	// value, so that a padded convolution allocates nothing.
 	ig ConvGeom
+	// row0 and rows, where rows is not 0, restrict the product to output
+	// rows [row0, row0+rows) of the convolution, c holding only them
+	// (see convRows).
+	row0, rows int
+}
+
+// outRows is the number of output rows of the convolution the product
+// computes.
+func (a *convA) outRows() int {
+	if a.rows > 0 {
+		return a.rows
+	}
+	return a.g.OutH
 }
 
 // PackedWeights is a k x n weight matrix together with its columns
@@ -200,8 +250,8 @@ func (p Packed) Conv2DPacked(dst, src []float32, w *PackedWeights, bias []float3
 }
 
 // DensePacked implements Backend.
-func (Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
-	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, act, convA{}, nil)
+func (p Packed) DensePacked(dst, src []float32, w *PackedWeights, bias []float32, rows int, act Act) {
+	gemm(dst, src, w.W, w, bias, rows, w.K, w.N, act, convA{}, nil, p.workers())
 }
 
 // A microKernel computes c = bias + a*b (bias nil meaning zero), then
@@ -293,13 +343,14 @@ func UseMicroKernel(name string) (restore func(), ok bool) {
 // Gemm computes c = a*b + bias (and max(c, 0) if relu) for row-major
 // a (m x k), b (k x n) and c (m x n). bias has n elements or is nil.
 func Gemm(c, a, b, bias []float32, m, k, n int, act Act) {
-	gemm(c, a, b, nil, bias, m, k, n, act, convA{}, nil)
+	gemm(c, a, b, nil, bias, m, k, n, act, convA{}, nil, runtime.GOMAXPROCS(0))
 }
 
 // gemm is Gemm, reading b from the panels of pb when pb was packed for the
 // current micro-kernel. If conv.g is not nil, a is nil and each tile's rows
-// of a are made from conv into a slot of scratch, one per goroutine.
-func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, act Act, conv convA, scratch []float32) {
+// of a are made from conv into a slot of scratch, one per goroutine. Up
+// to workers goroutines (the caller and helpers) share the tiles.
+func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, act Act, conv convA, scratch []float32, workers int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -321,38 +372,28 @@ func gemm(c, a, b []float32, pb *PackedWeights, bias []float32, m, k, n int, act
 	j.mb = mr * max(1, maxTileRows/mr)
 	j.nb = n
 	j.rt = (m + j.mb - 1) / j.mb
-	workers := runtime.GOMAXPROCS(0)
 	if j.rt < 4*workers && n > nr {
 		per := max(1, (n+nr-1)/nr/(4*workers))
 		j.nb = per * nr
 	}
 	j.ct = (n + j.nb - 1) / j.nb
 	if conv.implicit {
-		j.rt, j.ct = conv.g.OutH, 1
+		j.rt, j.ct = conv.outRows(), 1
 	}
 	units := j.rt * j.ct
 	// Small products are not worth waking helpers for.
+	h := 0
 	if units > 1 && int64(m)*int64(k)*int64(n) >= 1<<16 {
-		h := min(workers, units) - 1
+		h = min(workers, units) - 1
 		if conv.g != nil && !conv.implicit {
 			h = min(h, len(scratch)/(j.mb*k)-1)
 		}
-		if h > 0 {
-			ch := startHelpers(h)
-		offer:
-			for range h {
-				j.wg.Add(1)
-				select {
-				case ch <- j:
-				default:
-					j.wg.Done()
-					break offer
-				}
-			}
-		}
 	}
-	j.work()
-	j.wg.Wait()
+	if h > 0 {
+		Parallel(j, h+1)
+	} else {
+		j.work()
+	}
 	*j = gemmJob{}
 	jobs.Put(j)
 }
@@ -367,8 +408,11 @@ type gemmJob struct {
 	conv           convA
 	scratch        []float32
 	next, slots    atomic.Int64
-	wg             sync.WaitGroup
+	Group
 }
+
+// Run implements Task.
+func (j *gemmJob) Run() { j.work() }
 
 var jobs = sync.Pool{New: func() any { return new(gemmJob) }}
 
@@ -400,7 +444,8 @@ func (j *gemmJob) work() {
 		a, ai := j.a, i0
 		if j.conv.g != nil {
 			a, ai = buf[:(i1-i0)*j.k], 0
-			im2colRows(a, j.conv.src, j.conv.g, i0, i1)
+			p0 := j.conv.row0 * j.conv.g.OutW
+			im2colRows(a, j.conv.src, j.conv.g, p0+i0, p0+i1)
 		}
 		j.tile(a, ai, i0, i1, j0, min(j0+j.nb, j.n))
 	}
@@ -431,7 +476,7 @@ func (j *gemmJob) convRow(oy int) {
 		for x0 := 0; x0 < g.OutW; x0 += mr {
 			rows := min(mr, g.OutW-x0)
 			for ky := range g.KH {
-				a := j.conv.src[((oy*g.StrideH+ky)*g.InW+x0*g.StrideW)*g.InC:]
+				a := j.conv.src[(((oy+j.conv.row0)*g.StrideH+ky)*g.InW+x0*g.StrideW)*g.InC:]
 				var b []float32
 				ldb := n
 				if j.panels != nil {
@@ -595,31 +640,6 @@ func edge(c, a, b, bias []float32, i0, i1, j0, j1, k, n int, act Act) {
 	for i := i0; i < i1; i++ {
 		act.Apply(c[i*n+j0 : i*n+j1])
 	}
-}
-
-var helpers struct {
-	mu sync.Mutex
-	n  int
-	ch chan *gemmJob
-}
-
-// startHelpers makes sure at least h helper goroutines run and returns the
-// channel they take jobs from. Helpers live for the rest of the process.
-func startHelpers(h int) chan *gemmJob {
-	helpers.mu.Lock()
-	defer helpers.mu.Unlock()
-	if helpers.ch == nil {
-		helpers.ch = make(chan *gemmJob)
-	}
-	for ; helpers.n < min(h, 256); helpers.n++ {
-		go func(ch chan *gemmJob) {
-			for j := range ch {
-				j.work()
-				j.wg.Done()
-			}
-		}(helpers.ch)
-	}
-	return helpers.ch
 }
 
 // saxpy is gonum's assembly SAXPY, which allocates nothing and starts no

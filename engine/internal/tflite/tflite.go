@@ -1,7 +1,9 @@
 // Package tflite decodes TensorFlow Lite model files (.tflite): the
 // FlatBuffer of tensorflow/lite/schema/schema.fbs, as far as a loader of
 // image classifiers needs it (operator codes, one subgraph's tensors,
-// operators and their options, buffers, quantization parameters).
+// operators and their options, buffers, quantization parameters, the
+// metadata list), and of the TFLite metadata FlatBuffer
+// (metadata_schema.fbs) the normalization of an input tensor.
 //
 // It is written here rather than with github.com/google/flatbuffers/go,
 // which reads whatever offsets a file holds: every offset, length and
@@ -77,6 +79,9 @@ type Model struct {
 	Subgraphs     []Subgraph
 	// Buffers are the constant data, by buffer index; slices of the file.
 	Buffers [][]byte
+	// Metadata are the model's named metadata entries (see
+	// InputNormalization for the one huskyai reads).
+	Metadata []Metadata
 }
 
 // Subgraph is one graph of a model; classifiers have one.
@@ -155,6 +160,9 @@ func Decode(data []byte) (*Model, error) {
 			return nil, fmt.Errorf("buffer %d: %w", i, err)
 		}
 		m.Buffers = append(m.Buffers, d)
+	}
+	if err := m.metadataList(root); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	subs, err := root.Tables(2)
 	if err != nil {

@@ -1,0 +1,5 @@
+package engine
+
+// RaceEnabled tells the external tests whether allocation counts mean
+// anything (see raceEnabled).
+const RaceEnabled = raceEnabled
