@@ -3,7 +3,6 @@ package tflite
 import (
 	"encoding/binary"
 	"math"
-	"strings"
 	"testing"
 
 	flatbuffers "github.com/google/flatbuffers/go"
@@ -40,17 +39,10 @@ func TestRefusedLargeFileMemory(t *testing.T) {
 		if tc.variant == "truncated" {
 			data = data[:len(data)-len(data)/4]
 		}
-		var err error
-		used := testtool.Allocated(func() { _, err = Load(data) })
-		peak := uint64(len(data)) + used
-		t.Logf("%-9s %5.1f MB file: the loader allocated %5.1f MiB, with the file %5.1f MiB: %v",
-			tc.variant, float64(len(data))/1e6, float64(used)/(1<<20), float64(peak)/(1<<20), err)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want it refused naming %q", tc.variant, err, tc.want)
-		}
-		if len(data) >= 64e6 || peak >= 256<<20 {
-			t.Errorf("%s: a %d-byte file refused at %d bytes, want under 64 MB refused under 256 MiB", tc.variant, len(data), peak)
-		}
+		testtool.CheckRefusedMemory(t, tc.variant, data, tc.want, func(d []byte) error {
+			_, err := Load(d)
+			return err
+		})
 	}
 }
 

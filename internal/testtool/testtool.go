@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -99,3 +100,23 @@ func Allocated(f func()) uint64 {
 // file under 64 MB peaks below 256 MiB, is within it for files up to 3 MB
 // and is checked for the fixtures of larger ones.
 func RefusedModelBudget(n int) uint64 { return 64*uint64(n) + 64<<20 }
+
+// CheckRefusedMemory loads data, a model file built to be refused, with
+// load, and fails t unless load refuses it with an error naming want, the
+// file is under 64 MB, and the file plus what load allocated (Allocated)
+// is under 256 MiB: issue 15's goal for refused model files, counting the
+// file once, as modelstore reads it into one buffer of its size.
+func CheckRefusedMemory(t testing.TB, name string, data []byte, want string, load func([]byte) error) {
+	t.Helper()
+	var err error
+	used := Allocated(func() { err = load(data) })
+	peak := uint64(len(data)) + used
+	t.Logf("%-9s %5.1f MB file: the loader allocated %5.1f MiB, with the file %5.1f MiB: %v",
+		name, float64(len(data))/1e6, float64(used)/(1<<20), float64(peak)/(1<<20), err)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: %v, want it refused naming %q", name, err, want)
+	}
+	if len(data) >= 64e6 || peak >= 256<<20 {
+		t.Errorf("%s: a %d-byte file refused at %d bytes, want under 64 MB refused under 256 MiB", name, len(data), peak)
+	}
+}
