@@ -8,7 +8,8 @@ import (
 )
 
 // BenchmarkMobileNetV2 is one inference of the uint8 MobileNetV2 at 224,
-// dequantized to float32 (go test -bench MobileNet -cpu 1,2).
+// dequantized to float32 (go test -bench MobileNet -cpu 1, then -cpu 2:
+// a b.Loop benchmark given -cpu 1,2 ran both at GOMAXPROCS 2 with go1.26.8).
 func BenchmarkMobileNetV2(b *testing.B) {
 	m, err := Load(sharedModel(b, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOff))
 	if err != nil {
@@ -41,7 +42,7 @@ func BenchmarkMobileNetV2Int8(b *testing.B) {
 }
 
 // BenchmarkPaths runs each shared quantized model on the float32 and on
-// the integer path (go test -bench Paths -cpu 1,2): the ratio of the two
+// the integer path (go test -bench Paths -cpu 1, then -cpu 2): the ratio of the two
 // is what engine.IntegerAuto's choice rests on. cpu-ns/op is the CPU time
 // of the process per inference (all goroutines, the benchmark's own
 // included).

@@ -129,13 +129,21 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 		// row's term.
 		bias[j] += -zx*pb.ColSum[j] + int32(k)*zx*w.zero
 	}
-	rq, err := requant(ti, to, w, bias, act)
-	if err != nil {
-		return err
-	}
-	rq.SetBound(bound)
-	c := &qconv{in: in, out: out, g: g, b: pb, rq: rq, zx: uint8(zx), zw: w.zero}
+	c := &qconv{in: in, out: out, g: g, k: k, kpad: pb.Kpad, zx: uint8(zx), zw: w.zero}
 	c.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.padT == 0 && g.padL == 0 && g.in.C%4 == 0
+	for _, r := range colParts(g.out.H*g.out.W, n) {
+		sub := &qweights{w: w.w[r[0]*k : r[1]*k], zero: w.zero, scales: w.scales[r[0]:r[1]]}
+		pp := pb
+		if r[1]-r[0] < n {
+			pp = qkernels.PackB(sub.w, k, r[1]-r[0])
+		}
+		rq, err := requant(ti, to, sub, bias[r[0]:r[1]], act)
+		if err != nil {
+			return err
+		}
+		rq.SetBound(bound)
+		c.parts = append(c.parts, qcols{b: pp, rq: rq, c0: r[0]})
+	}
 	b.p.ops = append(b.p.ops, c)
 	b.p.colBytes = max(b.p.colBytes, qkernels.MR*pb.Kpad)
 	b.p.accLen = max(b.p.accLen, qkernels.MR*pb.Npad)
@@ -143,6 +151,33 @@ func (b *qbuilder) gemmOp(op tfl.Operator, in, out int, w *qweights, act engine.
 	b.p.macs += int64(g.out.H*g.out.W) * int64(k) * int64(n)
 	return nil
 }
+
+// colParts splits the n output channels of a product of m rows into
+// runs of whole panels that goroutines may share: one run when there are
+// rows enough to share, else runs of about colPanels panels, so that
+// the last layers of a network (7x7 pixels, a fully connected layer)
+// split over 2 CPUs evenly.
+func colParts(m, n int) [][2]int {
+	panels := (n + qkernels.NR - 1) / qkernels.NR
+	if (m+qkernels.MR-1)/qkernels.MR >= 8 || panels < 2*colPanels {
+		return [][2]int{{0, n}}
+	}
+	parts := (panels + colPanels - 1) / colPanels
+	r := make([][2]int, parts)
+	p0 := 0
+	for i := range r {
+		p1 := p0 + panels/parts
+		if i < panels%parts {
+			p1++
+		}
+		r[i] = [2]int{p0 * qkernels.NR, min(p1*qkernels.NR, n)}
+		p0 = p1
+	}
+	return r
+}
+
+// colPanels is the panels of a run of output channels (colParts).
+const colPanels = 4
 
 // maxProducts bounds the accumulator of k products of 8-bit differences
 // (q - zero_point, each within -255..255) plus the largest bias.
@@ -268,6 +303,7 @@ func (b *qbuilder) avgPool(op tfl.Operator) error {
 		return fmt.Errorf("output %v for input %v", to.shape, ti.shape)
 	}
 	b.p.ops = append(b.p.ops, &qpool{in: in, out: out, g: g, lo: lo, hi: hi, signed: ti.signed})
+	b.p.accLen = max(b.p.accLen, g.in.C) // a window's sums
 	return nil
 }
 

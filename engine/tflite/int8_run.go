@@ -84,11 +84,14 @@ type qworkspace struct {
 }
 
 // qscratch is one goroutine's scratch: im2col rows, accumulators, row
-// terms.
+// terms. The padding keeps the row terms, written at every block of
+// rows, off the cache line of the next goroutine's slice headers, read
+// at every block (MobileNetV2 at 2 CPUs: 1.85 ms with it, 2.23 without).
 type qscratch struct {
 	col  []uint8
 	acc  []int32
 	rows [qkernels.MR]int32
+	_    [64]byte
 }
 
 // plan gives every tensor a buffer. An alias shares its target's; a
@@ -226,49 +229,74 @@ func (p *qprogram) newWorkspace() *qworkspace {
 
 // qconv is a convolution (or fully connected layer) as a matrix product:
 // output pixels are rows, MR at a time, read from the input in place
-// (direct: 1x1, stride 1) or gathered by im2col.
+// (direct: 1x1, stride 1) or gathered by im2col. Its output channels are
+// one run, or several (colParts) when there are few rows.
 type qconv struct {
 	in, out int
 	g       qgeom
-	b       *qkernels.PackedB
-	rq      *qkernels.Requant
+	k, kpad int // products per output value, padded to 4
+	parts   []qcols
 	zx      uint8 // input zero point: the padding's value
 	zw      int32 // weight zero point (int8 domain)
 	direct  bool
 }
 
+// qcols is a run of a convolution's output channels from c0 on: their
+// packed weights and requantization.
+type qcols struct {
+	b  *qkernels.PackedB
+	rq *qkernels.Requant
+	c0 int
+}
+
 func (c *qconv) inputs() []int { return []int{c.in} }
 func (c *qconv) output() int   { return c.out }
 
-// units are blocks of MR output pixels.
+// units are blocks of MR output pixels times runs of output channels,
+// run by run (goroutines that take neighbouring units then share the
+// rows, a few, and not the weights).
 func (c *qconv) units(*qprogram) int {
-	return (c.g.out.H*c.g.out.W + qkernels.MR - 1) / qkernels.MR
+	return (c.g.out.H*c.g.out.W + qkernels.MR - 1) / qkernels.MR * len(c.parts)
 }
 
 func (c *qconv) run(p *qprogram, ws *qworkspace) { c.runRange(p, ws, &ws.scr[0], 0, c.units(p)) }
 
 func (c *qconv) runRange(p *qprogram, ws *qworkspace, s *qscratch, lo, hi int) {
 	src, dst := ws.bufs[p.tensors[c.in].buf], ws.bufs[p.tensors[c.out].buf]
-	m, n, k, kpad, npad := c.g.out.H*c.g.out.W, c.g.out.C, c.b.K, c.b.Kpad, c.b.Npad
+	m, n, k := c.g.out.H*c.g.out.W, c.g.out.C, c.k
+	var a []uint8
+	var terms []int32
+	lda, prev := c.kpad, -1
+	blocks := (m + qkernels.MR - 1) / qkernels.MR
+	// One goroutine doing all the units takes them block by block, each
+	// block's rows and terms once for all the runs.
+	whole := lo == 0 && hi == blocks*len(c.parts)
 	for u := lo; u < hi; u++ {
-		r0 := u * qkernels.MR
-		rows := min(qkernels.MR, m-r0)
-		a, lda := s.col, kpad
-		if c.direct {
-			a, lda = src[r0*k:], k
-		} else {
-			c.im2col(a, src, r0, rows)
+		blk, part := u%blocks, &c.parts[u/blocks]
+		if whole {
+			blk, part = u/len(c.parts), &c.parts[u%len(c.parts)]
 		}
-		qkernels.Gemm(s.acc, npad, a, lda, rows, c.b)
-		var terms []int32
-		if c.zw != 0 {
-			terms = s.rows[:rows]
-			qkernels.RowSums(terms, a, lda, rows, k)
-			for i := range terms {
-				terms[i] *= -c.zw
+		r0 := blk * qkernels.MR
+		rows := min(qkernels.MR, m-r0)
+		if blk != prev { // the rows, and their terms, of a new block
+			prev = blk
+			a, lda = s.col, c.kpad
+			if c.direct {
+				a, lda = src[r0*k:], k
+			} else {
+				c.im2col(a, src, r0, rows)
+			}
+			if c.zw != 0 {
+				terms = s.rows[:rows]
+				qkernels.RowSums(terms, a, lda, rows, k)
+				for i := range terms {
+					terms[i] *= -c.zw
+				}
 			}
 		}
-		c.rq.Rows(dst[r0*n:], n, s.acc, npad, rows, terms)
+		npad := part.b.Npad
+		qkernels.Gemm(s.acc, npad, a, lda, rows, part.b)
+		part.rq.Rows(dst[r0*n+part.c0:], n, s.acc, npad, rows, terms)
 	}
 }
 
@@ -277,7 +305,7 @@ func (c *qconv) runRange(p *qprogram, ws *qworkspace, s *qscratch, lo, hi int) {
 // after K zero.
 func (c *qconv) im2col(a, src []uint8, r0, rows int) {
 	g := &c.g
-	kpad, ch := c.b.Kpad, g.in.C
+	kpad, ch := c.kpad, g.in.C
 	for i := range rows {
 		oy, ox := (r0+i)/g.out.W, (r0+i)%g.out.W
 		row := a[i*kpad : (i+1)*kpad]
@@ -426,24 +454,31 @@ func (q *qpool) run(p *qprogram, ws *qworkspace) {
 	src, dst := ws.bufs[p.tensors[q.in].buf], ws.bufs[p.tensors[q.out].buf]
 	g := &q.g
 	c := g.in.C
+	off := int32(0)
+	if q.signed {
+		off = 128
+	}
+	// A window's sums, channel by channel, adding its pixels one after
+	// the other (each a run of c bytes).
+	acc := ws.scr[0].acc[:c]
 	for oy := range g.out.H {
 		y0, y1 := max(oy*g.sh-g.padT, 0), min(oy*g.sh-g.padT+g.kh, g.in.H)
 		for ox := range g.out.W {
 			x0, x1 := max(ox*g.sw-g.padL, 0), min(ox*g.sw-g.padL+g.kw, g.in.W)
 			cnt := int32((y1 - y0) * (x1 - x0))
-			for ch := range c {
-				var acc int32
-				for iy := y0; iy < y1; iy++ {
-					for ix := x0; ix < x1; ix++ {
-						acc += int32(src[(iy*g.in.W+ix)*c+ch])
+			clear(acc)
+			for iy := y0; iy < y1; iy++ {
+				for ix := x0; ix < x1; ix++ {
+					px := src[(iy*g.in.W+ix)*c:][:c]
+					for ch, v := range px {
+						acc[ch] += int32(v)
 					}
 				}
-				off := int32(0)
-				if q.signed {
-					off = 128
-				}
-				v := roundDiv(acc-off*cnt, cnt) + off
-				dst[(oy*g.out.W+ox)*c+ch] = uint8(min(max(v, q.lo), q.hi))
+			}
+			out := dst[(oy*g.out.W+ox)*c:][:c]
+			for ch, a := range acc {
+				v := roundDiv(a-off*cnt, cnt) + off
+				out[ch] = uint8(min(max(v, q.lo), q.hi))
 			}
 		}
 	}
