@@ -41,7 +41,7 @@ func (f *engineFlags) register(fs flagDefiner, getenv func(string) string) {
 	fs.StringVar(&f.engine, "engine", env("HUSKYAI_ENGINE", "native"), "inference engine: native, or ort (ONNX Runtime: ONNX models only, needs a binary built with -tags ort and --ort-lib)"+note("HUSKYAI_ENGINE"))
 	fs.StringVar(&f.ortLib, "ort-lib", env(ort.EnvLib, ""), "with --engine ort: path of libonnxruntime.so (scripts/fetch-onnxruntime.sh fetches it); default: the dynamic linker's search"+note(ort.EnvLib))
 	fs.IntVar(&f.ortThreads, "ort-threads", 1, "with --engine ort: intra-op threads per inference")
-	fs.StringVar(&f.quantized, "quantized", env("HUSKYAI_QUANTIZED", "auto"), "how the native engine runs a quantized (uint8/int8) TFLite model: integer (8-bit integer kernels, TFLite's arithmetic), float (weights dequantized, float32), or auto: integer where the CPU runs its AVX-512 VNNI kernels, else float"+note("HUSKYAI_QUANTIZED"))
+	fs.StringVar(&f.quantized, "quantized", env("HUSKYAI_QUANTIZED", "auto"), "how the native engine runs a quantized (uint8/int8) TFLite model: integer (8-bit integer kernels, TFLite's arithmetic), float (weights dequantized, float32), or auto: integer where the CPU runs its AVX-512 VNNI or AVX2 kernels, else float"+note("HUSKYAI_QUANTIZED"))
 	f.classes.register(fs, env, note)
 }
 

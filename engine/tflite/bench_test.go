@@ -1,11 +1,38 @@
 package tflite
 
 import (
+	"flag"
 	"strings"
 	"testing"
 
 	"github.com/huskyai/huskyai/engine"
+	"github.com/huskyai/huskyai/engine/internal/kernels"
+	"github.com/huskyai/huskyai/engine/internal/qkernels"
 )
+
+// avx2Only restricts BenchmarkPaths to the AVX2 kernels of both paths
+// (go test -bench Paths -cpu 1 -avx2): what an AVX2 CPU without AVX-512
+// would run, measured on this one.
+var avx2Only = flag.Bool("avx2", false, "BenchmarkPaths: the AVX2 kernels only, float32 and integer")
+
+// useAVX2 forces the AVX2 kernels of both paths, if avx2Only, until the
+// function it returns runs.
+func useAVX2(b *testing.B) func() {
+	if !*avx2Only {
+		return func() {}
+	}
+	restore, ok := kernels.UseAVX2()
+	prev, qok := qkernels.SetKernel("avx2")
+	if !ok || !qok {
+		b.Skip("no AVX2 kernels here")
+	}
+	return func() {
+		restore()
+		if _, ok := qkernels.SetKernel(prev); !ok {
+			b.Errorf("cannot restore the %s kernels", prev)
+		}
+	}
+}
 
 // BenchmarkMobileNetV2 is one inference of the uint8 MobileNetV2 at 224,
 // dequantized to float32 (go test -bench MobileNet -cpu 1, then -cpu 2:
@@ -42,11 +69,13 @@ func BenchmarkMobileNetV2Int8(b *testing.B) {
 }
 
 // BenchmarkPaths runs each shared quantized model on the float32 and on
-// the integer path (go test -bench Paths -cpu 1, then -cpu 2): the ratio of the two
-// is what engine.IntegerAuto's choice rests on. cpu-ns/op is the CPU time
+// the integer path (go test -bench Paths -cpu 1, then -cpu 2; add -avx2
+// for the AVX2 kernels only): the ratio of the two is what
+// engine.IntegerAuto's choice rests on. cpu-ns/op is the CPU time
 // of the process per inference (all goroutines, the benchmark's own
 // included).
 func BenchmarkPaths(b *testing.B) {
+	defer useAVX2(b)()
 	for _, file := range []string{"mobilenet_v2_1.0_224_quant.tflite", "tf2_mobilenet_v2_1.0_224_ptq.tflite", "mobilenet_v1_0.25_128_quant.tflite"} {
 		data := sharedModel(b, file)
 		for _, path := range []struct {

@@ -16,8 +16,8 @@ import (
 )
 
 // TestIntegerLogits runs the three quantized MobileNets on the integer
-// path, both with the assembly kernels (where the CPU has them) and the
-// portable ones, and compares the logits, the 8-bit input of the
+// path with each tier of kernels this CPU has (AVX-512 VNNI, AVX2, the
+// portable Go; the model built anew for each), and compares the logits, the 8-bit input of the
 // softmax, with those of scripts/tflite_int8_ref.py, an independent
 // numpy implementation of TFLite's integer kernels
 // (testdata/int8_logits.json): they must be equal, value for value.
@@ -45,17 +45,16 @@ func TestIntegerLogits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := buildInteger(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kernels := []string{qkernels.Kernel()}
-			if kernels[0] != "go" {
-				kernels = append(kernels, "go")
-			}
-			for _, kernels := range kernels {
-				if kernels == "go" {
-					defer qkernels.SetAssembly(qkernels.SetAssembly(false))
+			saved := qkernels.Kernel()
+			defer qkernels.SetKernel(saved)
+			for _, kernels := range []string{"avx512-vnni", "avx2", "go"} {
+				if _, ok := qkernels.SetKernel(kernels); !ok {
+					t.Logf("no %s kernels here", kernels)
+					continue
+				}
+				p, err := buildInteger(m) // after SetKernel: the AVX2 tier packs its own weights
+				if err != nil {
+					t.Fatal(err)
 				}
 				for k, want := range r.Logits {
 					got := logitsOf(p, testImage(k, p.in))
@@ -92,8 +91,21 @@ func logitsOf(p *qprogram, x []float32) []int32 {
 }
 
 // TestIntegerAllocs: the integer path runs without allocating once its
-// workspace exists, and gives the same outputs every time.
+// workspace exists, and gives the same outputs every time, with each
+// tier of kernels.
 func TestIntegerAllocs(t *testing.T) {
+	saved := qkernels.Kernel()
+	defer qkernels.SetKernel(saved)
+	for _, kernels := range []string{"avx512-vnni", "avx2", "go"} {
+		if _, ok := qkernels.SetKernel(kernels); !ok {
+			continue
+		}
+		t.Run(kernels, testIntegerAllocs)
+	}
+}
+
+// testIntegerAllocs is TestIntegerAllocs with the kernels in use.
+func testIntegerAllocs(t *testing.T) {
 	m, err := Load(sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite"), engine.WithInteger(engine.IntegerOn))
 	if err != nil {
 		t.Fatal(err)

@@ -83,13 +83,15 @@ func Load(data []byte, opts ...engine.Option) (*engine.Model, error) {
 
 // IntegerFaster reports whether the integer path is the faster one on
 // this CPU, which engine.IntegerAuto (the default) relies on: it is where
-// the integer kernels run in assembly (AVX-512 VNNI). The portable Go
-// integer kernels, elsewhere and under -tags purego, are slower than
-// the float32 path's assembly, so there quantized models run in float32.
+// the integer kernels run in assembly, AVX-512 VNNI or AVX2 (measured
+// against the float32 path's AVX2 kernels: see docs/engine.md). The
+// portable Go integer kernels, elsewhere and under -tags purego, are
+// slower than the float32 path's assembly, so there quantized models run
+// in float32.
 func IntegerFaster() bool { return qkernels.Kernel() != "go" }
 
 // IntegerKernels names the kernels of the integer path on this CPU:
-// "avx512-vnni" or "go".
+// "avx512-vnni", "avx2" or "go".
 func IntegerKernels() string { return qkernels.Kernel() }
 
 // quantizedInput reports whether m's input is a uint8 or int8 tensor, as

@@ -50,3 +50,26 @@ var (
 )
 
 type dwImpl struct{ kernel, lanes int }
+
+// UseAVX2 makes the float32 kernels run their AVX2 assembly only, the
+// asm-avx2 micro-kernel (UseMicroKernel) and the 8-lane depthwise
+// kernel, and returns a function that puts the previous ones back, or
+// false where there is no AVX2 assembly. It is for benchmarks that
+// measure an AVX2-only CPU on a newer one, with UseMicroKernel's
+// restrictions: not while kernels run, and load models after.
+func UseAVX2() (restore func(), ok bool) {
+	restoreMicro, ok := UseMicroKernel("asm-avx2")
+	if !ok {
+		return nil, false
+	}
+	savedKernel, savedLanes := dwKernel, dwLanes
+	for _, d := range dwKernels {
+		if d.lanes == 8 {
+			dwKernel, dwLanes = d.kernel, d.lanes
+		}
+	}
+	return func() {
+		restoreMicro()
+		dwKernel, dwLanes = savedKernel, savedLanes
+	}, true
+}

@@ -59,3 +59,20 @@ func testDepthwiseTaps(t *testing.T) {
 		}
 	}
 }
+
+// TestUseAVX2: UseAVX2 selects the AVX2 micro-kernel and depthwise kernel
+// and its restore puts the previous ones back.
+func TestUseAVX2(t *testing.T) {
+	before, lanes := micro.name, dwLanes
+	restore, ok := UseAVX2()
+	if !ok {
+		t.Skip("no AVX2 assembly here")
+	}
+	if micro.name != "asm-avx2" || dwLanes != 8 {
+		t.Errorf("UseAVX2: micro-kernel %s, depthwise lanes %d", micro.name, dwLanes)
+	}
+	restore()
+	if micro.name != before || dwLanes != lanes {
+		t.Errorf("restored: micro-kernel %s, depthwise lanes %d; want %s, %d", micro.name, dwLanes, before, lanes)
+	}
+}

@@ -13,8 +13,9 @@ type Add struct {
 	zx, zy, zo, lo, hi int32
 	mx, my, mo         int32
 	sx, sy, so         int
-	tab                [20]int32 // for the assembly: zx, zy, zo, lo, hi, then m, right, round, neg, mask of x, y, out
-	asm                bool      // no left shifts: the assembly applies
+	tab                [20]int32     // for the assembly: zx, zy, zo, lo, hi, then m, right, round, neg, mask of x, y, out
+	tab8               [20 * 8]int32 // tab, each value 8 times: the AVX2 tier's memory operands
+	asm                bool          // no left shifts: the assembly applies
 }
 
 // NewAdd computes the multipliers of an ADD with input scales and zero
@@ -40,6 +41,11 @@ func NewAdd(sx, sy, so float64, zx, zy, zo, lo, hi int32) *Add {
 			t[2], t[3] = int32(1)<<(right-1), -1
 		}
 		t[4] = int32(int64(1)<<right - 1)
+	}
+	for i, v := range a.tab {
+		for l := range 8 {
+			a.tab8[8*i+l] = v
+		}
 	}
 	return a
 }

@@ -6,7 +6,9 @@ package qkernels
 
 func requantAsm(*Requant, []uint8, int, []int32, int, int, []int32) bool { return false }
 
-func gemmAsm([]int32, int, []uint8, int, int, []int8, int) bool { return false }
+func gemmAsm([]int32, int, []uint8, int, int, []int8, []int16, int) bool { return false }
+
+func packWide() bool { return false }
 
 func rowSumsAsm([]int32, []uint8, int, int, int) bool { return false }
 
@@ -19,9 +21,9 @@ func dwAsm([]int32, int, []uint8, int, int, []int32, []int, int, int32) int { re
 // Kernel names the kernels in use: "go" without assembly.
 func Kernel() string { return "go" }
 
-func useAsmFlag() bool { return false }
-
-func setUseAsm(bool) {}
+// SetKernel makes the named kernels run: only "go" is here (returned as
+// the previous one too, with true); false for any other name.
+func SetKernel(name string) (prev string, ok bool) { return "go", name == "go" }
 
 // SetAssembly does nothing: there is no assembly here. It returns false.
 func SetAssembly(bool) bool { return false }

@@ -16,6 +16,10 @@ const MR = 12
 type PackedB struct {
 	K, Kpad, N, Npad int
 	data             []int8
+	// wide is data in int16 for the AVX2 tier's Gemm (packWide), nil
+	// elsewhere: per pair of rows of K, column j's two weights at 2j and
+	// 2j+1 of the panel's 2*NR.
+	wide []int16
 	// ColSum is each column's sum of weights, for the zero-point
 	// correction of the accumulators.
 	ColSum []int32
@@ -37,6 +41,15 @@ func PackB(w []int8, k, n int) *PackedB {
 			p.ColSum[j] += int32(v)
 		}
 	}
+	if packWide() {
+		p.wide = make([]int16, len(p.data))
+		for j := range n {
+			panel := p.wide[j/NR*p.Kpad*NR:]
+			for q := range k {
+				panel[q/2*2*NR+j%NR*2+q%2] = int16(w[j*k+q])
+			}
+		}
+	}
 	return p
 }
 
@@ -56,7 +69,11 @@ func Gemm(c []int32, ldc int, a []uint8, lda, m int, b *PackedB) {
 		rows := min(MR, m-i)
 		for p := 0; p < b.Npad; p += NR {
 			panel := b.data[p*b.Kpad : (p+NR)*b.Kpad]
-			if gemmAsm(c[i*ldc+p:], ldc, a[i*lda:], lda, rows, panel, b.Kpad) {
+			var wide []int16
+			if b.wide != nil {
+				wide = b.wide[p*b.Kpad : (p+NR)*b.Kpad]
+			}
+			if gemmAsm(c[i*ldc+p:], ldc, a[i*lda:], lda, rows, panel, wide, b.Kpad) {
 				continue
 			}
 			gemmTile(c[i*ldc+p:], ldc, a[i*lda:], lda, rows, panel, b.Kpad)

@@ -68,21 +68,17 @@ func TestFixedPoint(t *testing.T) {
 	}
 }
 
-// withKernels runs f with the assembly kernels (where the CPU has them)
-// and with the portable Go ones.
+// withKernels runs f with each tier of kernels this CPU and build have
+// (AVX-512 VNNI, AVX2, the portable Go), the tier forced before f packs
+// its weights.
 func withKernels(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	saved := useAsmFlag()
-	defer setUseAsm(saved)
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
-			t.Logf("no assembly kernels on this CPU or build (%s)", Kernel())
+	saved := Kernel()
+	defer SetKernel(saved)
+	for _, name := range []string{"avx512-vnni", "avx2", "go"} {
+		if _, ok := SetKernel(name); !ok {
+			t.Logf("no %s kernels on this CPU or build", name)
 			continue
-		}
-		setUseAsm(asm)
-		name := "go"
-		if asm {
-			name = "asm"
 		}
 		t.Run(name, f)
 	}
@@ -159,23 +155,33 @@ func TestRequantRow(t *testing.T) {
 }
 
 // TestGemm: Gemm (assembly or Go) against a plain triple loop, over
-// row counts 1..30 (every tail of the 12-row kernel), K not a multiple of
-// 4 and N not a multiple of the panel width, and RowSums likewise.
+// row counts 1..14, 25 and 30 (every tail of the 12-row kernel and the
+// AVX2 tier's 3-row one), K not a multiple of 4 and N not a multiple of
+// the panel width, and RowSums likewise; the last shapes with extreme
+// values only (activations 255, weights -128 or 127: the largest pair
+// sums, and sums near 2^27).
 func TestGemm(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
-		for _, kn := range [][2]int{{1, 1}, {3, 5}, {4, 32}, {27, 32}, {16, 24}, {96, 16}, {130, 70}, {320, 1001}} {
+		for s, kn := range [][2]int{{1, 1}, {3, 5}, {4, 32}, {27, 32}, {16, 24}, {96, 16}, {130, 70}, {320, 1001}, {4097, 33}, {4100, 40}} {
 			k, n := kn[0], kn[1]
+			extreme := s >= 8
 			w := make([]int8, k*n)
 			for i := range w {
 				w[i] = int8(rng.IntN(256) - 128)
+				if extreme {
+					w[i] = int8(-128 + 255*(i/k%2)) // -128 or 127 by column
+				}
 			}
 			b := PackB(w, k, n)
-			for _, m := range []int{1, 2, 5, 11, 12, 13, 25, 30} {
+			for _, m := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 25, 30} {
 				lda := b.Kpad + rng.IntN(3)*4
 				a := make([]uint8, m*lda)
 				for i := range a {
 					a[i] = uint8(rng.IntN(256))
+					if extreme {
+						a[i] = 255
+					}
 				}
 				for i := range m {
 					for q := k; q < lda; q++ {
@@ -216,7 +222,7 @@ func TestGemm(t *testing.T) {
 func TestDepthwiseRow(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(7, 8))
-		for _, c := range []int{1, 8, 16, 24, 64, 80, 96, 144} {
+		for _, c := range []int{1, 7, 8, 9, 15, 16, 17, 24, 33, 39, 40, 64, 80, 96, 144} {
 			for _, zero := range []int32{0, 128, 255} {
 				taps, npix := 1+rng.IntN(9), 1+rng.IntN(3)
 				step, lda := c*(1+rng.IntN(2)), c+rng.IntN(20)

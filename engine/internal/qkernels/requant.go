@@ -9,8 +9,10 @@
 // uint8 by adding 128 to its values and its zero point, which changes no
 // difference q - zero_point); weights are int8 with a zero point (uint8
 // weights are stored minus 128, likewise). On amd64 CPUs with AVX-512
-// VNNI the products run in assembly (VPDPBUSD); elsewhere, and under
-// -tags purego, in portable Go that computes the same integers.
+// VNNI the kernels run in AVX-512 assembly (VPDPBUSD); on those with
+// AVX2 only, in AVX2 assembly (int16 products, VPMADDWD); elsewhere, and
+// under -tags purego, in portable Go that computes the same integers
+// (Kernel names the tier, SetKernel forces one).
 package qkernels
 
 import (
