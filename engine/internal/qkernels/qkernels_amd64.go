@@ -216,12 +216,12 @@ func gemmAVX2(c []int32, ldc int, a []uint8, lda, rows int, wide []int16, kpad i
 // assembly, from panel or, in the AVX2 tier, its int16 copy wide (nil if
 // the weights were packed under another tier); false where there is none.
 func gemmAsm(c []int32, ldc int, a []uint8, lda, rows int, panel []int8, wide []int16, kpad int) bool {
-	if tier == tierAVX2 && wide != nil && rows <= MR {
+	if !useAsm {
+		if tier != tierAVX2 || wide == nil {
+			return false
+		}
 		gemmAVX2(c, ldc, a, lda, rows, wide, kpad)
 		return true
-	}
-	if !useAsm {
-		return false
 	}
 	switch rows {
 	case 1:
