@@ -476,6 +476,27 @@ pixels16_done:
 """
 
 
+def dw_taps(a, label, body):
+    """The tap loop of the depthwise kernels (dw, dw_avx2): for each of the
+    ntaps (R10) taps, its source and weight offsets from offs (R9) into R12
+    and R13, then body() with R14 at the pixel's source channels and R8 at
+    its weights."""
+    a("\tLEAQ (SI)(AX*1), R14")
+    a("\tLEAQ (DX)(AX*4), R8")
+    a("\tMOVQ R9, CX")
+    a("\tMOVQ R10, BX")
+    a(f"{label}:")
+    a("\tTESTQ BX, BX")
+    a(f"\tJZ {label}_end")
+    a("\tMOVQ 0(CX), R12")
+    a("\tMOVQ 8(CX), R13")
+    body()
+    a("\tADDQ $16, CX")
+    a("\tDECQ BX")
+    a(f"\tJMP {label}")
+    a(f"{label}_end:")
+
+
 def dw():
     """For npix output pixels (src step bytes apart, acc lda int32s
     apart): acc = sum over taps of (src - zero) * w, 16 channels a vector:
@@ -497,22 +518,6 @@ def dw():
     a(f"{name}_pixel:")
     a("\tXORQ AX, AX")
 
-    def taps(label, body):
-        a("\tLEAQ (SI)(AX*1), R14")
-        a("\tLEAQ (DX)(AX*4), R8")
-        a("\tMOVQ R9, CX")
-        a("\tMOVQ R10, BX")
-        a(f"{label}:")
-        a("\tTESTQ BX, BX")
-        a(f"\tJZ {label}_end")
-        a("\tMOVQ 0(CX), R12")
-        a("\tMOVQ 8(CX), R13")
-        body()
-        a("\tADDQ $16, CX")
-        a("\tDECQ BX")
-        a(f"\tJMP {label}")
-        a(f"{label}_end:")
-
     for block in (4, 1):
         a(f"{name}_block{block}:")
         a(f"\tLEAQ {16 * block}(AX), BX")
@@ -527,7 +532,7 @@ def dw():
                 a(f"\tVPSUBD Z31, Z{4 + i}, Z{4 + i}")
                 a(f"\tVPMULLD {64 * i}(R8)(R13*4), Z{4 + i}, Z{4 + i}")
                 a(f"\tVPADDD Z{4 + i}, Z{i}, Z{i}")
-        taps(f"{name}_tap{block}", body)
+        dw_taps(a, f"{name}_tap{block}", body)
         for i in range(block):
             a(f"\tVMOVDQU32 Z{i}, {64 * i}(DI)(AX*4)")
         a(f"\tADDQ ${16 * block}, AX")
@@ -550,7 +555,7 @@ def dw():
         a("\tVPSUBD Z31, Z4, Z4")
         a("\tVPMULLD.Z (R8)(R13*4), Z4, K3, Z4")
         a("\tVPADDD Z4, Z0, Z0")
-    taps(f"{name}_tapt", tail)
+    dw_taps(a, f"{name}_tapt", tail)
     a("\tVMOVDQU32 Z0, K3, (DI)(AX*4)")
     a(f"{name}_next:")
     a("\tMOVQ lda+8(FP), BX")
@@ -578,22 +583,6 @@ def dw_avx2():
     a(f"{name}_pixel:")
     a("\tXORQ AX, AX")
 
-    def taps(label, body):
-        a("\tLEAQ (SI)(AX*1), R14")
-        a("\tLEAQ (DX)(AX*4), R8")
-        a("\tMOVQ R9, CX")
-        a("\tMOVQ R10, BX")
-        a(f"{label}:")
-        a("\tTESTQ BX, BX")
-        a(f"\tJZ {label}_end")
-        a("\tMOVQ 0(CX), R12")
-        a("\tMOVQ 8(CX), R13")
-        body()
-        a("\tADDQ $16, CX")
-        a("\tDECQ BX")
-        a(f"\tJMP {label}")
-        a(f"{label}_end:")
-
     for block in (4, 1):
         a(f"{name}_block{block}:")
         a(f"\tLEAQ {8 * block}(AX), BX")
@@ -608,7 +597,7 @@ def dw_avx2():
                 a(f"\tVPSUBD Y15, Y{4 + i}, Y{4 + i}")
                 a(f"\tVPMULLD {32 * i}(R8)(R13*4), Y{4 + i}, Y{4 + i}")
                 a(f"\tVPADDD Y{4 + i}, Y{i}, Y{i}")
-        taps(f"{name}_tap{block}", body)
+        dw_taps(a, f"{name}_tap{block}", body)
         for i in range(block):
             a(f"\tVMOVDQU Y{i}, {32 * i}(DI)(AX*4)")
         a(f"\tADDQ ${8 * block}, AX")
