@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	flatbuffers "github.com/google/flatbuffers/go"
-
+	tfl "github.com/huskyai/huskyai/engine/internal/tflite"
+	"github.com/huskyai/huskyai/engine/internal/tflite/tflitetest"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
@@ -52,7 +52,7 @@ func TestRefusedLargeFileMemory(t *testing.T) {
 // FULLY_CONNECTED with fused activation RELU_N1_TO_1 (unsupported), or
 // (for "shape") weights one input short.
 func tinyFC(weights []byte, h, w, units int, variant string) []byte {
-	b := flatbuffers.NewBuilder(len(weights) + 4096)
+	b := tflitetest.NewBuilder(len(weights) + 4096)
 	k := 3 * h * w
 	if variant == "shape" {
 		k--
@@ -60,91 +60,29 @@ func tinyFC(weights []byte, h, w, units int, variant string) []byte {
 	}
 	// Buffers: 0 empty (TFLite's convention), 1 the weights, 2 a second
 	// layer's 1x units weights.
-	wdata := b.CreateByteVector(weights)
-	w2 := b.CreateByteVector(make([]byte, 4*units))
-	buffer := func(data flatbuffers.UOffsetT) flatbuffers.UOffsetT {
-		b.StartObject(1)
-		if data != 0 {
-			b.PrependUOffsetTSlot(0, data, 0)
-		}
-		return b.EndObject()
+	buffers := []tflitetest.Ref{b.Buffer(nil), b.Buffer(weights), b.Buffer(make([]byte, 4*units))}
+	tensors := []tflitetest.Ref{
+		b.Tensor("input", tfl.Float32, 0, 1, int32(h), int32(w), 3),
+		b.Tensor("fc/weights", tfl.Float32, 1, int32(units), int32(k)),
+		b.Tensor("fc", tfl.Float32, 0, 1, int32(units)),
+		b.Tensor("fc2/weights", tfl.Float32, 2, 1, int32(units)),
+		b.Tensor("output", tfl.Float32, 0, 1, 1),
 	}
-	buffers := []flatbuffers.UOffsetT{buffer(0), buffer(wdata), buffer(w2)}
-	ints := func(v ...int32) flatbuffers.UOffsetT {
-		b.StartVector(4, len(v), 4)
-		for i := len(v) - 1; i >= 0; i-- {
-			b.PrependInt32(v[i])
-		}
-		return b.EndVector(len(v))
+	const fullyConnectedOptions = 8 // BuiltinOptions.FullyConnectedOptions
+	fc := func(act int8, in []int32, out int32) tflitetest.Ref {
+		options := b.Table(1, tflitetest.Field{Slot: 0, Value: act})
+		return b.Operator(0, in, []int32{out}, fullyConnectedOptions, options)
 	}
-	tensor := func(name string, buf uint32, shape ...int32) flatbuffers.UOffsetT {
-		n, s := b.CreateString(name), ints(shape...)
-		b.StartObject(4)
-		b.PrependUOffsetTSlot(0, s, 0)
-		b.PrependByteSlot(1, 0, 0) // FLOAT32
-		b.PrependUint32Slot(2, buf, 0)
-		b.PrependUOffsetTSlot(3, n, 0)
-		return b.EndObject()
-	}
-	tensors := []flatbuffers.UOffsetT{
-		tensor("input", 0, 1, int32(h), int32(w), 3),
-		tensor("fc/weights", 1, int32(units), int32(k)),
-		tensor("fc", 0, 1, int32(units)),
-		tensor("fc2/weights", 2, 1, int32(units)),
-		tensor("output", 0, 1, 1),
-	}
-	fcOptions := func(act int8) flatbuffers.UOffsetT {
-		b.StartObject(1)
-		b.PrependInt8Slot(0, act, 0)
-		return b.EndObject()
-	}
-	operator := func(opcode uint32, options flatbuffers.UOffsetT, in []int32, out int32) flatbuffers.UOffsetT {
-		ins, outs := ints(in...), ints(out)
-		b.StartObject(5)
-		b.PrependUint32Slot(0, opcode, 0)
-		b.PrependUOffsetTSlot(1, ins, 0)
-		b.PrependUOffsetTSlot(2, outs, 0)
-		if options != 0 {
-			b.PrependByteSlot(3, 8, 0) // FullyConnectedOptions
-			b.PrependUOffsetTSlot(4, options, 0)
-		}
-		return b.EndObject()
-	}
-	ops := []flatbuffers.UOffsetT{operator(0, fcOptions(0), []int32{0, 1, -1}, 2)}
+	ops := []tflitetest.Ref{fc(0, []int32{0, 1, -1}, 2)}
 	switch variant {
 	case "operator":
-		ops = append(ops, operator(1, 0, []int32{2}, 4))
+		ops = append(ops, b.Operator(1, []int32{2}, []int32{4}, 0, 0))
+	case "attribute":
+		ops = append(ops, fc(2, []int32{2, 3, -1}, 4)) // RELU_N1_TO_1
 	default:
-		ops = append(ops, operator(0, fcOptions(map[bool]int8{true: 2, false: 0}[variant == "attribute"]), []int32{2, 3, -1}, 4))
+		ops = append(ops, fc(0, []int32{2, 3, -1}, 4))
 	}
-	code := func(builtin int32) flatbuffers.UOffsetT {
-		b.StartObject(4)
-		b.PrependInt8Slot(0, int8(min(builtin, 127)), 0)
-		b.PrependInt32Slot(2, 1, 0)
-		b.PrependInt32Slot(3, builtin, 0)
-		return b.EndObject()
-	}
-	codes := []flatbuffers.UOffsetT{code(9), code(16)} // FULLY_CONNECTED, LSTM
-	vector := func(v []flatbuffers.UOffsetT) flatbuffers.UOffsetT {
-		b.StartVector(4, len(v), 4)
-		for i := len(v) - 1; i >= 0; i-- {
-			b.PrependUOffsetT(v[i])
-		}
-		return b.EndVector(len(v))
-	}
-	tv, ov, in, out := vector(tensors), vector(ops), ints(0), ints(4)
-	b.StartObject(4)
-	b.PrependUOffsetTSlot(0, tv, 0)
-	b.PrependUOffsetTSlot(1, in, 0)
-	b.PrependUOffsetTSlot(2, out, 0)
-	b.PrependUOffsetTSlot(3, ov, 0)
-	sg := b.EndObject()
-	cv, sv, bv := vector(codes), vector([]flatbuffers.UOffsetT{sg}), vector(buffers)
-	b.StartObject(5)
-	b.PrependUint32Slot(0, 3, 0)
-	b.PrependUOffsetTSlot(1, cv, 0)
-	b.PrependUOffsetTSlot(2, sv, 0)
-	b.PrependUOffsetTSlot(4, bv, 0)
-	b.FinishWithFileIdentifier(b.EndObject(), []byte("TFL3"))
-	return b.FinishedBytes()
+	codes := []tflitetest.Ref{b.OperatorCode(tfl.OpFullyConnected), b.OperatorCode(16)} // 16: LSTM
+	sg := b.SubGraph("", tensors, []int32{0}, []int32{4}, ops)
+	return b.Model("", codes, []tflitetest.Ref{sg}, buffers, nil)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/huskyai/huskyai/engine"
 	tfl "github.com/huskyai/huskyai/engine/internal/tflite"
+	"github.com/huskyai/huskyai/engine/internal/tflite/tflitetest"
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
@@ -21,14 +22,8 @@ import (
 // same dequantized graph in float32, over some 60 layers.
 const parityTolerance = 1e-5
 
-func sharedModel(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testtool.Shared(t, "models/"+name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// sharedModel reads a model of ../shared/models (README there).
+func sharedModel(t testing.TB, name string) []byte { return testtool.ReadShared(t, "models/"+name) }
 
 // testImage is scripts/gen_tflite_golden.py's test image k as the engine's
 // input: pixel (y, x, c) = ((7x + 3(k+1)y + 50c) xor (xy >> 4)) mod 256,
@@ -199,7 +194,7 @@ func dilated(o tfl.Table) tfl.Table {
 // FuzzLoad: whatever the bytes, Load returns a model or an error.
 func FuzzLoad(f *testing.F) {
 	f.Add(sharedModel(f, "mobilenet_v1_0.25_128_quant.tflite"))
-	f.Add(tfl.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}}))
+	f.Add(tflitetest.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m *engine.Model
 		var err error
@@ -235,7 +230,7 @@ func TestFloatNormalization(t *testing.T) {
 		{"no std", []float32{1}, []float32{}, "0 standard deviations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Load(tfl.FloatMeanModel(tfl.Normalization{Mean: tc.mean, Std: tc.std}))
+			m, err := Load(tflitetest.FloatMeanModel(tfl.Normalization{Mean: tc.mean, Std: tc.std}))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), `input "image"`) {
 					t.Fatalf("err %v, want one naming the input and %q", err, tc.err)
@@ -267,10 +262,10 @@ func TestFloatNormalization(t *testing.T) {
 }
 
 // TestFloatFixture: testdata/float_mean_normalized.tflite is what
-// tfl.FloatMeanModel writes (regenerate with go test -run
+// tflitetest.FloatMeanModel writes (regenerate with go test -run
 // TestFloatFixture -update), and loads.
 func TestFloatFixture(t *testing.T) {
-	want := tfl.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}})
+	want := tflitetest.FloatMeanModel(tfl.Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}})
 	path := filepath.Join("testdata", "float_mean_normalized.tflite")
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
@@ -282,7 +277,7 @@ func TestFloatFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("%s is not what tfl.FloatMeanModel writes: go test -run TestFloatFixture -update", path)
+		t.Fatalf("%s is not what tflitetest.FloatMeanModel writes: go test -run TestFloatFixture -update", path)
 	}
 	if _, err := Load(got); err != nil {
 		t.Fatal(err)

@@ -82,6 +82,17 @@ func Shared(t testing.TB, sub string) string {
 	return p
 }
 
+// ReadShared returns the contents of the file sub in ../shared (see
+// Shared), or calls Missing when it is not there.
+func ReadShared(t testing.TB, sub string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(Shared(t, sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Allocated returns the bytes the calling goroutine's process allocated
 // while f ran (runtime.MemStats.TotalAlloc, which counts every
 // allocation, so it bounds the peak of what f held). Other goroutines'

@@ -2,22 +2,13 @@ package tflite
 
 import (
 	"errors"
-	"os"
-	"slices"
 	"testing"
 
 	"github.com/huskyai/huskyai/internal/testtool"
 )
 
 // sharedModel reads a TFLite file of ../shared/models (README there).
-func sharedModel(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(testtool.Shared(t, "models/"+name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func sharedModel(t testing.TB, name string) []byte { return testtool.ReadShared(t, "models/"+name) }
 
 // TestDecodeMobileNets decodes the real models and checks what
 // ../shared/models/README.md says of them: the operators of MobileNetV2,
@@ -123,69 +114,4 @@ func TestDecodeDamaged(t *testing.T) {
 		}
 		bad[i] ^= 0xa5
 	}
-}
-
-// FuzzDecode: no input panics or runs away; errors wrap ErrFormat.
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte("\x10\x00\x00\x00TFL3\x00\x00\x00\x00\x04\x00\x04\x00\x04\x00\x00\x00"))
-	f.Add([]byte("\x00\x00\x00\x00TFL3"))
-	f.Add(sharedModel(f, "mobilenet_v1_0.25_128_quant.tflite")[:4096])
-	f.Add(FloatMeanModel(Normalization{Mean: []float32{127.5}, Std: []float32{127.5}}))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := Decode(data); err != nil && !errors.Is(err, ErrFormat) {
-			t.Fatalf("error %v does not wrap ErrFormat", err)
-		}
-	})
-}
-
-// TestInputNormalization decodes the normalization of the input in the
-// TFLite metadata of generated models and of the shared MobileNets
-// (mean and std 127.5, as their uint8 inputs' quantization implies).
-func TestInputNormalization(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		data      func(t *testing.T) []byte
-		mean, std []float32 // nil: none
-	}{
-		{"per channel", func(*testing.T) []byte {
-			return FloatMeanModel(Normalization{Mean: []float32{127.5, 100, 50}, Std: []float32{127.5, 64, 32}})
-		}, []float32{127.5, 100, 50}, []float32{127.5, 64, 32}},
-		{"one value", func(*testing.T) []byte {
-			return FloatMeanModel(Normalization{Mean: []float32{0}, Std: []float32{255}})
-		}, []float32{0}, []float32{255}},
-		{"no metadata", func(*testing.T) []byte { return FloatMeanModel(Normalization{}) }, nil, nil},
-		{"mobilenet_v2_1.0_224_quant", func(t *testing.T) []byte { return sharedModel(t, "mobilenet_v2_1.0_224_quant.tflite") },
-			[]float32{127.5}, []float32{127.5}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m, err := Decode(tc.data(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, ok, err := m.InputNormalization(0)
-			if err != nil || ok != (tc.mean != nil) || !slices.Equal(n.Mean, tc.mean) || !slices.Equal(n.Std, tc.std) {
-				t.Errorf("normalization %+v, %v, %v; want mean %v std %v", n, ok, err, tc.mean, tc.std)
-			}
-			if _, ok, err := m.InputNormalization(1); ok || err != nil {
-				t.Errorf("input 1 (none): %v, %v", ok, err)
-			}
-		})
-	}
-}
-
-// FuzzNormalization: whatever the metadata buffer holds, reading its
-// normalization returns one or an error wrapping ErrFormat, never a
-// panic.
-func FuzzNormalization(f *testing.F) {
-	m, err := Decode(FloatMeanModel(Normalization{Mean: []float32{1, 2, 3}, Std: []float32{4, 5, 6}}))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(m.Buffers[m.Metadata[1].Buffer])
-	f.Add([]byte("\x08\x00\x00\x00M001"))
-	f.Fuzz(func(t *testing.T, buf []byte) {
-		if _, _, err := normalization(buf, 0); err != nil && !errors.Is(err, ErrFormat) {
-			t.Fatalf("error %v does not wrap ErrFormat", err)
-		}
-	})
 }

@@ -1,0 +1,4 @@
+package tflite
+
+// ReadNormalization is normalization, for the external tests.
+var ReadNormalization = normalization
