@@ -586,6 +586,23 @@ def aux_loss(aux, aux_t, idx, temperature, device):
     return F.kl_div(logp, q, reduction="batchmean") * temperature ** 2
 
 
+def resolve_precision(precision, device):
+    """The --precision a run uses: auto becomes bfloat16 where the hardware
+    has it (on a 2-core AVX-512 BF16 CPU a training step is 3-4 times
+    faster than in float32: train/README.md), float32 elsewhere, where
+    bfloat16 would be emulated and slower."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", f.read()))
+    except OSError:
+        flags = set()
+    return "bfloat16" if flags else "float32"
+
+
 def predict(net, x, bs=128):
     net.eval()
     out = []
@@ -613,6 +630,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20261204)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     ap.add_argument("--device", default="cpu", help="cpu (deterministic) or cuda")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="arithmetic of the training steps: bfloat16 autocast (weights, loss and the exported "
+                         "network stay float32) or float32; auto: bfloat16 where the processor computes it "
+                         "natively (AVX-512 BF16 or AMX on CPU, a bf16 GPU), else float32")
     ap.add_argument("--limit", type=int, default=0, help="use at most N photos per class (smoke tests)")
     ap.add_argument("--name", default="huskyai_2026_12", help="the model's name in the file")
     ap.add_argument("--history", help="write per-epoch metrics here as JSON")
@@ -702,11 +723,13 @@ def main(argv=None):
         log(f"validation split: {len(val_items)} links under {a.val_dir}")
 
     device = torch.device(a.device)
+    a.precision = resolve_precision(a.precision, device)
     # channels_last: 1.5x faster on CPU (oneDNN) than NCHW.
     net = Net(a.width, aux_t.shape[1] if aux_t is not None else 0).to(device, memory_format=torch.channels_last)
     # The exported network's parameters (the auxiliary head is not exported).
     nparams = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("aux."))
-    log(f"model: stages {net.plan}, {nparams} parameters, {flops(net) / 1e6:.0f} MFLOP per image")
+    log(f"model: stages {net.plan}, {nparams} parameters, {flops(net) / 1e6:.0f} MFLOP per image; "
+        f"training in {a.precision}")
 
     pos_idx = np.flatnonzero(train_y == 1)
     neg_idx = np.flatnonzero(train_y == 0)
@@ -757,7 +780,9 @@ def main(argv=None):
             w = torch.where(y > 0.5, torch.tensor(w_pos), torch.tensor(w_neg))
             # Label smoothing of 0.05 keeps the logits finite.
             target = torch.from_numpy(soft) * 0.95 + 0.025
-            logit, aux = net.forward_both(x.to(device, memory_format=torch.channels_last))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.precision == "bfloat16"):
+                logit, aux = net.forward_both(x.to(device, memory_format=torch.channels_last))
+            logit, aux = logit.float(), (aux.float() if aux is not None else None)
             loss = (F.binary_cross_entropy_with_logits(logit, target.to(device), reduction="none") * w.to(device)).mean()
             if aux_t is not None and (idx >= 0).any():
                 loss = loss + a.teacher_aux * aux_loss(aux, aux_t, idx, a.teacher_temperature, device)
@@ -784,7 +809,7 @@ def main(argv=None):
               f"{a.teacher_views} views per photo, share {a.teacher_view_share}, "
               f"aux {a.teacher_aux} at T={a.teacher_temperature}") if a.teacher else ""
     note = (f"huskyai default model {a.name}: trained by train/train.py (seed {a.seed}, {a.epochs} epochs, "
-            f"width {a.width}{taught}) on {len(train_items)} photos; research and evaluation use of the training data")
+            f"width {a.width}, {a.precision}{taught}) on {len(train_items)} photos; research and evaluation use of the training data")
     export_h5(final, a.out, a.name, note)
     log(f"wrote {a.out} ({os.path.getsize(a.out)} bytes) in {(time.time() - t_start) / 60:.1f} min")
     if a.history:
