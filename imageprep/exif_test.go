@@ -192,21 +192,9 @@ func TestExifOrientation(t *testing.T) {
 	if info.Width != 16 || info.Height != 24 {
 		t.Errorf("Prepare Info %+v, want 16x24", info)
 	}
-	if want := wantOriented(upright, 6).Tensor(nil); !equalF32(x, want) {
+	if want := wantOriented(upright, 6).Tensor(nil); !slices.Equal(x, want) {
 		t.Error("Prepare of an orientation-6 JPEG differs from the rotated image")
 	}
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // malformedExif are Exif cases that must read as orientation 1. Each is a

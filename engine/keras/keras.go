@@ -292,7 +292,7 @@ func readDataset(g *hdf5.Group, name, role string, want []int) (tensor, error) {
 	if err != nil {
 		return tensor{}, fmt.Errorf("weights: %w", err)
 	}
-	if want != nil && !sameShape(d.Shape(), want) {
+	if want != nil && !slices.Equal(d.Shape(), want) {
 		return tensor{}, fmt.Errorf("weight %q has shape %v, the config implies %v", role, d.Shape(), want)
 	}
 	data, err := d.Float32s()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/huskyai/huskyai/engine"
 )
@@ -422,7 +423,7 @@ func (b *builder) fetch(o *options, name string, useBias bool, shapes map[string
 		if !ok {
 			return nil, fmt.Errorf("%s: weight %q is missing", o.layer, r)
 		}
-		if !sameShape(t.shape, shapes[r]) {
+		if !slices.Equal(t.shape, shapes[r]) {
 			return nil, fmt.Errorf("%s: weight %q has shape %v, the config implies %v", o.layer, r, t.shape, shapes[r])
 		}
 	}
@@ -432,15 +433,3 @@ func (b *builder) fetch(o *options, name string, useBias bool, shapes map[string
 // weightOrder is the order in which Keras creates a layer's variables,
 // which is also the order of Keras 3's numbered "vars" datasets.
 var weightOrder = []string{"depthwise_kernel", "pointwise_kernel", "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

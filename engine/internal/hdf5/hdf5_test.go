@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,13 +76,6 @@ func readFixture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) == 0 && len(b) == 0 {
-		return true
-	}
-	return reflect.DeepEqual(a, b)
 }
 
 func TestGolden(t *testing.T) {
@@ -194,7 +188,7 @@ func checkDataset(t *testing.T, root *Group, path string, want expDataset) {
 	if d.Path() != path {
 		t.Errorf("Dataset(%q).Path() = %q", path, d.Path())
 	}
-	if !sameShape(d.Shape(), want.Shape) {
+	if !slices.Equal(d.Shape(), want.Shape) {
 		t.Errorf("%s: Shape = %v, want %v", path, d.Shape(), want.Shape)
 	}
 	if d.Class().String() != want.Class {
@@ -219,7 +213,7 @@ func checkDataset(t *testing.T, root *Group, path string, want expDataset) {
 
 func checkAttr(t *testing.T, where string, a *Attribute, want expAttr) {
 	t.Helper()
-	if !sameShape(a.Shape(), want.Shape) {
+	if !slices.Equal(a.Shape(), want.Shape) {
 		t.Errorf("%s: Shape = %v, want %v", where, a.Shape(), want.Shape)
 	}
 	if want.Class == "float" && len(want.Floats) == 0 {

@@ -2,6 +2,7 @@ package tflite
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/huskyai/huskyai/internal/testtool"
@@ -47,10 +48,10 @@ func TestDecodeMobileNets(t *testing.T) {
 				t.Fatalf("%d inputs, %d outputs; want 1, 1", len(g.Inputs), len(g.Outputs))
 			}
 			in, out := g.Tensors[g.Inputs[0]], g.Tensors[g.Outputs[0]]
-			if !equal(in.Shape, tc.input) || in.Type != tc.inType || len(in.Scale) != 1 || len(in.ZeroPoint) != 1 {
+			if !slices.Equal(in.Shape, tc.input) || in.Type != tc.inType || len(in.Scale) != 1 || len(in.ZeroPoint) != 1 {
 				t.Errorf("input %q: shape %v type %d scale %v zero %v; want %v, type %d, one scale", in.Name, in.Shape, in.Type, in.Scale, in.ZeroPoint, tc.input, tc.inType)
 			}
-			if !equal(out.Shape, []int32{1, 1001}) {
+			if !slices.Equal(out.Shape, []int32{1, 1001}) {
 				t.Errorf("output %q: shape %v, want [1 1001]", out.Name, out.Shape)
 			}
 			// Every constant tensor's data is as long as its shape says.
@@ -80,18 +81,6 @@ func TestDecodeMobileNets(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestDecodeDamaged: prefixes of a real model, and the model with bytes
