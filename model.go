@@ -32,6 +32,11 @@ type ModelInfo struct {
 	// Engine names the engine that runs the model when it is not the
 	// native one ("onnxruntime 1.24.1").
 	Engine string `json:"engine,omitempty"`
+	// Kernels names the arithmetic and the kernels huskyai's own engine
+	// runs the model on ("float32 packed-avx512-6x32", "int8
+	// avx512-vnni": --quantized chooses for a quantized TFLite model);
+	// empty when another engine runs it.
+	Kernels string `json:"kernels,omitempty"`
 	// Placeholder is set for a model whose file declares it untrained
 	// (huskyai.UntrainedNote); Warning then says so in words.
 	Placeholder bool   `json:"placeholder,omitempty"`

@@ -138,12 +138,13 @@ func Load(data []byte, opt Options) (*Classifier, error) {
 		return nil, err
 	}
 	c := &Classifier{m: m, e: e, opt: opt, info: ModelInfo{
-		Name:   m.Name,
-		Format: m.Format,
-		SHA256: hex.EncodeToString(sum[:]),
-		Size:   len(data),
-		Input:  [3]int{in.H, in.W, in.C},
-		Params: m.Params(),
+		Name:    m.Name,
+		Format:  m.Format,
+		SHA256:  hex.EncodeToString(sum[:]),
+		Size:    len(data),
+		Input:   [3]int{in.H, in.W, in.C},
+		Params:  m.Params(),
+		Kernels: m.Backend(),
 
 		PositiveClasses: classList(opt.PositiveClasses),
 	}}

@@ -5,7 +5,9 @@ import "github.com/huskyai/huskyai/engine/internal/kernels"
 // Op is a computation that a loader runs as one layer of its own, outside
 // the engine's layer types and float32 kernels: package tflite's integer
 // path runs a whole quantized network as one Op. Its methods must be safe
-// for concurrent use, and Run should allocate nothing in steady state.
+// for concurrent use, and Run should allocate nothing in steady state. An
+// Op may also name its arithmetic and kernels with a Kernels() string
+// method, which Model.Backend reports.
 type Op interface {
 	// OutShape checks the op against its input shape and returns its
 	// output shape.

@@ -347,8 +347,21 @@ func (m *Model) Params() int { return m.params }
 // that.
 func (m *Model) MACs() int64 { return m.macs }
 
-// Backend returns the name of the kernels the model runs on.
-func (m *Model) Backend() string { return m.backend.Name() }
+// Backend names the arithmetic and the kernels the model runs on:
+// "float32 " and the float32 kernels' name ("float32 packed-avx512-6x32"),
+// or what an External layer's Op says of itself where it has a
+// Kernels() string method (package tflite's integer path: "int8
+// avx512-vnni").
+func (m *Model) Backend() string {
+	for _, l := range m.layers {
+		if e, ok := l.(*External); ok {
+			if k, ok := e.Op.(interface{ Kernels() string }); ok {
+				return k.Kernels()
+			}
+		}
+	}
+	return "float32 " + m.backend.Name()
+}
 
 // ErrInputSize is returned when an input tensor has the wrong length.
 var ErrInputSize = errors.New("model: input has the wrong number of values")

@@ -165,6 +165,10 @@ func (p *qprogram) OutShape(in engine.Shape) (engine.Shape, error) {
 // Params implements engine.Op.
 func (p *qprogram) Params() (int, int64) { return p.params, p.macs }
 
+// Kernels names the integer path's arithmetic and kernels, for
+// engine.Model.Backend: "int8 avx512-vnni", "int8 avx2" or "int8 go".
+func (p *qprogram) Kernels() string { return "int8 " + qkernels.Kernel() }
+
 // Run implements engine.Op: quantizes the [0,1] pixels to 0..255 (the
 // uint8 input's values; int8 inputs take them minus 128), runs the ops
 // and writes the dequantized logits, through a softmax if the model ends

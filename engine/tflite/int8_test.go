@@ -143,7 +143,7 @@ func TestIntegerRefused(t *testing.T) {
 
 // TestIntegerAuto: by default a quantized model takes the integer path
 // where IntegerFaster says so, else the float32 path; IntegerOff always
-// gives float32.
+// gives float32. Backend names the path taken.
 func TestIntegerAuto(t *testing.T) {
 	data := sharedModel(t, "mobilenet_v1_0.25_128_quant.tflite")
 	for _, c := range []struct {
@@ -157,6 +157,13 @@ func TestIntegerAuto(t *testing.T) {
 		_, isInt := m.Layers()[0].(*engine.External)
 		if isInt != c.integer {
 			t.Errorf("option %d: integer path %v, want %v (kernels %s)", c.opt, isInt, c.integer, IntegerKernels())
+		}
+		want := "int8 " + IntegerKernels()
+		if !c.integer {
+			want = "float32 "
+		}
+		if b := m.Backend(); !strings.HasPrefix(b, want) || c.integer && b != want {
+			t.Errorf("option %d: Backend %q, want %q", c.opt, b, want)
 		}
 	}
 }
