@@ -33,7 +33,7 @@ type ModelInfo struct {
 	// native one ("onnxruntime 1.24.1").
 	Engine string `json:"engine,omitempty"`
 	// Kernels names the arithmetic and the kernels huskyai's own engine
-	// runs the model on ("float32 packed-avx512-6x32", "int8
+	// runs the model on ("float32 packed-avx512", "int8
 	// avx512-vnni": --quantized chooses for a quantized TFLite model);
 	// empty when another engine runs it.
 	Kernels string `json:"kernels,omitempty"`

@@ -348,7 +348,7 @@ func (m *Model) Params() int { return m.params }
 func (m *Model) MACs() int64 { return m.macs }
 
 // Backend names the arithmetic and the kernels the model runs on:
-// "float32 " and the float32 kernels' name ("float32 packed-avx512-6x32"),
+// "float32 " and the float32 kernels' name ("float32 packed-avx512"),
 // or what an External layer's Op says of itself where it has a
 // Kernels() string method (package tflite's integer path: "int8
 // avx512-vnni").

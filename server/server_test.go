@@ -68,7 +68,7 @@ var placeholderInfo = classifier.ModelInfo{
 	Placeholder: true, Warning: "UNTRAINED PLACEHOLDER",
 }
 
-var trainedInfo = classifier.ModelInfo{Name: "trained", Format: "onnx", SHA256: strings.Repeat("cd", 32), Kernels: "float32 packed-avx512-6x32"}
+var trainedInfo = classifier.ModelInfo{Name: "trained", Format: "onnx", SHA256: strings.Repeat("cd", 32), Kernels: "float32 packed-avx512"}
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
 type syncBuffer struct {
