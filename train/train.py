@@ -34,10 +34,8 @@ import hashlib
 import json
 import math
 import os
-import queue
 import re
 import sys
-import threading
 import time
 
 import numpy as np
@@ -579,56 +577,6 @@ def teacher_pool(a, t, ab, ims, y, others, rng):
     return np.stack(views), target, owner
 
 
-def batches(rng, plan, batch, steps, ims, others, soft_y, pool):
-    """One epoch's batches, in the order of plan shuffled: (indices into
-    the training photos, -1 for a synthetic image; their views, N x 128 x
-    128 x 3 uint8; their soft targets). pool is (views, targets, views of
-    each photo, share) of --teacher-views."""
-    pool_x, pool_t, pool_of, share = pool
-    rng.shuffle(plan)
-    for s in range(steps):
-        idx = plan[s * batch:(s + 1) * batch]
-        xs, soft = [], []
-        for i in idx:
-            if i < 0:
-                xs.append(synthetic(rng))
-                soft.append(0)
-            elif pool_of[i] and rng.random() < share:
-                j = pool_of[i][rng.integers(len(pool_of[i]))]
-                xs.append(pool_x[j][:, ::-1] if rng.random() < 0.5 else pool_x[j])
-                soft.append(pool_t[j])
-            else:
-                xs.append(augment(rng, ims[i], others))
-                soft.append(soft_y[i])
-        yield idx, np.stack(xs), np.array(soft, np.float32)
-
-
-def prefetched(items, depth=2):
-    """items, made by a background thread up to depth ahead: Pillow's
-    resizes and most of NumPy release the GIL, so the next batch's views
-    are made while PyTorch computes a step. Only that thread draws from
-    the generator that items use, in the same order as without it, so
-    the output is unchanged."""
-    q = queue.Queue(depth)
-
-    def work():
-        try:
-            for x in items:
-                q.put((True, x))
-            q.put((False, None))
-        except BaseException as e:  # handed to the consumer
-            q.put((False, e))
-
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        ok, x = q.get()
-        if not ok:
-            if x is not None:
-                raise x
-            return
-        yield x
-
-
 def aux_loss(aux, aux_t, idx, temperature, device):
     """KL(teacher || student) at the temperature, times T^2 (Hinton et al.),
     over the real photos of the batch (synthetic ones have no teacher)."""
@@ -803,11 +751,25 @@ def main(argv=None):
         te = time.time()
         net.train()
         plan = np.concatenate([np.repeat(pos_idx, a.husky_repeat), neg_idx, -np.ones(n_syn, np.int64)])
+        rng.shuffle(plan)
         tot, seen = 0.0, 0
-        epoch_views = batches(rng, plan, a.batch, steps, train_ims, others, soft_y,
-                              (pool_x, pool_t, pool_of, a.teacher_view_share))
-        for idx, xs, soft in prefetched(epoch_views):
+        for s in range(steps):
+            idx = plan[s * a.batch:(s + 1) * a.batch]
+            xs, soft = [], []
+            for i in idx:
+                if i < 0:
+                    xs.append(synthetic(rng))
+                    soft.append(0)
+                elif pool_of[i] and rng.random() < a.teacher_view_share:
+                    j = pool_of[i][rng.integers(len(pool_of[i]))]
+                    xs.append(pool_x[j][:, ::-1] if rng.random() < 0.5 else pool_x[j])
+                    soft.append(pool_t[j])
+                else:
+                    xs.append(augment(rng, train_ims[i], others))
+                    soft.append(soft_y[i])
+            xs = np.stack(xs)
             ys = np.array([0 if i < 0 else train_y[i] for i in idx], np.float32)
+            soft = np.array(soft, np.float32)
             x = jitter(torch.from_numpy(xs).permute(0, 3, 1, 2).float().div_(255), gen)
             # Synthetic images keep their exact colours half the time: the
             # grey shades and noise the probes use are never jittered.
