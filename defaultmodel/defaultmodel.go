@@ -28,7 +28,7 @@ var releaseKey []byte
 
 // Name is the name under which the embedded model is reported: the same
 // in every API (native, KServe v2, TF Serving) and in the logs.
-const Name = "huskyai-2026.12.3"
+const Name = "huskyai-2026.12.4"
 
 // Bytes returns the embedded model file (Keras HDF5). The caller must not
 // modify it.

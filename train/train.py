@@ -26,7 +26,8 @@ antialiased resize of the whole (augmented) picture to 128x128 (Pillow's
 BICUBIC, which imageprep.Bicubic reproduces), /255.
 
 Needs Debian's python3 with python3-torch, python3-h5py, python3-pil and
-python3-numpy. Deterministic on CPU for a given --seed, --threads and data.
+python3-numpy. Deterministic on CPU for a given --seed, --threads, --precision
+and data.
 """
 
 import argparse
@@ -621,7 +622,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="the .h5 file to write")
     ap.add_argument("--val-dir", help="write the validation split here as symbolic links, for huskyai eval")
     ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--epochs", type=int, default=44)
+    ap.add_argument("--epochs", type=int, default=88)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.004)
     ap.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
