@@ -7,7 +7,6 @@ package tflitetest
 
 import (
 	"encoding/binary"
-	"math"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
@@ -216,13 +215,4 @@ func FloatMeanModel(n tfl.Normalization) []byte {
 	sg := b.SubGraph("main", tensors, []int32{0}, []int32{2}, ops)
 	codes := []Ref{b.OperatorCode(tfl.OpMean)}
 	return b.Model("huskyai test fixture", codes, []Ref{sg}, buffers, metadata)
-}
-
-// Float32Bytes returns v as little-endian float32s, a buffer's data.
-func Float32Bytes(v []float32) []byte {
-	out := make([]byte, 0, 4*len(v))
-	for _, x := range v {
-		out = binary.LittleEndian.AppendUint32(out, math.Float32bits(x))
-	}
-	return out
 }
