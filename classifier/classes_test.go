@@ -51,10 +51,7 @@ func TestParseClasses(t *testing.T) {
 // detector: refused without positive classes, and with them a Siberian
 // husky photo is husky with a husky top class, a cat photo is not.
 func TestMultiClass(t *testing.T) {
-	model, err := os.ReadFile(testtool.Shared(t, "models/mobilenet_v2_1.0_224_quant.tflite"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	model := testtool.ReadShared(t, "models/mobilenet_v2_1.0_224_quant.tflite")
 	if Format(model) != FormatTFLite {
 		t.Fatalf("Format %q, want %q", Format(model), FormatTFLite)
 	}
@@ -71,11 +68,7 @@ func TestMultiClass(t *testing.T) {
 	if _, err := Load(model, opt); err == nil || !strings.Contains(err.Error(), "2 lines") {
 		t.Fatalf("2 labels: %v", err)
 	}
-	labels, err := os.ReadFile(testtool.Shared(t, "models/imagenet_labels.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt.Labels, _ = ParseLabels(labels)
+	opt.Labels, _ = ParseLabels(testtool.ReadShared(t, "models/imagenet_labels.txt"))
 	opt.CenterCrop = 0.875
 	c, err := Load(model, opt)
 	if err != nil {
