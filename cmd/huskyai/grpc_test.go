@@ -345,16 +345,7 @@ func TestServeGRPCGracefulStop(t *testing.T) {
 // certificate, and a reloaded one (POST /admin/reload, as SIGHUP and
 // --watch) from the next connection on.
 func TestServeGRPCReloadsCertificate(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	newPair := func() {
-		t.Helper()
-		os.Remove(certFile)
-		os.Remove(keyFile)
-		if _, stderr, err := runCmd(t, "cert", "--out-cert", certFile, "--out-key", keyFile); err != nil {
-			t.Fatalf("cert: %v\n%s", err, stderr)
-		}
-	}
+	certFile, keyFile, newPair := certPair(t)
 	newPair()
 	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile, "--admin-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0")
 	grpcAddr := grpcListeningRE.FindStringSubmatch(s.stdout.String())[2]

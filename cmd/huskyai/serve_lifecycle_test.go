@@ -161,14 +161,14 @@ func TestServeShutdownCutsUnfinishedUploads(t *testing.T) {
 	}
 }
 
-// TestServeReloadsCertificate: SIGHUP (and POST /admin/reload) reads
-// --tls-cert and --tls-key again, so a renewed certificate serves new
-// connections without a restart; a pair that does not load leaves the
-// current one serving.
-func TestServeReloadsCertificate(t *testing.T) {
+// certPair returns the paths of a certificate and its key in a
+// temporary folder, and a function that writes a new pair there with
+// "huskyai cert" (which does not overwrite, so the old pair is removed
+// first).
+func certPair(t *testing.T) (certFile, keyFile string, renew func()) {
 	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	newPair := func() {
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	renew = func() {
 		t.Helper()
 		os.Remove(certFile)
 		os.Remove(keyFile)
@@ -176,6 +176,15 @@ func TestServeReloadsCertificate(t *testing.T) {
 			t.Fatalf("cert: %v\n%s", err, stderr)
 		}
 	}
+	return certFile, keyFile, renew
+}
+
+// TestServeReloadsCertificate: SIGHUP (and POST /admin/reload) reads
+// --tls-cert and --tls-key again, so a renewed certificate serves new
+// connections without a restart; a pair that does not load leaves the
+// current one serving.
+func TestServeReloadsCertificate(t *testing.T) {
+	certFile, keyFile, newPair := certPair(t)
 	newPair()
 	s := startServe(t, nil, "--tls-cert", certFile, "--tls-key", keyFile, "--admin-addr", "127.0.0.1:0")
 	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "https://"), "/")
