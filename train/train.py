@@ -598,10 +598,10 @@ def resolve_precision(precision, device):
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     try:
         with open("/proc/cpuinfo") as f:
-            flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", f.read()))
+            native = re.search(r"\b(avx512_bf16|amx_bf16)\b", f.read()) is not None
     except OSError:
-        flags = set()
-    return "bfloat16" if flags else "float32"
+        native = False
+    return "bfloat16" if native else "float32"
 
 
 def predict(net, x, bs=128):
